@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs everything goscope needs to build, run and test on Debian 12 (bookworm).
+# Idempotent: safe to run again; it only adds what is missing.
+#
+#   bookworm            compiler, cmake, elfutils, fmt, capstone, gtest, go1.19
+#   bookworm-backports  libbpf >= 1.4, bpftool, go1.21, go1.22, go1.23
+#   trixie (pinned low) go1.24 only; nothing else is upgraded from it
+set -euo pipefail
+
+if [[ $EUID -ne 0 ]]; then
+  echo "install-deps: must run as root (apt-get)" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+
+add_suite() { # name suite
+  local file=/etc/apt/sources.list.d/goscope-$1.sources
+  [[ -f $file ]] && return 0
+  cat >"$file" <<SRC
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: $2
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  NEED_UPDATE=1
+}
+
+NEED_UPDATE=0
+add_suite backports bookworm-backports
+add_suite trixie trixie
+pin=/etc/apt/preferences.d/goscope-trixie
+if [[ ! -f $pin ]]; then
+  # Never take anything from trixie unless asked for by name with -t trixie.
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >"$pin"
+  NEED_UPDATE=1
+fi
+stamp=/var/lib/apt/periodic/goscope-update-stamp
+if [[ $NEED_UPDATE == 1 || ! -f $stamp ]]; then
+  apt-get update -qq
+  mkdir -p "$(dirname "$stamp")" && touch "$stamp"
+fi
+
+apt_install() { apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+
+echo "install-deps: build tools and libraries"
+apt_install build-essential cmake pkg-config git ca-certificates \
+  clang llvm \
+  libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev \
+  binutils procps psmisc
+
+echo "install-deps: libbpf and bpftool from bookworm-backports"
+apt_install -t bookworm-backports libbpf-dev bpftool
+
+echo "install-deps: Go toolchains 1.19 (bookworm), 1.21-1.23 (backports), 1.24 (trixie)"
+apt_install golang-1.19-go
+apt_install -t bookworm-backports golang-1.21-go golang-1.22-go golang-1.23-go
+apt_install -t trixie golang-1.24-go
+
+echo "install-deps: real Go programs from Debian to test against"
+apt_install restic
+
+echo "install-deps: done"
