@@ -21,6 +21,7 @@ struct ElfSection {
   uint64_t addr = 0;
   uint64_t offset = 0;
   uint64_t size = 0;
+  uint32_t link = 0;  // sh_link: for .symtab, the index of its string table
 };
 
 struct ElfSegment {

@@ -1,0 +1,39 @@
+#include "go_binary.h"
+
+#include <fmt/format.h>
+
+#include "error.h"
+
+namespace goscope {
+
+GoBinary::GoBinary(std::unique_ptr<ElfFile> elf) : elf_(std::move(elf)) {
+  relocations_ = std::make_unique<Relocations>(*elf_);
+  pclntab_ = FindPclntab(*elf_);
+  build_info_ = ReadBuildInfo(*elf_);
+  if (!pclntab_)
+    throw Error(fmt::format("{}: not a Go binary (no Go pclntab{})", elf_->path(),
+                            build_info_ ? ", though it has Go build info" : ""));
+  if (build_info_) go_version_ = build_info_->go_version;
+  moduledata_ = FindModuledata(*elf_, *relocations_, *pclntab_);
+  if (moduledata_) pclntab_->set_gofunc(moduledata_->gofunc);
+}
+
+std::shared_ptr<const GoBinary> GoBinary::Open(const std::string& path) { return FromElf(ElfFile::Open(path)); }
+
+std::shared_ptr<const GoBinary> GoBinary::FromElf(std::unique_ptr<ElfFile> elf) {
+  return std::shared_ptr<const GoBinary>(new GoBinary(std::move(elf)));
+}
+
+std::optional<std::pair<int, int>> GoBinary::version() const { return ParseGoVersion(go_version_); }
+
+bool GoBinary::has_dwarf() const {
+  return elf_->section(".debug_info") || elf_->section(".zdebug_info");
+}
+
+std::string GoBinary::identity() const {
+  if (!elf_->build_id().empty()) return "gnu:" + elf_->build_id();
+  if (!elf_->go_build_id().empty()) return "go:" + elf_->go_build_id();
+  return "";
+}
+
+}  // namespace goscope

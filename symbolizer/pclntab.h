@@ -1,0 +1,91 @@
+// Go's pclntab: the table the runtime itself uses for tracebacks, kept even in
+// stripped binaries. Maps a PC to its function and source position, expanding
+// inlined calls through the function's inline tree. Mirrors debug/gosym and
+// runtime/symtab.go for header formats 1.16, 1.18 and 1.20.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "elf_file.h"
+
+namespace goscope {
+
+enum class PclntabFormat { kGo116, kGo118, kGo120 };
+
+struct Func {
+  uint64_t entry = 0;
+  uint64_t end = 0;  // entry of the next function
+  std::string_view name;
+  uint8_t func_id = 0;    // runtime funcID; 0 is an ordinary function
+  uint32_t func_off = 0;  // offset of the _func record in the function table
+};
+
+struct Frame {
+  std::string_view function;
+  std::string_view file;
+  int32_t line = 0;
+  bool inlined = false;  // true for every frame but the outermost
+};
+
+class Pclntab {
+ public:
+  // data: the table's bytes (may run past its end); vaddr: where it is mapped.
+  // Throws Error when the header does not validate.
+  Pclntab(const ElfFile& elf, Bytes data, uint64_t vaddr);
+
+  PclntabFormat format() const { return format_; }
+  uint64_t vaddr() const { return vaddr_; }
+  uint64_t text_start() const { return text_start_; }
+  // Offset of the function-name table from the table start (moduledata points at it).
+  uint64_t funcname_offset() const { return funcname_off_; }
+  const std::vector<Func>& funcs() const { return funcs_; }
+
+  // go:func.* base address that 1.18+ funcdata offsets are relative to; without it
+  // inlined frames cannot be expanded (Symbolize then reports the outermost only).
+  void set_gofunc(uint64_t gofunc) { gofunc_ = gofunc; }
+  uint64_t gofunc() const { return gofunc_; }
+
+  const Func* FindFunc(uint64_t pc) const;
+  // The real function of that name: assembly wrappers (funcID wrapper) share
+  // names with what they wrap, so prefer the one with an ordinary funcID.
+  const Func* LookupFunction(std::string_view name) const;
+  std::vector<const Func*> FuncsNamed(std::string_view name) const;
+
+  // Frames at pc, innermost first; empty if pc is in no function.
+  // For a return address, pass pc-1 (the call instruction), as Go's traceback does.
+  std::vector<Frame> Symbolize(uint64_t pc) const;
+
+  // The value of a pc-value table at pc (pcsp, pcfile, pcln or pcdata), -1 if none.
+  int32_t PcValue(uint32_t table_off, uint64_t entry, uint64_t pc) const;
+  int32_t Pcdata(const Func& f, uint32_t table, uint64_t pc) const;
+  std::string_view FileName(const Func& f, int32_t fileno) const;
+  std::string_view FuncName(int32_t nameoff) const;
+
+ private:
+  struct Record;  // decoded fixed part of a _func
+  Record ReadRecord(const Func& f) const;
+  Bytes InlineTree(const Func& f, const Record& r) const;
+  uint32_t U32(Bytes b, uint64_t off) const;
+  uint64_t Uptr(Bytes b, uint64_t off) const;
+
+  const ElfFile& elf_;
+  Bytes data_;
+  uint64_t vaddr_ = 0;
+  PclntabFormat format_ = PclntabFormat::kGo120;
+  uint8_t quantum_ = 1;
+  uint64_t text_start_ = 0;
+  Bytes funcnametab_, cutab_, filetab_, pctab_, functab_;
+  uint64_t funcname_off_ = 0;
+  uint64_t gofunc_ = 0;
+  std::vector<Func> funcs_;               // sorted by entry
+  std::vector<uint32_t> by_name_;         // indices into funcs_, sorted by name
+};
+
+// Finds the pclntab of a Go binary: by section name, by the runtime.pclntab
+// symbol, or by scanning loadable segments for a header that validates.
+// nullptr if there is none (not a Go binary).
+std::unique_ptr<Pclntab> FindPclntab(const ElfFile& elf);
+
+}  // namespace goscope
