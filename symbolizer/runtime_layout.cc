@@ -1,0 +1,249 @@
+#include "runtime_layout.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace goscope {
+
+Sourced RuntimeLayout::get(std::string_view key) const {
+  auto it = values.find(key);
+  return it == values.end() ? Sourced{} : it->second;
+}
+
+void RuntimeLayout::merge_missing(const RuntimeLayout& other) {
+  for (const auto& [key, value] : other.values) {
+    if (value.known()) values.try_emplace(key, value);
+  }
+}
+
+std::string LayoutItem::key() const {
+  std::string k(name);
+  switch (kind) {
+    case LayoutKind::kField:
+      k += '.';
+      k += field;
+      break;
+    case LayoutKind::kTypeSize:
+    case LayoutKind::kVariableSize:
+      k += "#size";
+      break;
+    case LayoutKind::kConstant:
+    case LayoutKind::kVariable:
+      break;
+  }
+  return k;
+}
+
+namespace {
+
+using K = LayoutKind;
+
+// Fields are listed where a tracer, a BPF program or the heap/goroutine
+// walkers read them. Nested paths ("sched.sp") save consumers an addition and
+// keep BPF programs to one offset per read.
+constexpr LayoutItem kItems[] = {
+    // Goroutine descriptor: identity, state, stack bounds, saved registers, origin.
+    {K::kTypeSize, "runtime.g", ""},
+    {K::kField, "runtime.g", "stack"},
+    {K::kField, "runtime.g", "stack.lo"},
+    {K::kField, "runtime.g", "stack.hi"},
+    {K::kField, "runtime.g", "stackguard0"},
+    {K::kField, "runtime.g", "_panic"},
+    {K::kField, "runtime.g", "_defer"},
+    {K::kField, "runtime.g", "m"},
+    {K::kField, "runtime.g", "sched"},
+    {K::kField, "runtime.g", "sched.sp"},
+    {K::kField, "runtime.g", "sched.pc"},
+    {K::kField, "runtime.g", "sched.bp"},
+    {K::kField, "runtime.g", "syscallsp"},
+    {K::kField, "runtime.g", "syscallpc"},
+    {K::kField, "runtime.g", "syscallbp", 23},
+    {K::kField, "runtime.g", "atomicstatus"},
+    {K::kField, "runtime.g", "goid"},
+    {K::kField, "runtime.g", "schedlink"},
+    {K::kField, "runtime.g", "waitsince"},
+    {K::kField, "runtime.g", "waitreason"},
+    {K::kField, "runtime.g", "parentGoid", 21},
+    {K::kField, "runtime.g", "gopc"},
+    {K::kField, "runtime.g", "ancestors"},
+    {K::kField, "runtime.g", "startpc"},
+    {K::kField, "runtime.g", "waiting"},
+    {K::kField, "runtime.g", "labels"},
+    {K::kTypeSize, "runtime.stack", ""},
+    {K::kField, "runtime.stack", "lo"},
+    {K::kField, "runtime.stack", "hi"},
+    // Saved registers of a descheduled goroutine (bp: frame-pointer unwinding).
+    {K::kTypeSize, "runtime.gobuf", ""},
+    {K::kField, "runtime.gobuf", "sp"},
+    {K::kField, "runtime.gobuf", "pc"},
+    {K::kField, "runtime.gobuf", "g"},
+    {K::kField, "runtime.gobuf", "ctxt"},
+    {K::kField, "runtime.gobuf", "lr"},
+    {K::kField, "runtime.gobuf", "bp"},
+    // OS thread: which goroutine runs on it, and its thread id.
+    {K::kTypeSize, "runtime.m", ""},
+    {K::kField, "runtime.m", "g0"},
+    {K::kField, "runtime.m", "procid"},
+    {K::kField, "runtime.m", "gsignal"},
+    {K::kField, "runtime.m", "curg"},
+    {K::kField, "runtime.m", "p"},
+    {K::kField, "runtime.m", "id"},
+    {K::kField, "runtime.m", "alllink"},
+    // Heap profile: sampled objects carry a profile special pointing at a bucket
+    // whose stack follows the header (bucket#size) in memory.
+    {K::kTypeSize, "runtime.mspan", ""},
+    {K::kField, "runtime.mspan", "startAddr"},
+    {K::kField, "runtime.mspan", "npages"},
+    {K::kField, "runtime.mspan", "elemsize"},
+    {K::kField, "runtime.mspan", "specials"},
+    {K::kTypeSize, "runtime.special", ""},
+    {K::kField, "runtime.special", "next"},
+    {K::kField, "runtime.special", "offset"},
+    {K::kField, "runtime.special", "kind"},
+    {K::kTypeSize, "runtime.specialprofile", ""},
+    {K::kField, "runtime.specialprofile", "special"},
+    {K::kField, "runtime.specialprofile", "b"},
+    {K::kTypeSize, "runtime.bucket", ""},
+    {K::kField, "runtime.bucket", "next"},
+    {K::kField, "runtime.bucket", "allnext"},
+    {K::kField, "runtime.bucket", "typ"},
+    {K::kField, "runtime.bucket", "hash"},
+    {K::kField, "runtime.bucket", "size"},
+    {K::kField, "runtime.bucket", "nstk"},
+    // GC pacing and statistics (runtime.gcController, runtime.memstats).
+    {K::kField, "runtime.gcControllerState", "gcPercent"},
+    {K::kField, "runtime.gcControllerState", "heapLive"},
+    {K::kField, "runtime.gcControllerState", "heapMarked"},
+    {K::kField, "runtime.mstats", "last_gc_unix"},
+    {K::kField, "runtime.mstats", "pause_total_ns"},
+    {K::kField, "runtime.mstats", "numgc"},
+    {K::kField, "runtime.mstats", "last_gc_nanotime"},
+    // The runtime's own index of the binary (runtime.firstmoduledata).
+    {K::kTypeSize, "runtime.moduledata", ""},
+    {K::kField, "runtime.moduledata", "pcHeader"},
+    {K::kField, "runtime.moduledata", "funcnametab"},
+    {K::kField, "runtime.moduledata", "ftab"},
+    {K::kField, "runtime.moduledata", "minpc"},
+    {K::kField, "runtime.moduledata", "maxpc"},
+    {K::kField, "runtime.moduledata", "text"},
+    {K::kField, "runtime.moduledata", "etext"},
+    {K::kField, "runtime.moduledata", "noptrdata"},
+    {K::kField, "runtime.moduledata", "enoptrdata"},
+    {K::kField, "runtime.moduledata", "data"},
+    {K::kField, "runtime.moduledata", "edata"},
+    {K::kField, "runtime.moduledata", "bss"},
+    {K::kField, "runtime.moduledata", "ebss"},
+    {K::kField, "runtime.moduledata", "noptrbss"},
+    {K::kField, "runtime.moduledata", "enoptrbss"},
+    {K::kField, "runtime.moduledata", "end"},
+    {K::kField, "runtime.moduledata", "types"},
+    {K::kField, "runtime.moduledata", "etypes"},
+    {K::kField, "runtime.moduledata", "rodata"},
+    {K::kField, "runtime.moduledata", "gofunc"},
+    {K::kField, "runtime.moduledata", "next"},
+    // Goroutine status values and special kinds (_KindSpecialProfile moved
+    // from 2 to 3 in 1.23 when the weak-handle special was inserted).
+    {K::kConstant, "runtime._Gidle", ""},
+    {K::kConstant, "runtime._Grunnable", ""},
+    {K::kConstant, "runtime._Grunning", ""},
+    {K::kConstant, "runtime._Gsyscall", ""},
+    {K::kConstant, "runtime._Gwaiting", ""},
+    {K::kConstant, "runtime._Gdead", ""},
+    {K::kConstant, "runtime._Gcopystack", ""},
+    {K::kConstant, "runtime._Gpreempted", ""},
+    {K::kConstant, "runtime._Gscan", ""},
+    {K::kConstant, "runtime._KindSpecialFinalizer", ""},
+    {K::kConstant, "runtime._KindSpecialProfile", ""},
+    // Variables: addresses differ per binary, so DWARF or symtab only.
+    {K::kVariable, "runtime.allgs", ""},
+    {K::kVariable, "runtime.allglen", ""},
+    {K::kVariable, "runtime.allm", ""},
+    {K::kVariable, "runtime.allp", ""},
+    {K::kVariable, "runtime.m0", ""},
+    {K::kVariable, "runtime.g0", ""},
+    {K::kVariable, "runtime.sched", ""},
+    {K::kVariable, "runtime.gomaxprocs", ""},
+    {K::kVariable, "runtime.ncpu", ""},
+    {K::kVariable, "runtime.MemProfileRate", ""},
+    {K::kVariable, "runtime.disableMemoryProfiling", ""},
+    {K::kVariable, "runtime.mbuckets", ""},
+    {K::kVariable, "runtime.mProfCycle", ""},
+    {K::kVariable, "runtime.mheap_", ""},
+    {K::kVariable, "runtime.waitReasonStrings", ""},
+    {K::kVariableSize, "runtime.waitReasonStrings", ""},
+    {K::kVariable, "runtime.gcController", ""},
+    {K::kVariable, "runtime.memstats", ""},
+    {K::kVariable, "runtime.buildVersion", ""},
+    {K::kVariable, "runtime.runtimeInitTime", ""},
+    {K::kVariable, "runtime.main_init_done", ""},
+    {K::kVariable, "runtime.firstmoduledata", ""},
+    {K::kVariable, "runtime.modulesSlice", ""},
+};
+
+constexpr std::string_view kConstantPrefixes[] = {"runtime.waitReason"};
+
+struct TableRow {
+  int minor;
+  const char* key;
+  uint64_t value;
+};
+
+// Generated by scripts/gen-offset-table.sh; the sentinel keeps an empty table legal.
+constexpr TableRow kTable[] = {
+#include "offset_table.inc"
+    {0, nullptr, 0},
+};
+
+}  // namespace
+
+std::span<const LayoutItem> CanonicalLayoutItems() { return kItems; }
+
+std::span<const std::string_view> CanonicalConstantPrefixes() { return kConstantPrefixes; }
+
+bool IsTableKey(std::string_view key) {
+  for (const LayoutItem& item : kItems) {
+    if (item.key() == key) return item.in_table();
+  }
+  for (std::string_view prefix : kConstantPrefixes) {
+    if (key.starts_with(prefix) && key.find('#') == std::string_view::npos) return true;
+  }
+  return false;
+}
+
+int GoMinorVersion(std::string_view v) {
+  if (v.starts_with("go")) v.remove_prefix(2);
+  if (!v.starts_with("1.")) return -1;
+  v.remove_prefix(2);
+  int minor = 0;
+  size_t digits = 0;
+  while (digits < v.size() && digits < 4 && v[digits] >= '0' && v[digits] <= '9') {
+    minor = minor * 10 + (v[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0 || (digits < v.size() && v[digits] >= '0' && v[digits] <= '9')) return -1;
+  return minor;
+}
+
+std::span<const int> TableMinorVersions() {
+  static const std::vector<int> minors = [] {
+    std::vector<int> m;
+    for (const TableRow& row : kTable) {
+      if (row.key && std::find(m.begin(), m.end(), row.minor) == m.end()) m.push_back(row.minor);
+    }
+    std::sort(m.begin(), m.end());
+    return m;
+  }();
+  return minors;
+}
+
+RuntimeLayout TableLayout(std::string_view go_version) {
+  RuntimeLayout layout;
+  int minor = GoMinorVersion(go_version);
+  if (minor < 0) return layout;
+  for (const TableRow& row : kTable) {
+    if (row.key && row.minor == minor) layout.values.emplace(row.key, Sourced{row.value, Source::kTable});
+  }
+  return layout;
+}
+
+}  // namespace goscope
