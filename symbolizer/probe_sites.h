@@ -1,0 +1,50 @@
+// Where the tracers put their uprobes in one binary: exact instruction
+// addresses found by decoding the functions' code, never guessed. Knows
+// nothing of BPF; the loader turns addresses into file offsets and attaches.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "go_binary.h"
+
+namespace goscope {
+
+enum class ProbePurpose {
+  kGoroutineCreate,  // runtime.newproc1: fn=AX, callergp=BX, callerpc=CX
+  kGoroutineNewG,    // CALL runqput in runtime.newproc.func1 (BX = new g), else newproc1's RETs (AX = new g)
+  kGoroutineExit,    // runtime.goexit1: R14 = exiting g
+  kHeapSampleAlloc,  // runtime.mProf_Malloc
+  kHeapSampleFree,   // runtime.freeSpecial
+  kMalloc,           // runtime.mallocgc, every allocation
+  kGcStart,          // runtime.gcStart
+  kGcMarkDone,       // runtime.gcMarkDone
+  kGcMarkTermination,
+  kStopTheWorld,     // runtime.stopTheWorldWithSema
+  kStartTheWorld,    // runtime.startTheWorldWithSema
+  kInitTask,         // runtime.doInit1 (1.21+) / runtime.doInit (<= 1.20)
+  kMainMain,         // main.main entry: package init is over
+};
+
+std::string_view PurposeName(ProbePurpose p);  // "goroutine_create", ...
+
+struct ProbeSite {
+  ProbePurpose purpose;
+  std::string function;             // where the probe sits
+  uint64_t function_entry = 0;      // link-time address
+  std::vector<uint64_t> addresses;  // link-time addresses to probe (several for RET sites)
+  std::string how;                  // "entry+15: pushq %rbp after stack check", "call runqput", "ret"
+  std::string error;                // why there is no site; addresses empty then
+  bool ok() const { return error.empty() && !addresses.empty(); }
+};
+
+// All sites for this binary, in ProbePurpose order. Sites that the binary lacks
+// (e.g. doInit1 before 1.21) carry an error instead of addresses.
+std::vector<ProbeSite> FindProbeSites(const GoBinary& bin);
+// One site.
+ProbeSite FindProbeSite(const GoBinary& bin, ProbePurpose purpose);
+
+// Every RET instruction of a function (for newproc1, or any return probe).
+std::vector<uint64_t> FunctionRets(const GoBinary& bin, const Func& f);
+
+}  // namespace goscope
