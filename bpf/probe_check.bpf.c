@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0
+// Counts hits per probe site. One program serves every site: the attach cookie
+// is the site's index. `goscope probe-check` uses it to prove that the sites the
+// binary reader chose are executed by a live process, before any tracer relies on them.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+#include "probe_check.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, PROBE_CHECK_MAX_SITES);
+  __type(key, __u32);
+  __type(value, __u64);
+} hits SEC(".maps");
+
+SEC("uprobe")
+int count_hit(struct pt_regs *ctx) {
+  __u32 site = (__u32)bpf_get_attach_cookie(ctx);
+  __u64 *n = bpf_map_lookup_elem(&hits, &site);
+  if (n) __sync_fetch_and_add(n, 1);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,11 @@
+// The goscope subcommands. Each takes the arguments after its name, prints its
+// own --help, and returns the process exit code.
+#pragma once
+
+namespace goscope {
+
+int RunInfo(int argc, char** argv);
+int RunSymbolize(int argc, char** argv);
+int RunProbeCheck(int argc, char** argv);
+
+}  // namespace goscope

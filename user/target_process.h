@@ -1,0 +1,25 @@
+// A live Go process as the tracers see it: its pid, the path the kernel can
+// attach uprobes through, the parsed binary and where that binary is mapped.
+#pragma once
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "go_binary.h"
+
+namespace goscope {
+
+class BinaryCache;
+
+struct TargetProcess {
+  pid_t pid = 0;
+  std::string exe_path;  // /proc/PID/exe: reaches the binary inside containers too
+  std::shared_ptr<const GoBinary> binary;
+  uint64_t load_bias = 0;  // runtime address = link-time address + load_bias
+
+  // Throws Error: "process 123 not found", "process 123 (nginx) is not a Go program: ...".
+  static TargetProcess Find(pid_t pid, BinaryCache* cache = nullptr);
+};
+
+}  // namespace goscope
