@@ -45,8 +45,8 @@ apt_install() { apt-get install -y -qq --no-install-recommends "$@" >/dev/null; 
 
 echo "install-deps: build tools and libraries"
 apt_install build-essential cmake pkg-config git ca-certificates \
-  clang llvm \
-  libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev \
+  clang llvm libclang-rt-14-dev \
+  libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev nlohmann-json3-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
   binutils procps psmisc
 

@@ -1,0 +1,3 @@
+module goscope.test
+
+go 1.19
