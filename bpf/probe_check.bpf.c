@@ -14,8 +14,13 @@ struct {
   __type(value, __u64);
 } hits SEC(".maps");
 
+// Set by user space once every probe is attached and cleared before the first
+// is detached, so that all sites count over the same window.
+volatile bool counting = false;
+
 SEC("uprobe")
 int count_hit(struct pt_regs *ctx) {
+  if (!counting) return 0;
   __u32 site = (__u32)bpf_get_attach_cookie(ctx);
   __u64 *n = bpf_map_lookup_elem(&hits, &site);
   if (n) __sync_fetch_and_add(n, 1);

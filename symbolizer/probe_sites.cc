@@ -48,7 +48,7 @@ ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f) {
     s.how = fmt::format("entry+{}: {}", cheap->address - f.entry, cheap->why);
   } else {
     s.addresses = {f.entry};
-    s.how = "entry (prologue not recognised; single-stepped probe)";
+    s.how = "entry (no emulated instruction before the frame is set up; single-stepped)";
   }
   return s;
 }

@@ -6,32 +6,178 @@
 #include "commands.h"
 #include "error.h"
 #include "go_binary.h"
+#include "probe_sites.h"
+#include "runtime_variables.h"
+#include "target_process.h"
+#include "trace_support.h"
 
 namespace goscope {
 namespace {
 
+using nlohmann::json;
+
 const std::vector<OptionSpec> kOptions = {
     {"-p", true, "a running process (reads /proc/PID/exe)"},
     {"--json", false, "print JSON"},
+    {"--layout", false, "list every runtime offset and variable found (text output)"},
     {"--help", false, "show this help"},
 };
+
+std::string_view FormatName(PclntabFormat f) {
+  switch (f) {
+    case PclntabFormat::kGo116: return "go1.16";
+    case PclntabFormat::kGo118: return "go1.18";
+    case PclntabFormat::kGo120: return "go1.20";
+  }
+  return "?";
+}
+
+struct Report {
+  std::string path;
+  pid_t pid = 0;
+  uint64_t load_bias = 0;
+  std::shared_ptr<const GoBinary> bin;
+  RuntimeLayout layout;
+  std::string dwarf_error;
+  std::vector<ProbeSite> sites;
+  std::vector<uint64_t> newproc1_rets;
+  Verdict verdict;
+};
+
+json ToJson(const Report& r) {
+  const GoBinary& b = *r.bin;
+  json j;
+  j["path"] = r.path;
+  j["pid"] = r.pid ? json(r.pid) : json(nullptr);
+  if (r.pid) j["load_bias"] = fmt::format("{:#x}", r.load_bias);
+  j["go_version"] = b.go_version();
+  if (const auto& bi = b.build_info()) {
+    json settings = json::object();
+    for (const auto& [k, v] : bi->settings) settings[k] = v;
+    j["build_info"] = {{"path", bi->path}, {"main_module", bi->main_module}, {"settings", settings}};
+  } else {
+    j["build_info"] = nullptr;
+  }
+  j["pie"] = b.elf().is_pie();
+  j["build_id"] = b.identity();
+  j["symtab"] = b.has_symtab();
+  j["dwarf"] = b.has_dwarf();
+  if (!r.dwarf_error.empty()) j["dwarf_error"] = r.dwarf_error;
+  j["pclntab"] = {{"address", fmt::format("{:#x}", b.pclntab().vaddr())},
+                  {"format", FormatName(b.pclntab().format())},
+                  {"text_start", fmt::format("{:#x}", b.pclntab().text_start())},
+                  {"functions", b.pclntab().funcs().size()}};
+  if (const auto& md = b.moduledata())
+    j["moduledata"] = {{"address", fmt::format("{:#x}", md->address.value)}, {"source", SourceName(md->address.source)}};
+  else
+    j["moduledata"] = nullptr;
+  json sites = json::array();
+  for (const auto& s : r.sites) {
+    json addrs = json::array();
+    for (uint64_t a : s.addresses) addrs.push_back(fmt::format("{:#x}", a));
+    sites.push_back({{"purpose", PurposeName(s.purpose)},
+                     {"function", s.function},
+                     {"entry", fmt::format("{:#x}", s.function_entry)},
+                     {"addresses", addrs},
+                     {"how", s.how},
+                     {"error", s.error.empty() ? json(nullptr) : json(s.error)}});
+  }
+  j["probe_sites"] = sites;
+  json rets = json::array();
+  for (uint64_t a : r.newproc1_rets) rets.push_back(fmt::format("{:#x}", a));
+  j["newproc1_rets"] = rets;
+  json layout = json::object();
+  for (const auto& [k, v] : r.layout.values) layout[k] = {{"value", v.value}, {"source", SourceName(v.source)}};
+  j["runtime_layout"] = layout;
+  j["traceable"] = r.verdict.traceable;
+  j["problems"] = r.verdict.problems;
+  j["notes"] = r.verdict.notes;
+  return j;
+}
+
+void PrintText(const Report& r, bool all_layout) {
+  const GoBinary& b = *r.bin;
+  fmt::print("{}{}\n", r.path, r.pid ? fmt::format(" (pid {}, load bias {:#x})", r.pid, r.load_bias) : "");
+  fmt::print("  go version    {}\n", b.go_version().empty() ? "unknown" : b.go_version());
+  if (const auto& bi = b.build_info()) {
+    fmt::print("  main package  {}\n", bi->path.empty() ? "-" : bi->path);
+    for (const auto& [k, v] : bi->settings)
+      if (k == "-buildmode" || k == "CGO_ENABLED" || k == "-ldflags") fmt::print("  build         {}={}\n", k, v);
+  }
+  fmt::print("  build id      {}\n", b.identity().empty() ? "none" : b.identity());
+  fmt::print("  elf           {}, symtab {}, DWARF {}{}\n", b.elf().is_pie() ? "PIE" : "fixed address",
+             b.has_symtab() ? "yes" : "no (stripped)", b.has_dwarf() ? "yes" : "no",
+             r.dwarf_error.empty() ? "" : " (unreadable: " + r.dwarf_error + ")");
+  fmt::print("  pclntab       {:#x}, {} format, {} functions, text at {:#x}\n", b.pclntab().vaddr(),
+             FormatName(b.pclntab().format()), b.pclntab().funcs().size(), b.pclntab().text_start());
+  if (const auto& md = b.moduledata())
+    fmt::print("  moduledata    {:#x} (from {})\n", md->address.value, SourceName(md->address.source));
+
+  fmt::print("\nprobe sites\n");
+  for (const auto& s : r.sites) {
+    if (!s.ok()) {
+      fmt::print("  {:<20} {:<30} unavailable: {}\n", PurposeName(s.purpose), s.function, s.error);
+      continue;
+    }
+    std::string addrs;
+    for (uint64_t a : s.addresses) addrs += fmt::format("{}{:#x}", addrs.empty() ? "" : ",", a);
+    fmt::print("  {:<20} {:<30} {:<10} {}\n", PurposeName(s.purpose), s.function, addrs, s.how);
+  }
+  std::string rets;
+  for (uint64_t a : r.newproc1_rets) rets += fmt::format(" {:#x}", a);
+  fmt::print("  runtime.newproc1 RETs:{}\n", rets.empty() ? " none found" : rets);
+
+  fmt::print("\nruntime layout{}\n", all_layout ? "" : " (the values tracers require; --layout lists all)");
+  std::vector<std::string> keys;
+  if (all_layout)
+    for (const auto& [k, v] : r.layout.values) keys.push_back(k);
+  else
+    keys = RequiredLayoutKeys(b), keys.push_back("runtime.MemProfileRate"),
+    keys.push_back("runtime.waitReasonStrings");
+  for (const auto& k : keys) {
+    Sourced v = r.layout.get(k);
+    bool address = k.find('.', 8) == std::string::npos;  // "runtime.allgs": a variable
+    fmt::print("  {:<34} {:<12} {}\n", k,
+               !v.known() ? "-" : address ? fmt::format("{:#x}", v.value) : std::to_string(v.value),
+               v.known() ? SourceName(v.source) : "unknown");
+  }
+  fmt::print("\n{}\n", r.verdict.traceable ? "verdict: traceable" : "verdict: NOT traceable");
+  for (const auto& p : r.verdict.problems) fmt::print("  problem: {}\n", p);
+  for (const auto& n : r.verdict.notes) fmt::print("  note: {}\n", n);
+}
 
 }  // namespace
 
 int RunInfo(int argc, char** argv) {
   CliArgs args("info", kOptions, argc, argv);
   if (args.has("--help")) {
-    fmt::print("usage: goscope info (-p PID | PATH) [--json]\n\n{}", CliArgs::Usage(kOptions));
+    fmt::print("usage: goscope info (-p PID | PATH) [--json] [--layout]\n\n"
+               "Reads a Go binary without running it: Go version and build info, which tables it\n"
+               "has (pclntab, symbols, DWARF), the probe sites the tracers use, the runtime\n"
+               "offsets and variables with where each came from, and a verdict on whether it\n"
+               "can be traced. Exit status 0 when traceable, 3 when not, 1 on error.\n\n{}",
+               CliArgs::Usage(kOptions));
     return 0;
   }
-  std::string path;
-  if (auto pid = args.get_int("-p")) path = fmt::format("/proc/{}/exe", *pid);
-  else if (!args.positional().empty()) path = args.positional()[0];
-  else throw Error("give a PATH or -p PID");
-  auto bin = GoBinary::Open(path);
-  nlohmann::json j = {{"path", path}, {"go_version", bin->go_version()}, {"functions", bin->pclntab().funcs().size()}};
-  fmt::print("{}\n", j.dump(2));
-  return 0;
+  Report r;
+  if (auto pid = args.get_int("-p")) {
+    TargetProcess t = TargetProcess::Find(static_cast<pid_t>(*pid));
+    r.path = t.exe_path, r.pid = t.pid, r.load_bias = t.load_bias, r.bin = t.binary;
+  } else if (args.positional().size() == 1) {
+    r.path = args.positional()[0];
+    r.bin = GoBinary::Open(r.path);
+  } else {
+    throw Error("give one PATH or -p PID; see goscope info --help");
+  }
+  r.layout = ResolveRuntimeLayout(*r.bin, &r.dwarf_error);
+  r.sites = FindProbeSites(*r.bin);
+  if (const Func* f = r.bin->pclntab().LookupFunction("runtime.newproc1")) r.newproc1_rets = FunctionRets(*r.bin, *f);
+  r.verdict = AssessTraceability(*r.bin, r.layout, r.sites);
+  if (args.has("--json"))
+    fmt::print("{}\n", ToJson(r).dump(2, ' ', false, json::error_handler_t::replace));
+  else
+    PrintText(r, args.has("--layout"));
+  return r.verdict.traceable ? 0 : 3;
 }
 
 }  // namespace goscope

@@ -70,7 +70,9 @@ int RunProbeCheck(int argc, char** argv) {
   }
   fmt::print(stderr, "goscope probe-check: {} probes live on pid {}, counting for {}s\n", links.size(), target.pid,
              duration);
+  skel->bss->counting = true;
   std::this_thread::sleep_for(std::chrono::seconds(duration));
+  skel->bss->counting = false;
   links.DetachAll();
 
   int map_fd = bpf_map__fd(skel->maps.hits);

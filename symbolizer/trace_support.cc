@@ -1,0 +1,46 @@
+#include "trace_support.h"
+
+#include <fmt/format.h>
+
+namespace goscope {
+
+const std::vector<std::string>& RequiredLayoutKeys(const GoBinary& bin) {
+  static const std::vector<std::string> kKeys = {
+      "runtime.g.goid",     "runtime.g.atomicstatus", "runtime.g.waitreason",  "runtime.g.sched.sp",
+      "runtime.g.sched.pc", "runtime.g.sched.bp",     "runtime.g.gopc",        "runtime.g.startpc",
+      "runtime.g.stack.lo", "runtime.g.stack.hi",     "runtime.allgs",         "runtime.allglen",
+  };
+  return kKeys;
+}
+
+Verdict AssessTraceability(const GoBinary& bin, const RuntimeLayout& layout, const std::vector<ProbeSite>& sites) {
+  Verdict v;
+  auto ver = bin.version();
+  if (!ver) {
+    v.problems.push_back("the binary does not say which Go release built it (no build info)");
+  } else if (ver->second < kMinGoMinor || ver->second > kMaxGoMinor) {
+    v.problems.push_back(fmt::format("{} is outside the supported range go1.{}..go1.{}", bin.go_version(),
+                                     kMinGoMinor, kMaxGoMinor));
+  }
+  for (const auto& key : RequiredLayoutKeys(bin))
+    if (!layout.get(key).known())
+      v.problems.push_back(fmt::format("runtime layout: {} unknown (no DWARF, and {} not in the offset table "
+                                       "or not found by disassembly)", key, bin.go_version()));
+  for (const auto& s : sites) {
+    bool essential = s.purpose == ProbePurpose::kGoroutineCreate || s.purpose == ProbePurpose::kGoroutineNewG ||
+                     s.purpose == ProbePurpose::kGoroutineExit;
+    if (!s.ok() && essential)
+      v.problems.push_back(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
+    else if (!s.ok())
+      v.notes.push_back(fmt::format("probe site {} unavailable: {}", PurposeName(s.purpose), s.error));
+    else if (s.how.rfind("entry (", 0) == 0 || s.how.find("ret of") != std::string::npos)
+      v.notes.push_back(fmt::format("probe site {} is single-stepped (~5 us per hit instead of ~1 us)",
+                                    PurposeName(s.purpose)));
+  }
+  if (!layout.get("runtime.MemProfileRate").known())
+    v.notes.push_back("runtime.MemProfileRate not found: sampled heap profiling cannot be switched on");
+  v.traceable = v.problems.empty();
+  return v;
+}
+
+}  // namespace goscope
