@@ -16,6 +16,7 @@ struct PurposeInfo {
 constexpr PurposeInfo kPurposes[] = {
     {ProbePurpose::kGoroutineCreate, "goroutine_create", "runtime.newproc1"},
     {ProbePurpose::kGoroutineNewG, "goroutine_new_g", "runtime.newproc.func1"},
+    {ProbePurpose::kGoroutineNewGOther, "goroutine_new_g_other", "runtime.newproc1"},
     {ProbePurpose::kGoroutineExit, "goroutine_exit", "runtime.goexit1"},
     {ProbePurpose::kHeapSampleAlloc, "heap_sample_alloc", "runtime.mProf_Malloc"},
     {ProbePurpose::kHeapSampleFree, "heap_sample_free", "runtime.freeSpecial"},
@@ -37,7 +38,7 @@ Bytes Code(const GoBinary& bin, const Func& f) {
 // The cheapest exact entry site: the first emulated instruction after the stack
 // check, where every argument register and RSP still hold their entry values.
 ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f) {
-  ProbeSite s{p, std::string(f.name), f.entry, {}, "", ""};
+  ProbeSite s{p, std::string(f.name), f.entry, {}, "", "", ""};
   Bytes code = Code(bin, f);
   if (code.empty()) {
     s.error = fmt::format("{}: code not in the file", f.name);
@@ -58,7 +59,7 @@ ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f) {
 // is far cheaper than a probe on each of newproc1's RETs.
 ProbeSite NewGSite(const GoBinary& bin) {
   const Pclntab& tab = bin.pclntab();
-  ProbeSite s{ProbePurpose::kGoroutineNewG, "runtime.newproc.func1", 0, {}, "", ""};
+  ProbeSite s{ProbePurpose::kGoroutineNewG, "runtime.newproc.func1", 0, {}, "", "", ""};
   const Func* closure = tab.LookupFunction("runtime.newproc.func1");
   const Func* runqput = tab.LookupFunction("runtime.runqput");
   const Func* newproc1 = tab.LookupFunction("runtime.newproc1");
@@ -70,6 +71,7 @@ ProbeSite NewGSite(const GoBinary& bin) {
     if (to_newproc1.size() == 1 && to_runqput.size() == 1 && to_runqput[0] > to_newproc1[0]) {
       s.addresses = to_runqput;
       s.how = fmt::format("entry+{}: call runtime.runqput (BX = new g)", to_runqput[0] - closure->entry);
+      s.value_reg = "bx";
       return s;
     }
   }
@@ -82,7 +84,40 @@ ProbeSite NewGSite(const GoBinary& bin) {
   s.function_entry = newproc1->entry;
   s.addresses = FunctionRets(bin, *newproc1);
   s.how = "ret of runtime.newproc1 (AX = new g)";
+  s.value_reg = "ax";
   if (s.addresses.empty()) s.error = "runtime.newproc1 has no RET the decoder could find";
+  return s;
+}
+
+// newproc1 has callers besides newproc's closure in some releases (newcoro's
+// closure in 1.23+, for iter.Pull). Probing each of their return sites sees
+// those goroutines without a probe on newproc1's own RET, which would also
+// fire (single-stepped) for every ordinary go statement.
+ProbeSite OtherNewGSites(const GoBinary& bin) {
+  const Pclntab& tab = bin.pclntab();
+  ProbeSite s{ProbePurpose::kGoroutineNewGOther, "runtime.newproc1", 0, {}, "", "", ""};
+  const Func* newproc1 = tab.LookupFunction("runtime.newproc1");
+  if (!newproc1) {
+    s.error = "runtime.newproc1 not found";
+    return s;
+  }
+  s.function_entry = newproc1->entry;
+  std::vector<std::string> callers;
+  for (const Func& f : tab.funcs()) {
+    if (!f.name.starts_with("runtime.") || f.name == "runtime.newproc.func1" || f.func_id != 0) continue;
+    Bytes code = Code(bin, f);
+    for (uint64_t call : FindCallsTo(code, f.entry, newproc1->entry)) {
+      auto insns = Decode(code.subspan(call - f.entry), call);
+      if (insns.size() < 2) continue;
+      s.addresses.push_back(insns[1].address);  // the instruction the call returns to
+      callers.push_back(std::string(f.name));
+    }
+  }
+  if (!callers.empty()) {
+    s.value_reg = "ax";
+    s.how = "return site of newproc1 (AX = new g) in";
+    for (const auto& c : callers) s.how += " " + c;
+  }
   return s;
 }
 
@@ -98,6 +133,7 @@ std::vector<uint64_t> FunctionRets(const GoBinary& bin, const Func& f) { return 
 
 ProbeSite FindProbeSite(const GoBinary& bin, ProbePurpose p) {
   if (p == ProbePurpose::kGoroutineNewG) return NewGSite(bin);
+  if (p == ProbePurpose::kGoroutineNewGOther) return OtherNewGSites(bin);
   std::string_view name;
   for (const auto& i : kPurposes)
     if (i.purpose == p) name = i.function;
@@ -105,7 +141,7 @@ ProbeSite FindProbeSite(const GoBinary& bin, ProbePurpose p) {
   if (p == ProbePurpose::kInitTask && !bin.pclntab().LookupFunction(name)) name = "runtime.doInit";
   const Func* f = bin.pclntab().LookupFunction(name);
   if (!f) {
-    ProbeSite s{p, std::string(name), 0, {}, "", ""};
+    ProbeSite s{p, std::string(name), 0, {}, "", "", ""};
     s.error = fmt::format("{} not found in the pclntab", name);
     return s;
   }

@@ -13,6 +13,7 @@ namespace goscope {
 enum class ProbePurpose {
   kGoroutineCreate,  // runtime.newproc1: fn=AX, callergp=BX, callerpc=CX
   kGoroutineNewG,    // CALL runqput in runtime.newproc.func1 (BX = new g), else newproc1's RETs (AX = new g)
+  kGoroutineNewGOther,  // return site of every other newproc1 caller (coroutines: AX = new g)
   kGoroutineExit,    // runtime.goexit1: R14 = exiting g
   kHeapSampleAlloc,  // runtime.mProf_Malloc
   kHeapSampleFree,   // runtime.freeSpecial
@@ -34,8 +35,11 @@ struct ProbeSite {
   uint64_t function_entry = 0;      // link-time address
   std::vector<uint64_t> addresses;  // link-time addresses to probe (several for RET sites)
   std::string how;                  // "entry+15: pushq %rbp after stack check", "call runqput", "ret"
+  std::string value_reg;            // register holding the site's value ("bx": new g at runqput), or ""
   std::string error;                // why there is no site; addresses empty then
   bool ok() const { return error.empty() && !addresses.empty(); }
+  // No addresses and no error: this release has nothing to probe here.
+  bool not_needed() const { return error.empty() && addresses.empty(); }
 };
 
 // All sites for this binary, in ProbePurpose order. Sites that the binary lacks

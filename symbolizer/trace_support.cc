@@ -29,6 +29,7 @@ Verdict AssessTraceability(const GoBinary& bin, const RuntimeLayout& layout, con
   for (const auto& s : sites) {
     bool essential = s.purpose == ProbePurpose::kGoroutineCreate || s.purpose == ProbePurpose::kGoroutineNewG ||
                      s.purpose == ProbePurpose::kGoroutineExit;
+    if (s.not_needed()) continue;
     if (!s.ok() && essential)
       v.problems.push_back(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
     else if (!s.ok())

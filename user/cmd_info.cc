@@ -115,6 +115,10 @@ void PrintText(const Report& r, bool all_layout) {
 
   fmt::print("\nprobe sites\n");
   for (const auto& s : r.sites) {
+    if (s.not_needed()) {
+      fmt::print("  {:<20} {:<30} none needed in this release\n", PurposeName(s.purpose), s.function);
+      continue;
+    }
     if (!s.ok()) {
       fmt::print("  {:<20} {:<30} unavailable: {}\n", PurposeName(s.purpose), s.function, s.error);
       continue;

@@ -95,7 +95,8 @@ int RunProbeCheck(int argc, char** argv) {
                      {"error", s.error}});
     } else {
       fmt::print("{:<20} {:<32} {:>10}  {}\n", PurposeName(s.purpose), s.function,
-                 s.ok() ? std::to_string(per_site[&s]) : "-", s.ok() ? s.how : s.error);
+                 s.ok() ? std::to_string(per_site[&s]) : "-",
+                 s.ok() ? s.how : s.not_needed() ? "none needed in this release" : s.error);
     }
   }
   if (json) fmt::print("{}\n", out.dump(2));
