@@ -110,10 +110,18 @@ Pclntab::Pclntab(const ElfFile& elf, Bytes data, uint64_t vaddr) : elf_(elf), da
     uint64_t id_at = f.func_off + (format_ == PclntabFormat::kGo120 ? 40 : format_ == PclntabFormat::kGo118 ? 36 : 40);
     f.func_id = id_at < functab_.size() ? functab_[id_at] : 0;
   }
-  by_name_.resize(nfunc);
-  for (uint32_t i = 0; i < nfunc; i++) by_name_[i] = i;
-  std::stable_sort(by_name_.begin(), by_name_.end(),
-                   [&](uint32_t a, uint32_t b) { return funcs_[a].name < funcs_[b].name; });
+}
+
+// Built on the first lookup by name: sorting every name is most of the cost of
+// opening a binary, and symbolizing never needs it.
+const std::vector<uint32_t>& Pclntab::ByName() const {
+  std::call_once(by_name_once_, [&] {
+    by_name_.resize(funcs_.size());
+    for (uint32_t i = 0; i < funcs_.size(); i++) by_name_[i] = i;
+    std::stable_sort(by_name_.begin(), by_name_.end(),
+                     [&](uint32_t a, uint32_t b) { return funcs_[a].name < funcs_[b].name; });
+  });
+  return by_name_;
 }
 
 const Func* Pclntab::FindFunc(uint64_t pc) const {
@@ -125,10 +133,11 @@ const Func* Pclntab::FindFunc(uint64_t pc) const {
 }
 
 std::vector<const Func*> Pclntab::FuncsNamed(std::string_view name) const {
-  auto lo = std::lower_bound(by_name_.begin(), by_name_.end(), name,
+  const auto& by_name = ByName();
+  auto lo = std::lower_bound(by_name.begin(), by_name.end(), name,
                              [&](uint32_t i, std::string_view n) { return funcs_[i].name < n; });
   std::vector<const Func*> out;
-  for (; lo != by_name_.end() && funcs_[*lo].name == name; ++lo) out.push_back(&funcs_[*lo]);
+  for (; lo != by_name.end() && funcs_[*lo].name == name; ++lo) out.push_back(&funcs_[*lo]);
   return out;
 }
 
@@ -155,29 +164,74 @@ Pclntab::Record Pclntab::ReadRecord(const Func& f) const {
   return r;
 }
 
-int32_t Pclntab::PcValue(uint32_t table_off, uint64_t entry, uint64_t pc) const {
-  if (table_off == 0) return -1;
-  Bytes p = Sub(pctab_, table_off);
-  size_t i = 0;
-  auto uvarint = [&](uint32_t* out) {
-    uint32_t v = 0;
-    for (int shift = 0; shift < 35 && i < p.size(); shift += 7) {
-      uint8_t c = p[i++];
-      v |= uint32_t{c & 0x7fu} << shift;
-      if (c < 0x80) { *out = v; return true; }
+namespace {
+
+inline bool Uvarint(const uint8_t* p, size_t n, size_t* pos, uint32_t* out) {
+  uint32_t v = 0;
+  for (int shift = 0; shift < 35 && *pos < n; shift += 7) {
+    uint8_t c = p[(*pos)++];
+    v |= uint32_t{c & 0x7fu} << shift;
+    if (c < 0x80) {
+      *out = v;
+      return true;
     }
-    return false;
-  };
-  int32_t val = -1;
-  uint64_t cur = entry;
-  for (bool first = true;; first = false) {
-    uint32_t uvdelta, pcdelta;
-    if (!uvarint(&uvdelta) || (uvdelta == 0 && !first)) return -1;
-    val += static_cast<int32_t>((uvdelta & 1) ? ~(uvdelta >> 1) : (uvdelta >> 1));
-    if (!uvarint(&pcdelta)) return -1;
-    cur += uint64_t{pcdelta} * quantum_;
-    if (pc < cur) return val;
   }
+  return false;
+}
+
+}  // namespace
+
+inline bool Pclntab::Step(Bytes p, DecodeState& st) const {
+  size_t pos = st.pos;  // locals, so the compiler keeps them in registers
+  uint32_t uvdelta, pcdelta;
+  if (!Uvarint(p.data(), p.size(), &pos, &uvdelta) || (uvdelta == 0 && !st.first)) return false;
+  if (!Uvarint(p.data(), p.size(), &pos, &pcdelta)) return false;
+  st.val += static_cast<int32_t>((uvdelta & 1) ? ~(uvdelta >> 1) : (uvdelta >> 1));
+  st.cur += uint64_t{pcdelta} * quantum_;
+  st.pos = pos;
+  st.first = false;
+  return true;
+}
+
+// A pc-value table is a run of (value delta, pc delta) varint pairs from the
+// function's entry; finding the value at a pc means decoding up to it. Large
+// functions (generated init code can be a megabyte) would make that linear in
+// the pc's offset, so a table that takes many steps gets checkpoints: decoder
+// states every kCheckpointStride bytes of code, relative to the entry because
+// identical tables are shared between functions.
+int32_t Pclntab::PcValue(uint32_t table_off, uint64_t entry, uint64_t pc) const {
+  if (table_off == 0 || pc < entry) return -1;
+  Bytes p = Sub(pctab_, table_off);
+  DecodeState st{0, -1, 0, true};
+  const uint64_t rel = pc - entry;
+  for (int steps = 0;; steps++) {
+    if (steps == kCheckpointAfterSteps) {
+      const auto& cps = *Checkpoints(table_off, p);
+      auto it = std::upper_bound(cps.begin(), cps.end(), rel,
+                                 [](uint64_t r, const DecodeState& c) { return r < c.cur; });
+      if (it != cps.begin() && std::prev(it)->cur > st.cur) st = *std::prev(it);
+    }
+    if (!Step(p, st)) return -1;
+    if (rel < st.cur) return st.val;
+  }
+}
+
+const std::vector<Pclntab::DecodeState>* Pclntab::Checkpoints(uint32_t table_off, Bytes p) const {
+  std::lock_guard lock(checkpoints_mu_);
+  auto [it, inserted] = checkpoints_.try_emplace(table_off);
+  if (inserted) {
+    DecodeState st{0, -1, 0, true};
+    uint64_t next_mark = 0;
+    // Bounded: a corrupt table must not run forever (pcdelta 0 loops are possible).
+    for (size_t n = 0; n < p.size(); n++) {
+      if (st.cur >= next_mark && !st.first) {
+        it->second.push_back(st);
+        next_mark = st.cur + kCheckpointStride;
+      }
+      if (!Step(p, st)) break;
+    }
+  }
+  return &it->second;
 }
 
 int32_t Pclntab::Pcdata(const Func& f, uint32_t table, uint64_t pc) const {

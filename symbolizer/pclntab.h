@@ -5,6 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -65,6 +68,19 @@ class Pclntab {
 
  private:
   struct Record;  // decoded fixed part of a _func
+  // Where a pc-value decoder stands: before the pair at pos, with value val
+  // holding from cur (bytes from the function's entry).
+  struct DecodeState {
+    size_t pos;
+    int32_t val;
+    uint64_t cur;
+    bool first;
+  };
+  static constexpr int kCheckpointAfterSteps = 64;
+  static constexpr uint64_t kCheckpointStride = 256;
+  // Decodes one (value, pc) pair into st; false at the table's end or on garbage.
+  bool Step(Bytes table, DecodeState& st) const;
+  const std::vector<DecodeState>* Checkpoints(uint32_t table_off, Bytes table) const;
   Record ReadRecord(const Func& f) const;
   Bytes InlineTree(const Func& f, const Record& r) const;
   uint32_t U32(Bytes b, uint64_t off) const;
@@ -80,7 +96,11 @@ class Pclntab {
   uint64_t funcname_off_ = 0;
   uint64_t gofunc_ = 0;
   std::vector<Func> funcs_;               // sorted by entry
-  std::vector<uint32_t> by_name_;         // indices into funcs_, sorted by name
+  const std::vector<uint32_t>& ByName() const;
+  mutable std::once_flag by_name_once_;
+  mutable std::vector<uint32_t> by_name_;  // indices into funcs_, sorted by name (built lazily)
+  mutable std::mutex checkpoints_mu_;
+  mutable std::unordered_map<uint32_t, std::vector<DecodeState>> checkpoints_;  // by table offset
 };
 
 // Finds the pclntab of a Go binary: by section name, by the runtime.pclntab
