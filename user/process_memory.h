@@ -1,0 +1,51 @@
+// Reads a live process's memory (process_vm_readv, falling back to
+// /proc/PID/mem). Read-only by construction: the one write goscope ever makes
+// (MemProfileRate) lives elsewhere and says so.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace goscope {
+
+class ProcessMemory {
+ public:
+  explicit ProcessMemory(pid_t pid);
+  ~ProcessMemory();
+  ProcessMemory(const ProcessMemory&) = delete;
+  ProcessMemory& operator=(const ProcessMemory&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Reads len bytes at addr into out; false if any byte is unreadable.
+  bool Read(uint64_t addr, void* out, size_t len) const;
+  std::optional<uint64_t> ReadU64(uint64_t addr) const;
+  std::optional<uint32_t> ReadU32(uint64_t addr) const;
+  std::optional<uint8_t> ReadU8(uint64_t addr) const;
+  // A Go string header {ptr, len} at addr; nullopt if unreadable or longer than max_len.
+  std::optional<std::string> ReadGoString(uint64_t addr, size_t max_len = 4096) const;
+
+  // One range of a batched read.
+  struct Piece {
+    uint64_t addr = 0;
+    void* out = nullptr;
+    size_t len = 0;
+    bool ok = false;  // set by ReadMany
+  };
+  // Reads many ranges with as few system calls as possible (process_vm_readv
+  // takes up to 1024 ranges per call); sets each piece's ok. Returns how many
+  // pieces were read in full.
+  size_t ReadMany(std::span<Piece> pieces) const;
+
+ private:
+  bool ReadProcMem(uint64_t addr, void* out, size_t len) const;
+
+  pid_t pid_;
+  mutable int mem_fd_ = -1;           // /proc/PID/mem, opened on first fallback
+  mutable bool use_proc_mem_ = false;  // process_vm_readv refused (ENOSYS, EPERM)
+};
+
+}  // namespace goscope
