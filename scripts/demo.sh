@@ -29,7 +29,19 @@ goscope="$build/user/goscope"
 
 echo
 echo "=== goscope info -p $pid   (what goscope reads from the stripped binary) ==="
-"$goscope" info -p "$pid"
+"$goscope" info -p "$pid" | sed -n '1,8p;/^verdict/,$p'
 echo
-echo "=== goscope probe-check -p $pid --duration 3   (every probe site, live) ==="
-"$goscope" probe-check -p "$pid" --duration 3
+echo "=== goscope goroutines -p $pid --group   (every goroutine now, from memory, no probes) ==="
+"$goscope" goroutines -p "$pid" --group | head -40
+echo
+out=$build/demo/attach
+echo "=== goscope attach -p $pid --duration $demo_seconds -o $out   (uprobes: creation, exit, GC) ==="
+"$goscope" attach -p "$pid" --duration "$demo_seconds" --interval 5 -o "$out"
+echo
+echo "=== $out/leaks.txt ==="
+head -60 "$out/leaks.txt"
+echo
+echo "=== $out/summary.json (excerpt) ==="
+grep -E '"(goroutines_created|goroutines_exited|goroutines_live|events_lost|gc_cycles)"' "$out/summary.json"
+echo
+echo "Also written: $out/goroutines.pb.gz (go tool pprof), $out/timeline.json (open in https://ui.perfetto.dev)"

@@ -121,6 +121,30 @@ ProbeSite OtherNewGSites(const GoBinary& bin) {
   return s;
 }
 
+// Goroutines end in gdestroy (1.22+) whether they return (goexit0) or are
+// coroutines that finish (coroswitch_m), and only the first path passes
+// goexit1. Where gdestroy exists and goexit0 really calls it, probe it (AX =
+// the dead g); else goexit1, on the exiting goroutine itself (R14).
+ProbeSite ExitSite(const GoBinary& bin) {
+  const Pclntab& tab = bin.pclntab();
+  const Func* gdestroy = tab.LookupFunction("runtime.gdestroy");
+  const Func* goexit0 = tab.LookupFunction("runtime.goexit0");
+  if (gdestroy && goexit0 && !FindCallsTo(Code(bin, *goexit0), goexit0->entry, gdestroy->entry).empty()) {
+    ProbeSite s = EntrySiteOf(bin, ProbePurpose::kGoroutineExit, *gdestroy);
+    s.value_reg = "ax";
+    return s;
+  }
+  const Func* goexit1 = tab.LookupFunction("runtime.goexit1");
+  if (!goexit1) {
+    ProbeSite s{ProbePurpose::kGoroutineExit, "runtime.goexit1", 0, {}, "", "", ""};
+    s.error = "neither runtime.gdestroy nor runtime.goexit1 found";
+    return s;
+  }
+  ProbeSite s = EntrySiteOf(bin, ProbePurpose::kGoroutineExit, *goexit1);
+  s.value_reg = "r14";
+  return s;
+}
+
 }  // namespace
 
 std::string_view PurposeName(ProbePurpose p) {
@@ -134,6 +158,7 @@ std::vector<uint64_t> FunctionRets(const GoBinary& bin, const Func& f) { return 
 ProbeSite FindProbeSite(const GoBinary& bin, ProbePurpose p) {
   if (p == ProbePurpose::kGoroutineNewG) return NewGSite(bin);
   if (p == ProbePurpose::kGoroutineNewGOther) return OtherNewGSites(bin);
+  if (p == ProbePurpose::kGoroutineExit) return ExitSite(bin);
   std::string_view name;
   for (const auto& i : kPurposes)
     if (i.purpose == p) name = i.function;

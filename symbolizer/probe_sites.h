@@ -14,7 +14,7 @@ enum class ProbePurpose {
   kGoroutineCreate,  // runtime.newproc1: fn=AX, callergp=BX, callerpc=CX
   kGoroutineNewG,    // CALL runqput in runtime.newproc.func1 (BX = new g), else newproc1's RETs (AX = new g)
   kGoroutineNewGOther,  // return site of every other newproc1 caller (coroutines: AX = new g)
-  kGoroutineExit,    // runtime.goexit1: R14 = exiting g
+  kGoroutineExit,    // runtime.gdestroy (1.22+, AX = dead g; also sees coroutine exits), else goexit1 (R14)
   kHeapSampleAlloc,  // runtime.mProf_Malloc
   kHeapSampleFree,   // runtime.freeSpecial
   kMalloc,           // runtime.mallocgc, every allocation

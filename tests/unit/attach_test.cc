@@ -1,0 +1,188 @@
+// goscope attach on a program whose goroutine population is created only
+// after the probes are live: created, exited and the top leak suspect must be
+// exact, on every toolchain, plain and stripped, and the program's own output
+// must not change.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf_required.h"
+#include "testbin.h"
+
+namespace goscope {
+namespace {
+
+using nlohmann::json;
+using testing::RunCommand;
+using testing::ShellQuote;
+
+// A child process whose stdout (or stderr) goes to a file we can poll.
+class Proc {
+ public:
+  Proc(const std::vector<std::string>& argv, const std::string& out_path, bool capture_stderr = false) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, capture_stderr ? 2 : 1);
+      std::vector<char*> a;
+      for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+      a.push_back(nullptr);
+      execv(a[0], a.data());
+      _exit(127);
+    }
+  }
+  ~Proc() {
+    if (pid_ > 0 && !reaped_) kill(pid_, SIGKILL), waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  int Wait() {
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    reaped_ = true;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+// Polls path until it contains needle (or fails after timeout).
+bool WaitFor(const std::string& path, const std::string& needle, int timeout_ms = 20000) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    if (Slurp(path).find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+bool StackHas(const json& frames, const std::string& fn) {
+  for (const auto& f : frames)
+    if (f["function"] == fn) return true;
+  return false;
+}
+
+class Attach : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/goscope-attach-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { RunCommand("rm -rf " + ShellQuote(dir_), "", nullptr); }
+  std::string dir_;
+};
+
+// The checksum the program prints when nobody traces it.
+std::string UntracedOutput(const std::string& path, const std::string& scratch) {
+  Proc p({path, "-exit", "200", "-leak", "37", "-pulls", "5"}, scratch);
+  EXPECT_TRUE(WaitFor(scratch, "ready"));
+  kill(p.pid(), SIGUSR1);
+  EXPECT_TRUE(WaitFor(scratch, "done"));
+  kill(p.pid(), SIGTERM);
+  p.Wait();
+  return Slurp(scratch);
+}
+
+TEST_F(Attach, CountsAndTopSuspectAreExact) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  int runs = 0;
+  for (const auto& b : testing::LoadTestBinaries()) {
+    if (b.name != "leaker") continue;
+    SCOPED_TRACE(testing::TestBinaryLabel(b));
+    std::string untraced = UntracedOutput(b.path, dir_ + "/untraced-" + b.go_version + "-" + b.variant);
+    bool has_pull = testing::ParseGoVersion(b.go_version).minor >= 23;
+
+    // Fresh names per run: a child truncates its output file only after fork.
+    std::string tag = b.go_version + "-" + b.variant;
+    std::string prog_out = dir_ + "/prog-" + tag, gs_err = dir_ + "/goscope-" + tag, out = dir_ + "/out-" + tag;
+    Proc prog({b.path, "-exit", "200", "-leak", "37", "-pulls", "5"}, prog_out);
+    ASSERT_TRUE(WaitFor(prog_out, "ready"));
+    Proc gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "-o", out}, gs_err, true);
+    ASSERT_TRUE(WaitFor(gs_err, "probes live")) << Slurp(gs_err);
+    kill(prog.pid(), SIGUSR1);
+    ASSERT_TRUE(WaitFor(prog_out, "done"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the last exits drain
+    kill(gs.pid(), SIGINT);
+    ASSERT_EQ(gs.Wait(), 0) << Slurp(gs_err);
+    EXPECT_NE(Slurp(gs_err).find("interrupted by SIGINT"), std::string::npos) << Slurp(gs_err);
+
+    json summary = json::parse(Slurp(out + "/summary.json"));
+    int pulls = has_pull ? 5 : 0;
+    EXPECT_EQ(summary["goroutines_created"], 200 + 37 + pulls);
+    EXPECT_EQ(summary["goroutines_exited"], 200 + pulls);
+    EXPECT_EQ(summary["events_lost"], 0);
+    EXPECT_EQ(summary["goroutines_live"], 37 + 2);  // main and os/signal's loop
+    json leaks = json::parse(Slurp(out + "/leaks.json"));
+    ASSERT_FALSE(leaks["suspects"].empty());
+    const json& top = leaks["suspects"][0];
+    EXPECT_EQ(top["count"], 37);
+    EXPECT_EQ(top["wait_reason"], "chan receive");
+    EXPECT_GT(top["growth_per_minute"].get<double>(), 0);
+    EXPECT_TRUE(StackHas(top["blocked_stack"], "main.waitForever")) << top.dump();
+    // The traced creation stack is whole: the go statement's function and its callers.
+    EXPECT_TRUE(StackHas(top["creation_stack"], "main.leakSite")) << top.dump();
+    EXPECT_TRUE(StackHas(top["creation_stack"], "main.main")) << top.dump();
+    EXPECT_NE(Slurp(out + "/leaks.txt").find("37 goroutines [chan receive]"), std::string::npos);
+    json timeline = json::parse(Slurp(out + "/timeline.json"));
+    EXPECT_GE(timeline["traceEvents"].size(), 200u + 37u);
+
+    // pprof reads the goroutine profile and sees the 37 leaked goroutines under waitForever.
+    int rc = 0;
+    const auto* tc = testing::ToolchainFor(b.go_version);
+    std::string top_out = RunCommand(tc->Tool("pprof") + " -top " + ShellQuote(out + "/goroutines.pb.gz"), "", &rc);
+    EXPECT_EQ(rc, 0);
+    EXPECT_NE(top_out.find("main.waitForever"), std::string::npos) << top_out;
+
+    kill(prog.pid(), SIGTERM);
+    prog.Wait();
+    EXPECT_EQ(Slurp(prog_out), untraced) << "tracing changed what the program printed";
+    runs++;
+  }
+  EXPECT_GE(runs, 10);
+}
+
+TEST_F(Attach, EndsAndWritesWhenTheTargetExits) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = testing::LoadTestBinaries();
+  auto it = std::find_if(bins.begin(), bins.end(), [](const auto& b) { return b.name == "leaker"; });
+  ASSERT_NE(it, bins.end());
+  std::string prog_out = dir_ + "/prog.out", gs_err = dir_ + "/goscope.err", out = dir_ + "/out";
+  Proc prog({it->path}, prog_out);
+  ASSERT_TRUE(WaitFor(prog_out, "ready"));
+  Proc gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "-o", out}, gs_err, true);
+  ASSERT_TRUE(WaitFor(gs_err, "probes live"));
+  kill(prog.pid(), SIGTERM);  // the program returns from main
+  prog.Wait();
+  ASSERT_EQ(gs.Wait(), 0) << Slurp(gs_err);
+  json summary = json::parse(Slurp(out + "/summary.json"));
+  EXPECT_EQ(summary["target_exited"], true);
+  for (const char* f : {"leaks.json", "leaks.txt", "goroutines.pb.gz", "timeline.json"})
+    EXPECT_TRUE(testing::FileExists(out + "/" + f)) << f;
+}
+
+TEST_F(Attach, RefusesClearly) {
+  int rc = 0;
+  std::string err;
+  RunCommand(std::string(GOSCOPE_BINARY) + " attach -p 999999999", "", &rc, &err);
+  EXPECT_EQ(rc, 1);
+  EXPECT_NE(err.find("not found"), std::string::npos) << err;
+  RunCommand(std::string(GOSCOPE_BINARY) + " attach -p 1 -o /proc/nope", "", &rc, &err);
+  EXPECT_EQ(rc, 1) << err;
+}
+
+}  // namespace
+}  // namespace goscope
