@@ -110,6 +110,17 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.bucket", "hash"},
     {K::kField, "runtime.bucket", "size"},
     {K::kField, "runtime.bucket", "nstk"},
+    // The GC's own record of a cycle: gctrace's clock times and heap sizes.
+    {K::kField, "runtime.workType", "cycles"},  // uint32 (1.19), atomic.Uint32 (1.21+): value at +0
+    {K::kField, "runtime.workType", "userForced"},
+    {K::kField, "runtime.workType", "tSweepTerm"},
+    {K::kField, "runtime.workType", "tMark"},
+    {K::kField, "runtime.workType", "tMarkTerm"},
+    {K::kField, "runtime.workType", "tEnd"},
+    {K::kField, "runtime.workType", "pauseNS"},
+    {K::kField, "runtime.workType", "heap0"},
+    {K::kField, "runtime.workType", "heap1"},
+    {K::kField, "runtime.workType", "heap2"},
     // GC pacing and statistics (runtime.gcController, runtime.memstats).
     {K::kField, "runtime.gcControllerState", "gcPercent"},
     {K::kField, "runtime.gcControllerState", "heapLive"},
@@ -156,6 +167,7 @@ constexpr LayoutItem kItems[] = {
     {K::kConstant, "runtime._KindSpecialProfile", ""},
     // Variables: addresses differ per binary, so DWARF or symtab only.
     {K::kVariable, "runtime.allgs", ""},
+    {K::kVariable, "runtime.work", ""},
     {K::kVariable, "runtime.allglen", ""},
     {K::kVariable, "runtime.allm", ""},
     {K::kVariable, "runtime.allp", ""},

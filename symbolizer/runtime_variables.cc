@@ -3,6 +3,10 @@
 #include <elf.h>
 
 #include <cstdlib>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
 
 #include "dwarf_layout.h"
 #include "error.h"
@@ -77,6 +81,41 @@ void FindWaitReasonStrings(const GoBinary& bin, RuntimeLayout* out) {
   }
 }
 
+// runtime.work (the GC's record of a cycle): the one base at which gcStart,
+// gcMarkDone and gcMarkTermination access all its fields, each with its own size.
+void FindWork(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
+  struct Field {
+    const char* name;
+    uint64_t offset;
+    uint8_t size;
+  };
+  std::vector<Field> fields;
+  for (const char* f : {"cycles", "userForced", "tSweepTerm", "tMark", "tMarkTerm", "tEnd", "pauseNS", "heap0", "heap1", "heap2"}) {
+    Sourced v = layout.get(fmt::format("runtime.workType.{}", f));
+    if (!v.known()) return;
+    uint8_t size = std::string_view(f) == "userForced" ? 1 : std::string_view(f) == "cycles" ? 4 : 8;
+    fields.push_back({f, v.value, size});
+  }
+  // The int64 fields sit 8 bytes apart, so a base shifted by 8 explains
+  // nearly as many 8-byte accesses as the true one; the byte-sized userForced
+  // (SETcc in gcStart) and the 4-byte cycles (INCL in gcStart up to 1.19, the
+  // LEA feeding LOCK XADDL from 1.21) pin it down. A reference counts only
+  // with the field's own access size (or as a LEA, for cycles).
+  std::map<uint64_t, std::set<std::string_view>> votes;  // candidate base -> fields it explains
+  for (const char* name : {"runtime.gcStart", "runtime.gcMarkDone", "runtime.gcMarkTermination"}) {
+    const Func* f = bin.pclntab().LookupFunction(name);
+    if (!f) return;
+    for (const RipReference& r : FindRipReferences(Code(bin, *f), f->entry))
+      for (const Field& field : fields)
+        if ((r.access_size == field.size || (field.size == 4 && r.mnemonic == "lea")) && r.target >= field.offset)
+          votes[r.target - field.offset].insert(field.name);
+  }
+  std::vector<uint64_t> complete;
+  for (const auto& [base, fs] : votes)
+    if (fs.size() == fields.size()) complete.push_back(base);
+  if (complete.size() == 1 && InWritableSegment(bin, complete[0])) Put(out, "runtime.work", complete[0]);
+}
+
 RuntimeLayout FromSymbols(const GoBinary& bin) {
   RuntimeLayout l;
   if (!bin.has_symtab()) return l;
@@ -91,11 +130,12 @@ RuntimeLayout FromSymbols(const GoBinary& bin) {
 
 }  // namespace
 
-RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin) {
+RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayout& offsets) {
   RuntimeLayout l;
   FindAllgs(bin, &l);
   FindMemProfileRate(bin, &l);
   FindWaitReasonStrings(bin, &l);
+  FindWork(bin, offsets, &l);
   return l;
 }
 
@@ -110,7 +150,7 @@ RuntimeLayout ResolveRuntimeLayout(const GoBinary& bin, std::string* dwarf_error
   }
   l.merge_missing(FromSymbols(bin));
   l.merge_missing(TableLayout(bin.go_version()));
-  l.merge_missing(FindVariablesByDisassembly(bin));
+  l.merge_missing(FindVariablesByDisassembly(bin, l));
   return l;
 }
 

@@ -11,8 +11,9 @@
 namespace goscope {
 
 // runtime.allgs, runtime.allglen, runtime.MemProfileRate, runtime.waitReasonStrings
-// (and its #size), with source kDisassembly; absent keys where a recipe did not match.
-RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin);
+// (and its #size), runtime.work, with source kDisassembly; absent keys where a
+// recipe did not match. offsets: field offsets some recipes match accesses against.
+RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayout& offsets);
 
 // Everything known about the runtime layout of bin, best source first:
 // DWARF, then the symbol table (variable addresses and sizes), then the

@@ -10,7 +10,7 @@ namespace goscope {
 namespace {
 
 constexpr const char* kKeys[] = {"runtime.allgs", "runtime.allglen", "runtime.MemProfileRate",
-                                 "runtime.waitReasonStrings", "runtime.waitReasonStrings#size"};
+                                 "runtime.waitReasonStrings", "runtime.waitReasonStrings#size", "runtime.work"};
 
 TEST(RuntimeVariables, DisassemblyAgreesWithDwarf) {
   int checked = 0;
@@ -19,7 +19,7 @@ TEST(RuntimeVariables, DisassemblyAgreesWithDwarf) {
     SCOPED_TRACE(testing::TestBinaryLabel(b));
     auto bin = GoBinary::Open(b.path);
     RuntimeLayout dwarf = ReadDwarfLayout(b.path);
-    RuntimeLayout disasm = FindVariablesByDisassembly(*bin);
+    RuntimeLayout disasm = FindVariablesByDisassembly(*bin, TableLayout(bin->go_version()));
     for (const char* key : kKeys) {
       ASSERT_TRUE(dwarf.get(key).known()) << key;
       ASSERT_TRUE(disasm.get(key).known()) << key << " not found by disassembly";
@@ -28,7 +28,7 @@ TEST(RuntimeVariables, DisassemblyAgreesWithDwarf) {
       checked++;
     }
   }
-  EXPECT_GE(checked, 5 * 15);
+  EXPECT_GE(checked, 6 * 15);
 }
 
 TEST(RuntimeVariables, StrippedBinariesResolveEverythingTracersNeed) {

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+// Garbage-collection cycles and stop-the-world pauses. Three entry probes
+// (sites from symbolizer/probe_sites, cheap entry sites):
+//   runtime.gcStart(trigger gcTrigger)   AX = trigger.kind; R14 = the calling g
+//   runtime.stopTheWorldWithSema(...)    runs on g0 (R14); m.curg is the stopper;
+//                                        AL = stwReason from go1.21
+//   runtime.startTheWorldWithSema(...)   world still stopped
+// A cycle is read from the runtime's own record, runtime.work, at the
+// startTheWorldWithSema that ends mark termination: by then gcMarkTermination
+// has written work.tEnd (and every other field gctrace prints) in every
+// release 1.19-1.24. A new tEnd is what tells that start apart from others.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "gc_events.h"
+
+const volatile struct gc_offsets off = {};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+// goid -> trigger kind of that goroutine's latest gcStart call. The goroutine
+// that wins gcStart is the one that then stops the world for sweep termination.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, __s64);
+} triggers SEC(".maps");
+
+__u64 events_lost = 0;
+// work.tEnd of the last cycle reported; user space sets it to the attach time
+// so that a cycle which ended before the probes were live is not reported.
+__s64 last_t_end = 0;
+
+static __always_inline __u64 read_u64(__u64 addr) {
+  __u64 v = 0;
+  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+  return v;
+}
+
+static __always_inline __u32 read_u32(__u64 addr) {
+  __u32 v = 0;
+  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+  return v;
+}
+
+static __always_inline struct gc_event *reserve(__u32 kind) {
+  struct gc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&events_lost, 1);
+    return 0;
+  }
+  __builtin_memset(e, 0, sizeof(*e));
+  e->kind = kind;
+  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->ts = bpf_ktime_get_ns();
+  e->trigger_kind = -1;
+  return e;
+}
+
+SEC("uprobe")
+int on_gc_start(struct pt_regs *ctx) {
+  __u64 goid = read_u64(ctx->r14 + off.g_goid);
+  __s64 kind = (__s64)ctx->ax;
+  if (goid) bpf_map_update_elem(&triggers, &goid, &kind, BPF_ANY);
+  return 0;
+}
+
+SEC("uprobe")
+int on_stop_the_world(struct pt_regs *ctx) {
+  struct gc_event *e = reserve(GC_EV_STW_STOP);
+  if (!e) return 0;
+  e->reason = (__u8)ctx->ax;
+  __u64 m = read_u64(ctx->r14 + off.g_m);
+  __u64 curg = m ? read_u64(m + off.m_curg) : 0;
+  __u64 goid = curg ? read_u64(curg + off.g_goid) : 0;
+  e->goid = goid;
+  if (goid) {
+    __s64 *kind = bpf_map_lookup_elem(&triggers, &goid);
+    if (kind) {
+      e->trigger_kind = *kind;
+      bpf_map_delete_elem(&triggers, &goid);
+    }
+  }
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+  return 0;
+}
+
+SEC("uprobe")
+int on_start_the_world(struct pt_regs *ctx) {
+  struct gc_event *e = reserve(GC_EV_STW_START);
+  if (!e) return 0;
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+
+  // The world is stopped: no other startTheWorldWithSema runs concurrently.
+  __u64 w = off.work;
+  if (!w) return 0;
+  __s64 t_end = (__s64)read_u64(w + off.w_t_end);
+  if (t_end <= last_t_end) return 0;
+  last_t_end = t_end;
+  struct gc_event *c = reserve(GC_EV_CYCLE);
+  if (!c) return 0;
+  c->cycles = read_u32(w + off.w_cycles);
+  c->user_forced = read_u32(w + off.w_user_forced) & 0xff;
+  c->t_sweep_term = (__s64)read_u64(w + off.w_t_sweep_term);
+  c->t_mark = (__s64)read_u64(w + off.w_t_mark);
+  c->t_mark_term = (__s64)read_u64(w + off.w_t_mark_term);
+  c->t_end = t_end;
+  c->pause_ns = (__s64)read_u64(w + off.w_pause_ns);
+  c->heap0 = read_u64(w + off.w_heap0);
+  c->heap1 = read_u64(w + off.w_heap1);
+  c->heap2 = read_u64(w + off.w_heap2);
+  bpf_ringbuf_submit(c, BPF_RB_NO_WAKEUP);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
