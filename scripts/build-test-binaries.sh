@@ -8,11 +8,15 @@
 #   symtest-plain symtest-stripped symtest-pie      (CGO_ENABLED=0, internal link)
 #   demo-plain    demo-stripped    demo-pie         (CGO_ENABLED=0, internal link)
 #   cgotest-cgo   cgotest-cgo-stripped              (CGO_ENABLED=1, external link)
+#   goroutines-plain goroutines-stripped            (CGO_ENABLED=0, internal link)
+#   gcprog-plain  gcprog-stripped                   (CGO_ENABLED=0, internal link)
+#   leaker-plain  leaker-stripped                   (CGO_ENABLED=0, internal link)
+#   heapprog-plain heapprog-stripped heapprog_pprof-plain heapprog_pprof-stripped (CGO_ENABLED=0)
 # stripped = -ldflags='-s -w' (no symbol table, no DWARF; .gopclntab stays),
 # pie = -buildmode=pie.
 #
 # manifest.tsv: a header line, then one row per binary with the columns
-#   name (program: symtest|demo|cgotest)  go_version (full, e.g. go1.22.12)
+#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof)  go_version (full, e.g. go1.22.12)
 #   goroot  variant (plain|stripped|pie|cgo|cgo-stripped)  path (absolute)
 #
 # Incremental: a binary is rebuilt only if it is missing or its stamp
@@ -86,6 +90,16 @@ variants=(
   "demo pie"
   "cgotest cgo"
   "cgotest cgo-stripped"
+  "goroutines plain"
+  "goroutines stripped"
+  "gcprog plain"
+  "gcprog stripped"
+  "leaker plain"
+  "leaker stripped"
+  "heapprog plain"
+  "heapprog stripped"
+  "heapprog_pprof plain"
+  "heapprog_pprof stripped"
 )
 build_args() { # variant
   case $1 in

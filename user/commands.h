@@ -7,5 +7,9 @@ namespace goscope {
 int RunInfo(int argc, char** argv);
 int RunSymbolize(int argc, char** argv);
 int RunProbeCheck(int argc, char** argv);
+int RunGoroutines(int argc, char** argv);
+int RunAttach(int argc, char** argv);
+int RunGc(int argc, char** argv);
+int RunHeap(int argc, char** argv);
 
 }  // namespace goscope

@@ -19,6 +19,11 @@ constexpr Command kCommands[] = {
     {"info", "what goscope knows about a Go binary or process, and whether it can be traced", goscope::RunInfo},
     {"symbolize", "addresses to function, file and line (an addr2line for Go, stripped binaries too)",
      goscope::RunSymbolize},
+    {"attach", "trace goroutine creation and exit in a running Go process; report leak suspects",
+     goscope::RunAttach},
+    {"goroutines", "every goroutine's state, wait reason and stack, from memory (no probes)", goscope::RunGoroutines},
+    {"gc", "garbage-collection cycles and stop-the-world pauses, with the numbers gctrace prints", goscope::RunGc},
+    {"heap", "heap profile (pprof): what allocates and what stays live, via Go's own sampler or exactly", goscope::RunHeap},
     {"probe-check", "count hits at every probe site in a live process (proves the sites are right)",
      goscope::RunProbeCheck},
 };

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+// Heap profiling. Two modes; user space attaches the programs of one.
+//
+// Sampled (on_mprof_malloc + on_free_special): rides Go's own heap sampler.
+// runtime.mProf_Malloc runs once per sampled allocation, on the allocating
+// goroutine's stack (called from profilealloc in mallocgc; 1.19-1.25), and the
+// sampled object carries a profile special that runtime.freeSpecial releases
+// when the sweeper frees the object. One ring-buffer event each.
+//
+// Exact (on_mallocgc): every runtime.mallocgc call, aggregated in the kernel
+// by (stack, accounted size); user space reads the maps at the end. No frees.
+//
+// Probe sites (symbolizer/probe_sites): the pushq rbp after the stack-check
+// prologue; for go1.19's `sub rsp, N` frames, which have no emulated
+// instruction there, the first instruction after the check (user/heap_tracer.cc
+// PastStackCheck). At both, RSP points at the return address, RBP still holds
+// the caller's frame pointer and the argument registers hold their entry
+// values; and both run once per completed call (a call that fails the stack
+// check branches to morestack before reaching them and re-enters at the
+// entry), so nothing is counted twice. An entry probe would be: it runs again
+// after every morestack.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "heap_events.h"
+
+const volatile struct heap_config cfg = {};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4 << 20);  // user space shrinks it in exact mode
+} events SEC(".maps");
+
+__u64 events_lost = 0;
+
+// Exact mode. User space shrinks these to one entry in sampled mode.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct heap_exact_stack);
+} exact_stacks SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct heap_exact_key);
+  __type(value, struct heap_exact_value);
+} exact_counts SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct heap_exact_stack);
+} exact_scratch SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, HEAP_EXACT_NCOUNTERS);
+  __type(key, __u32);
+  __type(value, __u64);
+} exact_counters SEC(".maps");
+
+static __always_inline __u64 read_u64(__u64 addr) {
+  __u64 v = 0;
+  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+  return v;
+}
+
+// At the probe the return address is at [RSP] and RBP is the caller's frame
+// pointer (not yet pushed): the walk starts with the return address, then
+// follows the frame-pointer chain. The chain may cross from the system stack
+// to the goroutine stack (malg allocates on g0; 1.21+ link the two), so frames
+// need not grow monotonically; the walk stops at a zero, misaligned or
+// self-referencing frame pointer, an unreadable frame, or max frames.
+static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const int max) {
+  __u64 ret = 0;
+  if (bpf_probe_read_user(&ret, sizeof(ret), (void *)ctx->sp) || !ret) return 0;
+  out[0] = ret;
+  __u32 n = 1;
+  __u64 bp = ctx->bp;
+  for (int i = 1; i < max; i++) {
+    if (!bp || (bp & 7)) break;
+    __u64 frame[2] = {};
+    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) break;
+    if (!frame[1]) break;
+    out[i] = frame[1];
+    n = i + 1;
+    if (frame[0] == bp) break;
+    bp = frame[0];
+  }
+  return n;
+}
+
+// The goroutine the allocation is for: m.curg (the user goroutine, also when
+// the runtime allocates on g0 on its behalf, as newproc1's malg does), else g.
+static __always_inline __u64 current_goid(struct pt_regs *ctx) {
+  __u64 g = ctx->r14;
+  if (!g) return 0;
+  __u64 m = read_u64(g + cfg.g_m);
+  __u64 curg = m ? read_u64(m + cfg.m_curg) : 0;
+  return read_u64((curg ? curg : g) + cfg.g_goid);
+}
+
+// ---- sampled mode ---------------------------------------------------------
+
+SEC("uprobe")
+int on_mprof_malloc(struct pt_regs *ctx) {
+  struct heap_alloc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&events_lost, 1);
+    return 0;
+  }
+  e->kind = HEAP_ALLOC;
+  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->ts = bpf_ktime_get_ns();
+  // Registers read unconditionally: the verifier rejects the ctx access clang
+  // makes of a register picked by a branch.
+  __u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx;
+  if (cfg.alloc_args_with_mp) {  // mProf_Malloc(mp *m, p unsafe.Pointer, size uintptr)
+    e->addr = bx;
+    e->size = cx;
+  } else {  // mProf_Malloc(p unsafe.Pointer, size uintptr)
+    e->addr = ax;
+    e->size = bx;
+  }
+  e->goid = current_goid(ctx);
+  e->pad = 0;
+  e->nframes = walk_stack(ctx, e->stack, HEAP_STACK_MAX);
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+  return 0;
+}
+
+// freeSpecial(s *special, p unsafe.Pointer, size uintptr) frees every kind of
+// special (finalizers, weak handles, reachability probes, pin counters,
+// cleanups); only profile specials matter here.
+SEC("uprobe")
+int on_free_special(struct pt_regs *ctx) {
+  __u8 kind = 0;
+  if (bpf_probe_read_user(&kind, sizeof(kind), (void *)(ctx->ax + cfg.special_kind_offset))) return 0;
+  if (kind != cfg.kind_special_profile) return 0;
+  struct heap_free_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&events_lost, 1);
+    return 0;
+  }
+  e->kind = HEAP_FREE;
+  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->ts = bpf_ktime_get_ns();
+  e->addr = ctx->bx;
+  e->size = ctx->cx;
+  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+  return 0;
+}
+
+// ---- exact mode -----------------------------------------------------------
+
+static __always_inline void bump(__u32 counter) {
+  __u64 *v = bpf_map_lookup_elem(&exact_counters, &counter);
+  if (v) *v += 1;  // per-CPU: no atomics needed
+}
+
+// The slot size mallocgc will use, as the runtime's own profile accounts it:
+// small objects by size class (1.22+: pointerful objects over 512 bytes get an
+// 8-byte type header first), large objects in whole 8 KiB pages. Tiny
+// allocations (noscan, < 16 bytes) share 16-byte blocks; which call starts a
+// new block depends on the mcache's state, so they count at their requested size.
+static __always_inline __u64 accounted_size(__u64 size, __u64 typ, __u32 *tiny) {
+  int noscan = typ == 0 || read_u64(typ + cfg.type_ptrdata_offset) == 0;
+  *tiny = 0;
+  if (size > cfg.max_small_size) return (size + 8191) & ~8191ull;
+  if (noscan && size < 16) {
+    *tiny = 1;
+    return size;
+  }
+  __u64 req = size;
+  if (!noscan && size > 512) req += cfg.malloc_header_size;
+  __u32 cls;
+  if (req <= 1024 - 8) {
+    __u64 i = (req + 7) >> 3;
+    if (i >= HEAP_SIZE_TO_CLASS8_LEN) i = HEAP_SIZE_TO_CLASS8_LEN - 1;
+    cls = cfg.size_to_class8[i];
+  } else {
+    __u64 i = (req - 1024 + 127) >> 7;
+    if (i >= HEAP_SIZE_TO_CLASS128_LEN) i = HEAP_SIZE_TO_CLASS128_LEN - 1;
+    cls = cfg.size_to_class128[i];
+  }
+  if (cls >= HEAP_NUM_SIZE_CLASSES) cls = HEAP_NUM_SIZE_CLASSES - 1;
+  return cfg.class_to_size[cls];
+}
+
+SEC("uprobe")
+int on_mallocgc(struct pt_regs *ctx) {
+  __u64 size = ctx->ax;  // mallocgc(size uintptr, typ *_type, needzero bool)
+  if (size == 0) {
+    bump(HEAP_EXACT_ZERO);
+    return 0;
+  }
+  bump(HEAP_EXACT_CALLS);
+  struct heap_exact_key key = {};
+  __u32 tiny = 0;
+  __u64 bytes = accounted_size(size, ctx->bx, &tiny);
+  key.size = bytes > 0xffffffffull ? 0xffffffffu : (__u32)bytes;
+  key.tiny = tiny;
+
+  __u32 zero = 0;
+  struct heap_exact_stack *st = bpf_map_lookup_elem(&exact_scratch, &zero);
+  if (!st) return 0;
+  __u32 n = walk_stack(ctx, st->pcs, HEAP_EXACT_STACK_MAX);
+  st->nframes = n;
+  st->pad = 0;
+  __u64 h = 0xcbf29ce484222325ull;  // FNV-1a over the pcs' bytes, a word at a time
+  for (int i = 0; i < HEAP_EXACT_STACK_MAX; i++) {
+    if (i >= n) {
+      st->pcs[i] = 0;  // the stored stack has no stale tail
+      continue;
+    }
+    __u64 pc = st->pcs[i];
+    for (int b = 0; b < 8; b++) {
+      h ^= (pc >> (b * 8)) & 0xff;
+      h *= 0x100000001b3ull;
+    }
+  }
+  h ^= n;
+  key.stack_id = h;
+
+  if (!bpf_map_lookup_elem(&exact_stacks, &h)) {
+    long err = bpf_map_update_elem(&exact_stacks, &h, st, BPF_NOEXIST);
+    if (err && err != -17 /* EEXIST: another CPU was first */) bump(HEAP_EXACT_STACKS_FULL);
+  }
+  struct heap_exact_value *v = bpf_map_lookup_elem(&exact_counts, &key);
+  if (!v) {
+    struct heap_exact_value init = {};
+    bpf_map_update_elem(&exact_counts, &key, &init, BPF_NOEXIST);
+    v = bpf_map_lookup_elem(&exact_counts, &key);
+    if (!v) {
+      bump(HEAP_EXACT_COUNTS_FULL);
+      return 0;
+    }
+  }
+  __sync_fetch_and_add(&v->count, 1);
+  __sync_fetch_and_add(&v->bytes, bytes);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

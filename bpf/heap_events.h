@@ -1,0 +1,84 @@
+// Events, maps and configuration of heap.bpf.c, shared with user space
+// (user/heap_tracer.cc).
+#pragma once
+
+#define HEAP_STACK_MAX 64        // sampled mode: frames per allocation event
+#define HEAP_EXACT_STACK_MAX 32  // exact mode: frames per aggregated stack
+
+// Go's size classes (identical in 1.19-1.25: runtime/sizeclasses.go).
+#define HEAP_NUM_SIZE_CLASSES 68
+#define HEAP_SIZE_TO_CLASS8_LEN 129    // smallSizeMax/smallSizeDiv + 1
+#define HEAP_SIZE_TO_CLASS128_LEN 249  // (_MaxSmallSize-smallSizeMax)/largeSizeDiv + 1
+
+enum heap_event_kind {
+  HEAP_ALLOC = 1,  // runtime.mProf_Malloc: one sampled allocation
+  HEAP_FREE = 2,   // runtime.freeSpecial of a profile special: a sampled object swept
+};
+
+// A sampled object was freed (swept). Also the header of every event.
+struct heap_free_event {
+  __u32 kind;
+  __u32 tid;
+  __u64 ts;    // CLOCK_MONOTONIC ns
+  __u64 addr;  // p: the address mProf_Malloc was given for the object
+  __u64 size;  // the span's element size
+};
+
+struct heap_alloc_event {
+  __u32 kind;
+  __u32 tid;
+  __u64 ts;
+  __u64 addr;  // p (object base; base+8 for 1.22+ objects with a malloc header)
+  __u64 size;  // what the runtime's profile records: the object's full slot size
+  __u64 goid;  // allocating goroutine (the user goroutine if the runtime allocated on g0 for it)
+  __u32 nframes;
+  __u32 pad;
+  __u64 stack[HEAP_STACK_MAX];  // return addresses, innermost first (stack[0]: into profilealloc)
+};
+
+// Exact mode: in-kernel aggregation. One entry per (stack, accounted size).
+struct heap_exact_key {
+  __u64 stack_id;  // FNV-1a hash of the stack's pcs; key of heap_exact_stacks
+  __u32 size;      // rounded slot size (class or pages); the requested size for tiny allocations
+  __u32 tiny;      // 1: noscan and < 16 bytes, served by the tiny allocator (see heap.bpf.c)
+};
+
+struct heap_exact_value {
+  __u64 count;
+  __u64 bytes;
+};
+
+struct heap_exact_stack {
+  __u32 nframes;
+  __u32 pad;
+  __u64 pcs[HEAP_EXACT_STACK_MAX];
+};
+
+// Global counters of exact mode (one array slot each).
+enum heap_exact_counter {
+  HEAP_EXACT_CALLS = 0,       // mallocgc calls seen (size > 0)
+  HEAP_EXACT_ZERO = 1,        // size 0: &zerobase, no allocation
+  HEAP_EXACT_STACKS_FULL = 2, // a new stack did not fit in heap_exact_stacks (the count still did)
+  HEAP_EXACT_COUNTS_FULL = 3, // a new (stack, size) did not fit in heap_exact_counts: not counted
+  HEAP_EXACT_NCOUNTERS = 4,
+};
+
+struct heap_config {
+  // runtime.mProf_Malloc's arguments: 1.19-1.22 (p, size) = (AX, BX);
+  // 1.23+ (mp, p, size) = (AX, BX, CX).
+  __u32 alloc_args_with_mp;
+  // runtime.freeSpecial(s, p, size): kind byte at s + special_kind_offset.
+  __u32 special_kind_offset;
+  __u32 kind_special_profile;
+  __u32 pad0;
+  __u64 g_goid;
+  __u64 g_m;
+  __u64 m_curg;
+  // Exact mode (runtime.mallocgc(size, typ, needzero) = (AX, BX, CX)).
+  __u64 type_ptrdata_offset;  // _type.ptrdata / abi.Type.PtrBytes: 8 in 1.19-1.25
+  __u32 malloc_header_size;   // 8 in 1.22+ (pointerful objects > 512 bytes carry a type header), else 0
+  __u32 max_small_size;       // 32768 - malloc_header_size
+  __u16 class_to_size[HEAP_NUM_SIZE_CLASSES];
+  __u8 size_to_class8[HEAP_SIZE_TO_CLASS8_LEN];
+  __u8 size_to_class128[HEAP_SIZE_TO_CLASS128_LEN];
+};

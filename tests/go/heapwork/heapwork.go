@@ -1,0 +1,116 @@
+// Package heapwork holds the allocation sites of goscope's heap-profiling
+// test programs (heapprog, heapprog_pprof): fixed volumes from known functions,
+// so that a profile's per-site numbers can be checked. Every site is a
+// non-inlined function that allocates nothing but its objects.
+package heapwork
+
+import "runtime"
+
+// Sampled workload: SiteA allocates 3x the bytes of SiteB (both garbage);
+// SiteRetained's objects stay reachable through Retained.
+const (
+	SizeA        = 16384 // a size class: the profile records exactly this
+	SizeB        = 4096
+	SizeRetained = 65536 // a large object of exactly 8 pages
+	NumRetained  = 512   // 32 MiB retained
+)
+
+var (
+	sink     []byte
+	sinkPtrs []*int
+	sinkTiny *[8]byte
+	// Retained keeps SiteRetained's objects live. Allocated by Prepare, so
+	// that SiteRetained allocates only the objects themselves.
+	Retained [][]byte
+)
+
+//go:noinline
+func SiteA(n int) {
+	for i := 0; i < n; i++ {
+		sink = make([]byte, SizeA)
+	}
+	sink = nil
+}
+
+//go:noinline
+func SiteB(n int) {
+	for i := 0; i < n; i++ {
+		sink = make([]byte, SizeB)
+	}
+	sink = nil
+}
+
+//go:noinline
+func SiteRetained() {
+	for i := range Retained {
+		Retained[i] = make([]byte, SizeRetained)
+	}
+}
+
+// Prepare allocates what the sites need outside them.
+//
+//go:noinline
+func Prepare() { Retained = make([][]byte, NumRetained) }
+
+// Sampled runs the sampled workload: bMiB MiB at SiteB, 3*bMiB at SiteA,
+// 32 MiB retained, then two collections so that every garbage object of the
+// workload is swept (freed) before it returns.
+func Sampled(bMiB int) {
+	nB := bMiB << 20 / SizeB
+	nA := 3 * (bMiB << 20) / SizeA
+	// Interleaved in slices so that both sites see the same heap conditions.
+	const rounds = 16
+	for r := 0; r < rounds; r++ {
+		SiteA(nA / rounds)
+		SiteB(nB / rounds)
+	}
+	SiteRetained()
+	runtime.GC()
+	runtime.GC()
+}
+
+// Exact workload: known numbers of allocations of known sizes.
+const (
+	NumSmall    = 10000 // make([]byte, 100): size class 112
+	NumPointers = 2000  // make([]*int, 128), 1024 bytes with pointers: class 1024; 1152 on 1.22+ (8-byte type header)
+	NumTiny     = 5000  // new([8]byte): tiny allocator, 8 bytes requested
+	NumLarge    = 300   // make([]byte, 40000): 5 pages, 40960
+)
+
+//go:noinline
+func ExactSmall() {
+	for i := 0; i < NumSmall; i++ {
+		sink = make([]byte, 100)
+	}
+}
+
+//go:noinline
+func ExactPointers() {
+	for i := 0; i < NumPointers; i++ {
+		sinkPtrs = make([]*int, 128)
+	}
+}
+
+//go:noinline
+func ExactTiny() {
+	for i := 0; i < NumTiny; i++ {
+		sinkTiny = new([8]byte)
+	}
+}
+
+//go:noinline
+func ExactLarge() {
+	for i := 0; i < NumLarge; i++ {
+		sink = make([]byte, 40000)
+	}
+}
+
+// Exact runs the exact workload.
+func Exact() {
+	ExactSmall()
+	ExactPointers()
+	ExactTiny()
+	ExactLarge()
+	sink, sinkPtrs, sinkTiny = nil, nil, nil
+	runtime.GC()
+}

@@ -1,0 +1,245 @@
+// goscope heap -p PID: a heap profile of a running Go process, from outside:
+// Go's own allocation sampler hooked with uprobes (sampled mode), or every
+// allocation counted in the kernel (exact mode).
+#include <elf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "atomic_file.h"
+#include "cli_args.h"
+#include "commands.h"
+#include "error.h"
+#include "heap_profile.h"
+#include "heap_tracer.h"
+#include "memprofilerate.h"
+#include "probe_sites.h"
+#include "run_control.h"
+#include "runtime_variables.h"
+#include "target_process.h"
+#include "uprobe_links.h"
+
+namespace goscope {
+namespace {
+
+constexpr int64_t kDefaultRate = 512 * 1024;
+
+const std::vector<OptionSpec> kOptions = {
+    {"-p", true, "the Go process to profile"},
+    {"--duration", true, "seconds to profile (default: until Ctrl-C, SIGTERM or the process exits)"},
+    {"-o", true, "pprof output file (default heap-PID.pb.gz)"},
+    {"--alloc-mode", true, "sampled (default) or exact"},
+    {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
+    {"--no-write", false, "sampled: never write to the target (fails when its MemProfileRate is 0)"},
+    {"--folded", true, "also write folded stacks (flame graph input) to FILE"},
+    {"--folded-value", true, "value of the folded stacks: alloc_space (default), alloc_objects, inuse_space, inuse_objects"},
+    {"--help", false, "show this help"},
+};
+
+constexpr const char* kHelp =
+    "usage: goscope heap -p PID [--duration S] [-o FILE] [--alloc-mode sampled|exact]\n"
+    "                    [--heap-rate N] [--no-write] [--folded FILE] [--folded-value V]\n"
+    "\n"
+    "Profiles the heap allocations of a running Go program for a window, with uprobes\n"
+    "(no restart, no code change), and writes a pprof profile that 'go tool pprof' reads.\n"
+    "\n"
+    "sampled  Go's own heap sampler: runtime.mProf_Malloc fires for one allocation per\n"
+    "         MemProfileRate bytes on average, runtime.freeSpecial when a sampled object is\n"
+    "         swept. The profile has Go's sample types and scaling (alloc_objects,\n"
+    "         alloc_space, inuse_objects, inuse_space); in-use means allocated during the\n"
+    "         window and not yet freed at its end. Negligible cost.\n"
+    "         A program that does not import runtime/pprof runs with MemProfileRate 0 (the\n"
+    "         linker turns the sampler off). goscope then writes --heap-rate into\n"
+    "         runtime.MemProfileRate for the window and writes 0 back at the end (the only\n"
+    "         write goscope ever makes to a process; --no-write forbids it). A rate the\n"
+    "         program set itself is never changed.\n"
+    "exact    every runtime.mallocgc call, counted in the kernel per stack and size class:\n"
+    "         exact alloc_objects and alloc_space, no frees. About 1 us per allocation:\n"
+    "         for short windows, tests and allocation-count questions.\n"
+    "\n"
+    "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
+    "writes its outputs. Needs root.\n\n";
+
+std::string Summarize(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
+                      const PprofSymbolizer& symbolize) {
+  // The ten functions allocating the most, by the first frame Go's profile would show.
+  std::map<std::string, std::pair<int64_t, int64_t>> by_func;  // alloc_space, inuse_space
+  for (const auto& r : records) {
+    auto stack = HeapProfileStack(r.stack, symbolize);
+    std::string name = "?";
+    if (!stack.empty()) {
+      auto frames = symbolize(stack.front());
+      if (!frames.empty()) name = frames.front().function;
+    }
+    auto [ao, ab] = info.exact ? std::pair{r.alloc_objects, r.alloc_bytes}
+                               : ScaleHeapSample(r.alloc_objects, r.alloc_bytes, info.rate);
+    auto [io, ib] = info.exact ? std::pair<int64_t, int64_t>{0, 0}
+                               : ScaleHeapSample(r.inuse_objects, r.inuse_bytes, info.rate);
+    by_func[name].first += ab;
+    by_func[name].second += ib;
+  }
+  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> top(by_func.begin(), by_func.end());
+  std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::string out = info.exact ? fmt::format("{:>14}  {}\n", "alloc_space", "allocating function")
+                               : fmt::format("{:>14} {:>14}  {}\n", "alloc_space", "inuse_space", "allocating function");
+  for (size_t i = 0; i < top.size() && i < 10; ++i) {
+    if (info.exact)
+      out += fmt::format("{:>14}  {}\n", top[i].second.first, top[i].first);
+    else
+      out += fmt::format("{:>14} {:>14}  {}\n", top[i].second.first, top[i].second.second, top[i].first);
+  }
+  return out;
+}
+
+int64_t WallNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+int RunHeap(int argc, char** argv) {
+  CliArgs args("heap", kOptions, argc, argv);
+  if (args.has("--help")) {
+    fmt::print("{}{}", kHelp, CliArgs::Usage(kOptions));
+    return 0;
+  }
+  auto pid = args.get_int("-p");
+  if (!pid) throw Error("-p PID is required; see goscope heap --help");
+  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
+  if (duration < 0) throw Error("--duration must be positive");
+  std::string mode_name = args.get_or("--alloc-mode", "sampled");
+  if (mode_name != "sampled" && mode_name != "exact") throw Error("--alloc-mode must be sampled or exact");
+  const HeapMode mode = mode_name == "exact" ? HeapMode::kExact : HeapMode::kSampled;
+  int64_t want_rate = args.get_int("--heap-rate").value_or(kDefaultRate);
+  if (want_rate <= 0) throw Error("--heap-rate must be positive");
+  std::string folded_value = args.get_or("--folded-value", "alloc_space");
+  if (!IsHeapValueName(folded_value)) throw Error(fmt::format("--folded-value: unknown value '{}'", folded_value));
+  if (mode == HeapMode::kExact && folded_value.starts_with("inuse"))
+    throw Error("--folded-value: exact mode has no inuse values (it sees no frees)");
+
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
+  const std::string out = args.get_or("-o", fmt::format("heap-{}.pb.gz", target.pid));
+  const GoBinary& bin = *target.binary;
+  RuntimeLayout layout = ResolveRuntimeLayout(bin);
+  std::vector<ProbeSite> sites = FindProbeSites(bin);
+  std::string why;
+  if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
+
+  // Sampled mode needs the rate before anything is attached: with 0 and no
+  // permission to write there is nothing to profile.
+  std::optional<uint64_t> rate_addr;
+  if (mode == HeapMode::kSampled) {
+    rate_addr = MemProfileRateAddress(target, layout);
+    auto now = ReadMemProfileRate(target.pid, *rate_addr);
+    if (!now) throw Error(fmt::format("cannot read runtime.MemProfileRate of process {}", target.pid));
+    if (*now == 0 && args.has("--no-write")) {
+      fmt::print(stderr,
+                 "goscope heap: process {} runs with runtime.MemProfileRate = 0 (it does not use runtime/pprof), so "
+                 "Go's sampler takes no samples.\n  Run without --no-write to let goscope set it for the window, "
+                 "or use --alloc-mode exact.\n",
+                 target.pid);
+      return 3;
+    }
+  }
+
+  HeapTracer tracer(target, layout, mode);
+  // Signals are caught from here on, so Ctrl-C always ends in a restore.
+  RunControl run(target.pid, duration);
+  tracer.Attach(sites);  // probes first: no sample after the rate write is missed
+  std::unique_ptr<MemProfileRateOverride> rate;
+  if (mode == HeapMode::kSampled)
+    rate = std::make_unique<MemProfileRateOverride>(target.pid, *rate_addr, want_rate, !args.has("--no-write"));
+  const int64_t start_wall = WallNs();
+  const uint64_t start_ns = MonotonicNs();
+  std::string rate_note;
+  if (rate) {
+    rate_note = rate->written() ? fmt::format(", MemProfileRate {} (written by goscope; was 0)", rate->effective())
+                                : fmt::format(", MemProfileRate {} (the program's own)", rate->effective());
+  }
+  fmt::print(stderr, "goscope heap: {} probes live on pid {} ({}); {} mode{}{}\n", tracer.probes(), target.pid,
+             bin.go_version(), mode_name, rate_note,
+             duration > 0 ? fmt::format(" for {}s", duration) : std::string(" until Ctrl-C"));
+
+  HeapSampleSet samples;
+  auto on_event = [&](const HeapEvent& e) { samples.Add(e); };
+  while (run.Wait(100)) tracer.Drain(on_event);
+  tracer.Detach();
+  tracer.Drain(on_event);
+  const uint64_t end_ns = MonotonicNs();
+  bool restore_failed = false;
+  std::string restore_msg;
+  if (rate && rate->written()) {
+    std::string rwhy;
+    if (rate->Restore(&rwhy)) {
+      restore_msg = fmt::format("; runtime.MemProfileRate restored to {}", rate->original());
+    } else {
+      restore_msg = fmt::format("; runtime.MemProfileRate NOT restored: {}", rwhy);
+      restore_failed = !run.target_exited() && rwhy.find("meanwhile") == std::string::npos;
+    }
+  }
+  fmt::print(stderr, "goscope heap: stopped: {}; probes detached{}\n", run.why(), restore_msg);
+
+  HeapProfileInfo info;
+  info.exact = mode == HeapMode::kExact;
+  info.rate = rate ? rate->effective() : 1;
+  info.time_ns = start_wall;
+  info.duration_ns = static_cast<int64_t>(end_ns - start_ns);
+  std::vector<HeapRecord> records;
+  if (info.exact) {
+    records = ExactHeapRecords(tracer.ReadExact());
+    HeapExactStats st = tracer.exact_stats();
+    info.comments.push_back(fmt::format("goscope heap --alloc-mode exact: {} allocations", st.calls));
+    fmt::print(stderr, "goscope heap: {} allocations counted, {} stacks{}\n", st.calls, records.size(),
+               st.counts_full || st.stacks_full
+                   ? fmt::format(" (WARNING: maps full: {} allocations not counted, {} without a stack)",
+                                 st.counts_full, st.stacks_full)
+                   : std::string());
+  } else {
+    records = samples.Records();
+    info.comments.push_back(fmt::format("goscope heap: sampled at MemProfileRate {}{}", info.rate,
+                                        rate && rate->written() ? " (set by goscope for the window)" : ""));
+    fmt::print(stderr,
+               "goscope heap: {} sampled allocations, {} of them freed in the window ({} frees of objects sampled "
+               "before it), {} events lost\n",
+               samples.allocs(), samples.frees_matched(), samples.frees_unmatched(), tracer.lost());
+    if (tracer.lost())
+      fmt::print(stderr, "goscope heap: WARNING: {} events were dropped (ring buffer full); the profile is partial\n",
+                 tracer.lost());
+  }
+
+  {
+    char exe[4096];
+    ssize_t n = ::readlink(target.exe_path.c_str(), exe, sizeof exe - 1);
+    std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target.exe_path;
+    for (const auto& s : bin.elf().segments())
+      if (s.type == PT_LOAD && (s.flags & PF_X))
+        info.mappings.push_back({s.vaddr + target.load_bias, s.vaddr + target.load_bias + s.memsz, s.offset, path,
+                                 bin.elf().build_id()});
+  }
+  PprofSymbolizer symbolize = [&](uint64_t pc) {
+    std::vector<PprofFrame> frames;
+    for (const Frame& f : bin.Symbolize(pc - target.load_bias - 1))
+      frames.push_back({std::string(f.function), std::string(f.file), f.line});
+    return frames;
+  };
+  BuildHeapProfile(records, info, symbolize).WriteFile(out);
+  if (auto folded = args.get("--folded"))
+    WriteFileAtomically(*folded, FoldedHeapStacks(records, info, folded_value, symbolize));
+  fmt::print("{}", Summarize(records, info, symbolize));
+  fmt::print(stderr, "goscope heap: wrote {}{}\n", out,
+             args.get("--folded") ? fmt::format(" and {}", *args.get("--folded")) : std::string());
+  if (restore_failed) {
+    fmt::print(stderr, "goscope heap: ERROR: could not restore runtime.MemProfileRate of process {} to {}\n",
+               target.pid, rate->original());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace goscope
