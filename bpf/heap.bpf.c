@@ -10,6 +10,33 @@
 // Exact (on_mallocgc): every runtime.mallocgc call, aggregated in the kernel
 // by (stack, accounted size); user space reads the maps at the end. No frees.
 //
+// What the runtime passes (read in runtime/{malloc,mprof,mheap,mgcsweep}.go):
+//  mProf_Malloc   1.19-1.22 (p, size) = (AX, BX); 1.23+ (mp, p, size) = (AX, BX,
+//                 CX). size is the object's whole slot: the size class (1.19-
+//                 1.21 `size` after rounding, 1.22-1.23 `fullSize` =
+//                 span.elemsize, 1.24 span.elemsize / the class size), 16 for a
+//                 new tiny block (tiny allocations that fit an existing block
+//                 are never sampled), whole pages for large objects. p is the
+//                 object's address; for 1.22+ pointerful objects above 512
+//                 bytes that is base+8, past the malloc header.
+//  freeSpecial    (s *special, p, size) = (AX, BX, CX) in 1.19-1.25, called by
+//                 the sweeper for every kind of special of an unmarked object.
+//                 For a profile special p = span.base + special.offset, exactly
+//                 the p mProf_Malloc was given (base+8 included), and size =
+//                 span.elemsize. mProf_Free(b *bucket, size) gets no address,
+//                 so the free probe is on freeSpecial. special.kind is a byte at
+//                 +10 (<= 1.23) or +16 (1.24: offset became a uintptr);
+//                 _KindSpecialProfile is 2 (<= 1.22), 3 (1.23-1.24: weak
+//                 handles took 2), 4 in 1.25 per DESIGN.md (no 1.25 toolchain
+//                 here to check); both come from the layout.
+//  mallocgc       (size, typ, needzero) = (AX, BX, CX) in 1.19-1.25; every heap
+//                 allocation enters it (1.24 dispatches to mallocgcTiny/Small*/
+//                 Large from it). size 0 returns &zerobase: not an allocation.
+// The allocating goroutine: mallocgc and mProf_Malloc run on the goroutine that
+// allocates (mProf_Malloc switches to the system stack only afterwards, for
+// setprofilebucket), except when the runtime allocates on g0 for it (malg in
+// newproc1); m.curg is that goroutine in both cases.
+//
 // Probe sites (symbolizer/probe_sites): the pushq rbp after the stack-check
 // prologue; for go1.19's `sub rsp, N` frames, which have no emulated
 // instruction there, the first instruction after the check (user/heap_tracer.cc

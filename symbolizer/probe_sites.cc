@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <regex>
+
 #include "x86_decoder.h"
 
 namespace goscope {
@@ -35,6 +37,56 @@ Bytes Code(const GoBinary& bin, const Func& f) {
   return b.subspan(0, std::min<uint64_t>(b.size(), f.end - f.entry));
 }
 
+// A probe at a function's entry runs again whenever the stack check sends the
+// call through morestack (stack growth, or a preemption request that cannot
+// be honoured, which is frequent while the GC runs: morestack re-enters at the
+// entry). Filtering that pass in BPF by re-evaluating the check is racy at a
+// single-stepped probe: the GC sets stackguard0 = stackPreempt from another
+// thread, often while the probed thread is inside the trap, after the BPF
+// program read it (measured: one extra count per GC cycle). go1.19's
+// prologues have no emulated instruction after the stack check (`sub rsp, N`
+// frames), so symbolizer/probe_sites gives their entries; move such a probe to
+// the first instruction after the check's last branch instead. It is
+// single-stepped like the entry (same cost), runs once per completed call, and
+// sees RSP and every argument register as at entry: the check writes only R12
+// and flags. Returns the address unchanged when the site is not an entry or the
+// prologue is not one of the runtime's three stack-check shapes (NOSPLIT
+// functions have none and run their entry once per call).
+uint64_t PastStackCheck(const GoBinary& bin, const Func* f) {
+  uint64_t address = f->entry;
+  Bytes code = bin.elf().at_vaddr(f->entry);
+  code = code.subspan(0, std::min<size_t>(code.size(), std::min<uint64_t>(64, f->end - f->entry)));
+  std::vector<Instruction> in = Decode(code, f->entry);
+  static const std::regex guard_cmp(R"(^(rsp|r12), qword ptr \[r14 \+ (0x[0-9a-f]+|\d+)\]$)");
+  static const std::regex lea(R"(^r12, \[rsp - (0x[0-9a-f]+|\d+)\]$)");
+  static const std::regex sub(R"(^r12, (0x[0-9a-f]+|\d+)$)");
+  auto at = [&](size_t i, const char* mnemonic) { return i < in.size() && in[i].mnemonic == mnemonic; };
+  auto match = [&](size_t i, const std::regex& re, const char* reg) {
+    std::smatch m;
+    return i < in.size() && std::regex_match(in[i].operands, m, re) && (!reg || m[1] == reg);
+  };
+  size_t next = 0;
+  if (at(0, "cmp") && match(0, guard_cmp, "rsp") && at(1, "jbe")) {
+    next = 2;  // cmp rsp, [r14+16]; jbe morestack
+  } else if (at(0, "lea") && match(0, lea, nullptr) && at(1, "cmp") && match(1, guard_cmp, "r12") && at(2, "jbe")) {
+    next = 3;  // lea r12, [rsp-N]; cmp r12, [r14+16]; jbe morestack
+  } else if (at(0, "mov") && in[0].operands == "r12, rsp" && at(1, "sub") && match(1, sub, nullptr) && at(2, "jb") &&
+             at(3, "cmp") && match(3, guard_cmp, "r12") && at(4, "jbe")) {
+    next = 5;  // mov r12, rsp; sub r12, N; jb morestack; cmp r12, [r14+16]; jbe morestack
+  } else {
+    return address;
+  }
+  while (next < in.size() && in[next].mnemonic.starts_with("nop")) ++next;
+  if (next >= in.size()) return address;
+  // The branches must leave forward, past the site (to the morestack stub at the end).
+  for (size_t i = 0; i < next; ++i) {
+    if (in[i].mnemonic != "jbe" && in[i].mnemonic != "jb") continue;
+    uint64_t target = std::stoull(in[i].operands, nullptr, 0);
+    if (target <= in[next].address || target >= f->end) return address;
+  }
+  return in[next].address;
+}
+
 // The cheapest exact entry site: the first emulated instruction after the stack
 // check, where every argument register and RSP still hold their entry values.
 ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f) {
@@ -47,9 +99,14 @@ ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f) {
   if (auto cheap = FindCheapEntrySite(code, f.entry)) {
     s.addresses = {cheap->address};
     s.how = fmt::format("entry+{}: {}", cheap->address - f.entry, cheap->why);
+  } else if (uint64_t past = PastStackCheck(bin, &f); past != f.entry) {
+    // Still single-stepped, but unlike the entry it runs once per call: the
+    // entry runs again after every morestack (and every refused preemption).
+    s.addresses = {past};
+    s.how = fmt::format("entry+{}: first instruction after the stack check (single-stepped)", past - f.entry);
   } else {
     s.addresses = {f.entry};
-    s.how = "entry (no emulated instruction before the frame is set up; single-stepped)";
+    s.how = "entry (no stack check to step past; single-stepped)";
   }
   return s;
 }

@@ -34,7 +34,7 @@ Verdict AssessTraceability(const GoBinary& bin, const RuntimeLayout& layout, con
       v.problems.push_back(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
     else if (!s.ok())
       v.notes.push_back(fmt::format("probe site {} unavailable: {}", PurposeName(s.purpose), s.error));
-    else if (s.how.rfind("entry (", 0) == 0 || s.how.find("ret of") != std::string::npos)
+    else if (s.how.find("single-stepped") != std::string::npos || s.how.find("ret of") != std::string::npos)
       v.notes.push_back(fmt::format("probe site {} is single-stepped (~5 us per hit instead of ~1 us)",
                                     PurposeName(s.purpose)));
   }

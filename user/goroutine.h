@@ -35,9 +35,13 @@ struct Goroutine {
   std::optional<uint64_t> parent_goid;     // Go 1.21+
   uint64_t gopc = 0;             // pc of the go statement (return address)
   uint64_t startpc = 0;          // entry of the goroutine's function
-  std::optional<GoFrame> created_by;       // gopc symbolized (outermost function at gopc-1)
+  // gopc symbolized as Go prints it: the physical function containing the go
+  // statement, at the (innermost) file:line of gopc-1. None for goroutine 1.
+  std::optional<GoFrame> created_by;
   std::vector<GoFrame> stack;    // innermost first, inlined frames expanded
-  std::vector<uint64_t> stack_pcs;  // raw return addresses, innermost first (for pprof)
+  // One per physical frame, innermost first, as runtime.Callers gives them:
+  // symbolize at pc-1 (for the frame Go's traceback takes at face value, pc+1).
+  std::vector<uint64_t> stack_pcs;
   StackQuality stack_quality = StackQuality::kComplete;
   std::string stack_note;        // why the stack is truncated or unavailable; empty if complete
   bool system = false;           // runtime-internal: left out by runtime.NumGoroutine()

@@ -28,7 +28,7 @@ bool ElideWrapperCalling(const std::string& callee) {
 }
 
 std::string Header(const Goroutine& g) {
-  std::string status = g.status == 4 && !g.wait_reason.empty() ? g.wait_reason : g.state;
+  std::string status = g.state == "waiting" && !g.wait_reason.empty() ? g.wait_reason : g.state;
   std::string s = fmt::format("goroutine {} [{}", g.goid, status);
   if (g.wait_seconds && *g.wait_seconds >= 60) s += fmt::format(", {} minutes", static_cast<int64_t>(*g.wait_seconds / 60));
   return s + "]:\n";
@@ -226,10 +226,7 @@ json GoroutinesJson(const Snapshot& snap) {
     j["wait_reason"] = g.wait_reason.empty() ? json(nullptr) : json(g.wait_reason);
     j["wait_seconds"] = g.wait_seconds ? json(std::round(*g.wait_seconds * 1000) / 1000) : json(nullptr);
     j["parent_goid"] = g.parent_goid ? json(*g.parent_goid) : json(nullptr);
-    // Goroutine 1 (main) comes from the runtime's bootstrap, not a go
-    // statement: its gopc points into start-up code, and Go prints no
-    // "created by" for it either.
-    j["created_by"] = g.created_by && g.goid != 1 ? FrameJson(*g.created_by) : json(nullptr);
+    j["created_by"] = g.created_by ? FrameJson(*g.created_by) : json(nullptr);
     if (g.stack_quality == StackQuality::kUnavailable) {
       j["stack"] = nullptr;
     } else {

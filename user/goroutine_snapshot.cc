@@ -467,6 +467,7 @@ class Unwinder {
     for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
       if (const Func* f = bin.pclntab().LookupFunction(name)) trap_callers_.insert(f->entry);
     if (const Func* f = bin.pclntab().LookupFunction("runtime.goexit")) goexit_ = f->entry;
+    if (const Func* f = bin.pclntab().LookupFunction("runtime.systemstack_switch")) systemstack_switch_ = f->entry;
   }
 
   Unwound Run(const RawG& g, bool frame_pointers) const {
@@ -567,6 +568,20 @@ class Unwinder {
     uint64_t bp = syscall ? g.syscallbp : g.sched_bp;
     if (!Push(u, pc, false)) return u;
     if (Finish(u)) return u;
+    if (u.frames.back().func->entry == systemstack_switch_ && info_.ok() &&
+        info_.SpDelta(*u.frames.back().func, pc - bias_) == 0) {
+      // Switched to the system stack (GC work, say), not parked. Before
+      // go1.21 systemstack (and systemstack_switch, which stands in for it)
+      // has no frame: its caller's return address is at SP, and BP is still
+      // that caller's. From go1.21 both push BP and the chain is the usual one.
+      uint64_t ret;
+      if (!Load(g, g.sched_sp, &ret) || !Push(u, ret, false)) {
+        u.quality = StackQuality::kTruncated;
+        if (u.note.empty()) u.note = "no return address above runtime.systemstack_switch";
+        return u;
+      }
+      if (Finish(u)) return u;
+    }
     if (syscall && bin_.version() && bin_.version()->second < 23) {
       u.quality = StackQuality::kTruncated;
       u.note = "before go1.23 entersyscall saves no frame pointer";
@@ -607,7 +622,7 @@ class Unwinder {
   uint64_t bias_;
   int max_depth_;
   std::set<uint64_t> trap_callers_;
-  uint64_t goexit_ = ~uint64_t{0};
+  uint64_t goexit_ = ~uint64_t{0}, systemstack_switch_ = ~uint64_t{0};
 };
 
 std::string NameForPrint(std::string_view name) { return GoFuncNameForPrint(name); }
@@ -698,7 +713,8 @@ class GReader {
   static constexpr size_t kChunk = 128;
 
   void ReadChunk(std::span<const uint64_t> gptrs, std::vector<RawG>* out) {
-    std::vector<uint8_t> buf(gptrs.size() * L_.size);
+    std::unique_ptr<uint8_t[]> buf_mem(new uint8_t[gptrs.size() * L_.size]);  // not zeroed: read over
+    std::span<uint8_t> buf(buf_mem.get(), gptrs.size() * L_.size);
     std::vector<ProcessMemory::Piece> pieces;
     for (size_t i = 0; i < gptrs.size(); i++)
       if (gptrs[i]) pieces.push_back({gptrs[i], buf.data() + i * L_.size, L_.size});
@@ -829,8 +845,11 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
       throw Error(fmt::format("process {}: cannot read the {} pointers of runtime.allgs at {:#x}", pid, len, ptr));
 
     now_ns = MonotonicNow();
-    for (size_t i = 0; i < gptrs.size(); i += GReader::kChunk)
-      reader.ReadChunk(std::span<const uint64_t>(gptrs).subspan(i, std::min(GReader::kChunk, gptrs.size() - i)), &gs);
+    gs.reserve(len);
+    // Frozen, nothing changes: one chunk, the fewest system calls.
+    const size_t chunk = freezer ? std::max<size_t>(gptrs.size(), 1) : GReader::kChunk;
+    for (size_t i = 0; i < gptrs.size(); i += chunk)
+      reader.ReadChunk(std::span<const uint64_t>(gptrs).subspan(i, std::min(chunk, gptrs.size() - i)), &gs);
     if (freezer) {
       snap.stopped_seconds = freezer->Thaw();
       snap.frozen = true;
@@ -868,7 +887,10 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
     g.gopc = r.gopc;
     g.startpc = r.startpc;
     g.system = IsSystem(bin, r.startpc - bias);
-    if (r.gopc) {
+    // Goroutine 1 (main) comes from the runtime's bootstrap, not a go
+    // statement: its gopc points into start-up code (rt0_go, or newproc's ABI
+    // wrapper), and Go prints no "created by" for it either.
+    if (r.gopc && r.goid != 1) {
       uint64_t link = r.gopc - bias;
       const Func* f = bin.pclntab().FindFunc(link - 1);
       if (f) {

@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
-#include <regex>
 
 #include <fmt/format.h>
 
@@ -54,58 +53,6 @@ constexpr ClassLookup kLookup = MakeLookup();
 static_assert(kLookup.c8[13] == 9 && kClassToSize[9] == 112);       // 100 bytes -> 112
 static_assert(kLookup.c128[0] == 32 && kLookup.c128[1] == 33);      // 1024, 1152
 static_assert(kLookup.c128[248] == 67 && kLookup.c8[128] == 32);
-
-// A probe at a function's entry runs again whenever the stack check sends the
-// call through morestack (stack growth, or a preemption request that cannot
-// be honoured, which is frequent while the GC runs: morestack re-enters at the
-// entry). Filtering that pass in BPF by re-evaluating the check is racy at a
-// single-stepped probe: the GC sets stackguard0 = stackPreempt from another
-// thread, often while the probed thread is inside the trap, after the BPF
-// program read it (measured: one extra count per GC cycle). go1.19's
-// prologues have no emulated instruction after the stack check (`sub rsp, N`
-// frames), so symbolizer/probe_sites gives their entries; move such a probe to
-// the first instruction after the check's last branch instead. It is
-// single-stepped like the entry (same cost), runs once per completed call, and
-// sees RSP and every argument register as at entry: the check writes only R12
-// and flags. Returns the address unchanged when the site is not an entry or the
-// prologue is not one of the runtime's three stack-check shapes (NOSPLIT
-// functions have none and run their entry once per call).
-uint64_t PastStackCheck(const GoBinary& bin, const ProbeSite& site, uint64_t address) {
-  if (address != site.function_entry) return address;
-  const Func* f = bin.pclntab().LookupFunction(site.function);
-  if (!f || f->entry != address) return address;
-  Bytes code = bin.elf().at_vaddr(f->entry);
-  code = code.subspan(0, std::min<size_t>(code.size(), std::min<uint64_t>(64, f->end - f->entry)));
-  std::vector<Instruction> in = Decode(code, f->entry);
-  static const std::regex guard_cmp(R"(^(rsp|r12), qword ptr \[r14 \+ (0x[0-9a-f]+|\d+)\]$)");
-  static const std::regex lea(R"(^r12, \[rsp - (0x[0-9a-f]+|\d+)\]$)");
-  static const std::regex sub(R"(^r12, (0x[0-9a-f]+|\d+)$)");
-  auto at = [&](size_t i, const char* mnemonic) { return i < in.size() && in[i].mnemonic == mnemonic; };
-  auto match = [&](size_t i, const std::regex& re, const char* reg) {
-    std::smatch m;
-    return i < in.size() && std::regex_match(in[i].operands, m, re) && (!reg || m[1] == reg);
-  };
-  size_t next = 0;
-  if (at(0, "cmp") && match(0, guard_cmp, "rsp") && at(1, "jbe")) {
-    next = 2;  // cmp rsp, [r14+16]; jbe morestack
-  } else if (at(0, "lea") && match(0, lea, nullptr) && at(1, "cmp") && match(1, guard_cmp, "r12") && at(2, "jbe")) {
-    next = 3;  // lea r12, [rsp-N]; cmp r12, [r14+16]; jbe morestack
-  } else if (at(0, "mov") && in[0].operands == "r12, rsp" && at(1, "sub") && match(1, sub, nullptr) && at(2, "jb") &&
-             at(3, "cmp") && match(3, guard_cmp, "r12") && at(4, "jbe")) {
-    next = 5;  // mov r12, rsp; sub r12, N; jb morestack; cmp r12, [r14+16]; jbe morestack
-  } else {
-    return address;
-  }
-  while (next < in.size() && in[next].mnemonic.starts_with("nop")) ++next;
-  if (next >= in.size()) return address;
-  // The branches must leave forward, past the site (to the morestack stub at the end).
-  for (size_t i = 0; i < next; ++i) {
-    if (in[i].mnemonic != "jbe" && in[i].mnemonic != "jb") continue;
-    uint64_t target = std::stoull(in[i].operands, nullptr, 0);
-    if (target <= in[next].address || target >= f->end) return address;
-  }
-  return in[next].address;
-}
 
 uint64_t Required(const RuntimeLayout& l, const char* key) {
   Sourced v = l.get(key);
@@ -204,7 +151,7 @@ void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
       if (s.purpose != purpose) continue;
       if (!s.ok()) throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error.empty() ? "none" : s.error));
       for (uint64_t addr : s.addresses)
-        impl_->links.Attach(prog, t.exe_path, t.binary->elf(), t.pid, PastStackCheck(*t.binary, s, addr), 0);
+        impl_->links.Attach(prog, t.exe_path, t.binary->elf(), t.pid, addr, 0);
       return;
     }
     throw Error(fmt::format("no probe site for {}", PurposeName(purpose)));

@@ -37,14 +37,16 @@ std::vector<PprofFrame> Fake(uint64_t pc) {
 }
 
 HeapEvent Alloc(uint64_t addr, uint64_t size, std::vector<uint64_t> stack) {
-  HeapEvent e{HeapEvent::kAlloc};
+  HeapEvent e;
+  e.kind = HeapEvent::kAlloc;
   e.addr = addr;
   e.size = size;
   e.stack = std::move(stack);
   return e;
 }
 HeapEvent Free(uint64_t addr, uint64_t size) {
-  HeapEvent e{HeapEvent::kFree};
+  HeapEvent e;
+  e.kind = HeapEvent::kFree;
   e.addr = addr;
   e.size = size;
   return e;

@@ -186,9 +186,10 @@ inline double HeapScale(int64_t size, int64_t rate) {
   return 1 / (1 - std::exp(-static_cast<double>(size) / static_cast<double>(rate)));
 }
 
-// Runs `go tool pprof -raw` (newest toolchain) on path and sums its samples by
-// leaf function (after goscope's runtime-frame cut) and "bytes" label.
-inline RawHeapProfile ReadHeapProfile(const std::string& path) {
+// Runs `go tool pprof -raw [-base BASE]` (newest toolchain) on path and sums
+// its samples by leaf function (after goscope's runtime-frame cut) and
+// "bytes" label (with a base, its samples count negatively: a window's diff).
+inline RawHeapProfile ReadHeapProfile(const std::string& path, const std::string& base = "") {
   RawHeapProfile p;
   const auto& tcs = testing::InstalledGoToolchains();
   if (tcs.empty()) {
@@ -198,7 +199,9 @@ inline RawHeapProfile ReadHeapProfile(const std::string& path) {
   int rc = 0;
   std::string err;
   std::string out = testing::RunCommand(
-      testing::GoEnvPrefix() + tcs.back().Tool("pprof") + " -raw " + testing::ShellQuote(path), "", &rc, &err);
+      testing::GoEnvPrefix() + tcs.back().Tool("pprof") + " -raw " +
+          (base.empty() ? std::string() : "-base " + testing::ShellQuote(base) + " ") + testing::ShellQuote(path),
+      "", &rc, &err);
   EXPECT_EQ(rc, 0) << err;
   EXPECT_EQ(err, "") << "go tool pprof complained";
   static const std::regex header(R"(^(\w+): (.*)$)");

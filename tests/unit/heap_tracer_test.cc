@@ -38,6 +38,7 @@ using heaptest::TempDir;
 constexpr const char* kSiteA = "goscope.test/heapwork.SiteA";
 constexpr const char* kSiteB = "goscope.test/heapwork.SiteB";
 constexpr const char* kSiteR = "goscope.test/heapwork.SiteRetained";
+constexpr const char* kSiteP = "goscope.test/heapwork.SitePointers";
 constexpr int64_t kSizeA = 16384, kSizeB = 4096, kSizeR = 65536;
 constexpr int64_t kRetainedBytes = 512 * kSizeR;  // 32 MiB
 
@@ -93,10 +94,20 @@ SiteValues At(const RawHeapProfile& p, const std::string& fn, int64_t size) {
   return it == p.sites.end() ? SiteValues{} : it->second;
 }
 
+// SitePointers' slot: 1024 bytes plus, on 1.22+, the 8-byte malloc header,
+// which moves it to the 1152 class (its objects' addresses are base+8).
+int64_t PointersSlot(const testing::TestBinary& b) {
+  return testing::ParseGoVersion(b.go_version).minor >= 22 ? 1152 : 1024;
+}
+
 // The alloc_space ratio of SiteA to SiteB (3 by construction) must be within
 // `tolerance` (relative) of 3; the retained site must hold the in-use space.
-void ExpectSampledShape(const RawHeapProfile& p, int64_t rate, double tolerance, double retained_tolerance) {
+void ExpectSampledShape(const RawHeapProfile& p, const testing::TestBinary& bin, int64_t rate, double tolerance,
+                        double retained_tolerance) {
   SiteValues a = At(p, kSiteA, kSizeA), b = At(p, kSiteB, kSizeB), r = At(p, kSiteR, kSizeR);
+  SiteValues ptrs = At(p, kSiteP, PointersSlot(bin));
+  EXPECT_GT(ptrs.raw_alloc, 0) << "SitePointers sampled at its slot size";
+  EXPECT_EQ(ptrs.inuse_space, 0) << "frees of header objects (p = base+8) match their allocations";
   ASSERT_GT(b.alloc_space, 0) << "no SiteB samples";
   double ratio = static_cast<double>(a.alloc_space) / static_cast<double>(b.alloc_space);
   EXPECT_NEAR(ratio, 3.0, 3.0 * tolerance) << "SiteA/SiteB alloc_space at rate " << rate << ": " << a.alloc_space
@@ -128,7 +139,7 @@ TEST(HeapTracer, SampledMatchesTheProgramsOwnProfileAndNeverWrites) {
   for (const auto& b : heaptest::HeapPrograms("heapprog_pprof")) {
     SCOPED_TRACE(testing::TestBinaryLabel(b));
     TempDir dir;
-    HeapRun r = ProfileRun(b, {}, {}, dir.path());
+    HeapRun r = ProfileRun(b, {"-profiles", dir.path()}, {}, dir.path());
     if (r.goscope_rc != 0) continue;
     EXPECT_EQ(r.rate_before, 512 * 1024);
     EXPECT_EQ(r.rate_during, 512 * 1024) << "goscope must not write a rate the program has";
@@ -139,7 +150,9 @@ TEST(HeapTracer, SampledMatchesTheProgramsOwnProfileAndNeverWrites) {
 
     // Same sampler, same window: the same samples, allocated and in use.
     auto go = heaptest::ParseGoSites(r.prog_out);
-    for (auto [site, size] : {std::pair{kSiteA, kSizeA}, {kSiteB, kSizeB}, {kSiteR, kSizeR}}) {
+    RawHeapProfile gowindow = heaptest::ReadHeapProfile(dir.path() + "/after.pb.gz", dir.path() + "/before.pb.gz");
+    for (auto [site, size] :
+         {std::pair{kSiteA, kSizeA}, {kSiteB, kSizeB}, {kSiteR, kSizeR}, {kSiteP, PointersSlot(b)}}) {
       SCOPED_TRACE(site);
       if (!go.count({site, size})) {
         ADD_FAILURE() << "the program reported no " << site << " line: " << r.prog_out;
@@ -150,11 +163,19 @@ TEST(HeapTracer, SampledMatchesTheProgramsOwnProfileAndNeverWrites) {
       EXPECT_GT(g.alloc_objects, 0);
       EXPECT_EQ(v.raw_alloc, g.alloc_objects) << "sampled allocations";
       EXPECT_EQ(v.raw_inuse, g.inuse_objects) << "sampled objects still in use";
+      // And as `go tool pprof -base before after` shows the program's own
+      // profiles: the same scaled values, up to the truncation runtime/pprof
+      // applies to the before and after totals separately.
+      SiteValues w = At(gowindow, site, size);
+      EXPECT_NEAR(v.alloc_objects, w.alloc_objects, 1);
+      EXPECT_NEAR(v.alloc_space, w.alloc_space, 1);
+      EXPECT_NEAR(v.inuse_objects, w.inuse_objects, 1);
+      EXPECT_NEAR(v.inuse_space, w.inuse_space, 1);
     }
     // ~600 and ~200 samples at 512 KiB: the ratio's relative error is ~8%;
     // 35% is over 4 sigma. 64 retained 64 KiB objects of 512 are sampled on
     // average (12% error): 50% is 4 sigma.
-    ExpectSampledShape(r.profile, 512 * 1024, 0.35, 0.5);
+    ExpectSampledShape(r.profile, b, 512 * 1024, 0.35, 0.5);
   }
 }
 
@@ -176,7 +197,7 @@ TEST(HeapTracer, SampledWritesTheRateWhenZeroAndRestoresIt) {
     ExpectSampledHeader(r.profile, kRate);
     // ~4800 and ~1600 samples at 64 KiB: ratio error ~3%; 15% is 5 sigma.
     // ~320 of the 512 retained objects sampled (3.4%): 25%.
-    ExpectSampledShape(r.profile, kRate, 0.15, 0.25);
+    ExpectSampledShape(r.profile, b, kRate, 0.15, 0.25);
   }
 }
 

@@ -25,6 +25,9 @@
 // lists; -churn-forever keeps starting such goroutines (from main.churner)
 // after ready.
 //
+// Just before ready it runs a garbage collection (unless -gc=false), which is
+// when the runtime records g.waitsince for goroutines already parked.
+//
 // With -dump PREFIX it writes its own goroutine profile as PREFIX.debug2.txt
 // (debug=2), PREFIX.debug1.txt (debug=1) and PREFIX.pb.gz (protobuf) just
 // before printing ready, and again on every SIGUSR1 (then prints "dumped").
@@ -59,6 +62,7 @@ var (
 	nChurn       = flag.Int("churn", 20000, "short-lived goroutines run to completion before ready")
 	churnForever = flag.Bool("churn-forever", false, "keep starting short-lived goroutines after ready")
 	dump         = flag.String("dump", "", "write goroutine profiles to PREFIX.{debug2.txt,debug1.txt,pb.gz}")
+	gc           = flag.Bool("gc", true, "collect garbage once all are parked: the runtime then records when each parked goroutine started waiting (g.waitsince)")
 )
 
 var (
@@ -345,6 +349,9 @@ func main() {
 			os.Exit(1)
 		}
 		time.Sleep(time.Millisecond)
+	}
+	if *gc {
+		runtime.GC()
 	}
 	if *churnForever {
 		go churner()

@@ -7,12 +7,15 @@ package heapwork
 import "runtime"
 
 // Sampled workload: SiteA allocates 3x the bytes of SiteB (both garbage);
-// SiteRetained's objects stay reachable through Retained.
+// SiteRetained's objects stay reachable through Retained; SitePointers makes
+// pointerful garbage whose objects carry a malloc header on 1.22+ (their
+// address is base+8: frees must still match).
 const (
 	SizeA        = 16384 // a size class: the profile records exactly this
 	SizeB        = 4096
 	SizeRetained = 65536 // a large object of exactly 8 pages
 	NumRetained  = 512   // 32 MiB retained
+	LenPointers  = 128   // []*int of 1024 bytes: slot 1024, or 1152 with the 1.22+ header
 )
 
 var (
@@ -41,6 +44,14 @@ func SiteB(n int) {
 }
 
 //go:noinline
+func SitePointers(n int) {
+	for i := 0; i < n; i++ {
+		sinkPtrs = make([]*int, LenPointers)
+	}
+	sinkPtrs = nil
+}
+
+//go:noinline
 func SiteRetained() {
 	for i := range Retained {
 		Retained[i] = make([]byte, SizeRetained)
@@ -53,16 +64,18 @@ func SiteRetained() {
 func Prepare() { Retained = make([][]byte, NumRetained) }
 
 // Sampled runs the sampled workload: bMiB MiB at SiteB, 3*bMiB at SiteA,
-// 32 MiB retained, then two collections so that every garbage object of the
-// workload is swept (freed) before it returns.
+// bMiB/4 at SitePointers, 32 MiB retained, then two collections so that every
+// garbage object of the workload is swept (freed) before it returns.
 func Sampled(bMiB int) {
 	nB := bMiB << 20 / SizeB
 	nA := 3 * (bMiB << 20) / SizeA
-	// Interleaved in slices so that both sites see the same heap conditions.
+	nP := (bMiB << 20) / 4 / (LenPointers * 8)
+	// Interleaved in slices so that the sites see the same heap conditions.
 	const rounds = 16
 	for r := 0; r < rounds; r++ {
 		SiteA(nA / rounds)
 		SiteB(nB / rounds)
+		SitePointers(nP / rounds)
 	}
 	SiteRetained()
 	runtime.GC()
