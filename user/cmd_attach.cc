@@ -16,6 +16,7 @@
 #include "goroutine_lifecycle.h"
 #include "goroutine_snapshot.h"
 #include "goroutine_tracer.h"
+#include "heap_session.h"
 #include "leak_report.h"
 #include "pprof_profile.h"
 #include "probe_sites.h"
@@ -35,6 +36,10 @@ const std::vector<OptionSpec> kOptions = {
     {"--duration", true, "seconds to trace (default: until Ctrl-C, SIGTERM or the process exits)"},
     {"-o", true, "output directory (default ./goscope-PID-TIME)"},
     {"--interval", true, "seconds between status lines and goroutine snapshots (default 10)"},
+    {"--alloc-mode", true, "heap profiling: sampled (default, Go's own sampler), exact (every allocation), off"},
+    {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
+    {"--no-write", false, "never write to the target (sampled heap profiling then needs the program's own rate)"},
+    {"--format", true, "extra heap outputs: folded (heap.folded and flame.svg)"},
     {"--help", false, "show this help"},
 };
 
@@ -69,16 +74,26 @@ int RunAttach(int argc, char** argv) {
   CliArgs args("attach", kOptions, argc, argv);
   if (args.has("--help")) {
     fmt::print(
-        "usage: goscope attach -p PID [--duration S] [-o DIR] [--interval S]\n\n"
-        "Traces goroutine creation and exit in a running Go process with uprobes (no change\n"
-        "to it, no restart) and, when the run ends, writes to DIR:\n"
-        "  summary.json        counts: created, exited, live, events lost\n"
+        "usage: goscope attach -p PID [--duration S] [-o DIR] [--interval S]\n"
+        "                      [--alloc-mode sampled|exact|off] [--heap-rate N] [--no-write] [--format folded]\n\n"
+        "Traces goroutine creation and exit, heap allocations and GC cycles in a running Go\n"
+        "process with uprobes (no change to it, no restart) and, when the run ends, writes to DIR:\n"
+        "  summary.json        counts: goroutines created, exited, live; heap samples; GC cycles\n"
+        "                      and pause quantiles; events lost\n"
+        "  heap.pb.gz          heap profile (go tool pprof): alloc and inuse, as Go's own; exact\n"
+        "                      mode: alloc only (it sees no frees)\n"
         "  leaks.json/.txt     leak suspects: goroutines with one creation site and one\n"
         "                      blocked stack, parked in a channel/select/lock wait, ranked by growth\n"
         "  goroutines.pb.gz    live goroutines at the end (go tool pprof)\n"
-        "  timeline.json       each goroutine's life, per creation site (Perfetto, chrome://tracing)\n"
+        "  timeline.json       each goroutine's life, per creation site, and GC cycles and pauses\n"
+        "                      (Perfetto, chrome://tracing)\n"
+        "  heap.folded, flame.svg   with --format folded\n"
+        "Sampled heap profiling uses Go's own sampler; a program that never imported\n"
+        "runtime/pprof runs it at rate 0, and goscope then writes --heap-rate into\n"
+        "runtime.MemProfileRate for the run and writes 0 back at the end: the only write goscope\n"
+        "makes to a process (--no-write forbids it).\n"
         "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
-        "writes its outputs. Needs root. Writes nothing into the target.\n\n{}",
+        "writes its outputs. Needs root.\n\n{}",
         CliArgs::Usage(kOptions));
     return 0;
   }
@@ -88,6 +103,13 @@ int RunAttach(int argc, char** argv) {
   if (duration < 0) throw Error("--duration must be positive");
   long long interval = args.get_int("--interval").value_or(10);
   if (interval <= 0) throw Error("--interval must be positive");
+  std::string alloc_mode = args.get_or("--alloc-mode", "sampled");
+  if (alloc_mode != "sampled" && alloc_mode != "exact" && alloc_mode != "off")
+    throw Error("--alloc-mode must be sampled, exact or off");
+  int64_t heap_rate = args.get_int("--heap-rate").value_or(kDefaultHeapRate);
+  if (heap_rate <= 0) throw Error("--heap-rate must be positive");
+  std::string format = args.get_or("--format", "");
+  if (!format.empty() && format != "folded") throw Error("--format: the only extra format is folded");
   TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
   std::string dir = args.get_or("-o", DefaultOutDir(target.pid));
   EnsureOutputDir(dir);  // fail before attaching, not after the run
@@ -117,6 +139,20 @@ int RunAttach(int argc, char** argv) {
     gc.reset();
     gc_error = e.what();
   }
+  // Heap profiling, likewise optional: a forbidden write or an exotic runtime
+  // leaves the goroutine run intact.
+  std::unique_ptr<HeapSession> heap;
+  std::string heap_error;
+  if (alloc_mode != "off") {
+    try {
+      HeapOptions ho{alloc_mode == "exact" ? HeapMode::kExact : HeapMode::kSampled, heap_rate, !args.has("--no-write")};
+      heap = std::make_unique<HeapSession>(target, layout, ho);
+      heap->Start(sites);
+    } catch (const Error& e) {
+      heap.reset();
+      heap_error = e.what();
+    }
+  }
   std::vector<GcCycle> cycles;
   std::vector<StwPause> stw;
   auto drain_gc = [&] {
@@ -124,10 +160,12 @@ int RunAttach(int argc, char** argv) {
   };
   uint64_t start_ns = MonotonicNs();
   RunControl run(target.pid, duration);
-  fmt::print(stderr, "goscope attach: {} probes live on pid {} ({}); tracing goroutines{}{}\n",
-             tracer.probes() + (gc ? gc->probes() : 0), target.pid, bin.go_version(), gc ? " and GC" : "",
+  fmt::print(stderr, "goscope attach: {} probes live on pid {} ({}); tracing goroutines{}{}{}{}\n",
+             tracer.probes() + (gc ? gc->probes() : 0) + (heap ? heap->probes() : 0), target.pid, bin.go_version(),
+             gc ? ", GC" : "", heap ? fmt::format(", heap ({})", alloc_mode) : "", heap ? heap->RateNote() : "",
              duration > 0 ? fmt::format(" for {}s", duration) : " until Ctrl-C");
   if (!gc_error.empty()) fmt::print(stderr, "goscope attach: GC events unavailable: {}\n", gc_error);
+  if (!heap_error.empty()) fmt::print(stderr, "goscope attach: heap profile unavailable: {}\n", heap_error);
 
   GoroutineLifecycle life(start_ns);
   auto on_event = [&](const GoroutineEvent& e) { life.OnEvent(e); };
@@ -142,6 +180,7 @@ int RunAttach(int argc, char** argv) {
     while (run.Wait(100)) {
       tracer.Drain(on_event);
       drain_gc();
+      if (heap) heap->Drain();
       if (run.elapsed_seconds() >= next_status) {
         next_status += interval;
         last = TakeSnapshot(target, layout);
@@ -154,14 +193,26 @@ int RunAttach(int argc, char** argv) {
   } catch (const Error& e) {
     error = e.what();  // the target may have exited mid-read: still write what we have
   }
-  size_t probes = tracer.probes() + (gc ? gc->probes() : 0);
+  size_t probes = tracer.probes() + (gc ? gc->probes() : 0) + (heap ? heap->probes() : 0);
+  if (heap) heap->Stop();  // detaches, and restores MemProfileRate before anything else can fail
   tracer.Detach();
   tracer.Drain(on_event);
   if (gc) gc->Detach();
   drain_gc();
-  uint64_t lost = tracer.lost() + (gc ? gc->lost() : 0);
+  uint64_t lost = tracer.lost() + (gc ? gc->lost() : 0) + (heap ? heap->lost() : 0);
   uint64_t end_ns = MonotonicNs();
   fmt::print(stderr, "goscope attach: stopped: {}; probes detached\n", error.empty() ? run.why() : error);
+  if (heap) {
+    fmt::print(stderr, "goscope attach: heap: {}\n", heap->Outcome());
+    auto records = heap->Records();
+    HeapProfileInfo info = heap->Info();
+    PprofSymbolizer symbolize = heap->Symbolizer();
+    BuildHeapProfile(records, info, symbolize).WriteFile(dir + "/heap.pb.gz");
+    if (format == "folded") {
+      std::string folded = FoldedHeapStacks(records, info, info.exact ? "alloc_space" : "inuse_space", symbolize);
+      WriteFileAtomically(dir + "/heap.folded", folded);
+    }
+  }
 
   auto creation_stack = [&](const TrackedGoroutine& g) {
     return SymbolizeStack(bin, target.load_bias, g.creation_stack);
@@ -198,6 +249,8 @@ int RunAttach(int argc, char** argv) {
       {"probes", probes},
       {"leak_suspects", leaks.suspects.size()},
   };
+  if (heap) summary.update(heap->SummaryJson());
+  else summary["heap_error"] = alloc_mode == "off" ? "heap profiling off (--alloc-mode off)" : heap_error;
   if (gc) summary.update(GcSummaryJson(cycles));
   else summary["gc_error"] = gc_error;
   WriteFileAtomically(dir + "/summary.json", summary.dump(2) + "\n");
@@ -208,6 +261,10 @@ int RunAttach(int argc, char** argv) {
   if (lost > 0)
     fmt::print(stderr, "goscope attach: WARNING: {} events were dropped (ring buffer full); counts are partial\n",
                lost);
+  if (heap && heap->restore_failed()) {
+    fmt::print(stderr, "goscope attach: ERROR: {}\n", heap->restore_message());
+    return 1;
+  }
   return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "error.h"
 #include "heap_profile.h"
+#include "heap_session.h"
 #include "heap_tracer.h"
 #include "memprofilerate.h"
 #include "probe_sites.h"
@@ -26,7 +27,6 @@
 namespace goscope {
 namespace {
 
-constexpr int64_t kDefaultRate = 512 * 1024;
 
 const std::vector<OptionSpec> kOptions = {
     {"-p", true, "the Go process to profile"},
@@ -98,12 +98,6 @@ std::string Summarize(const std::vector<HeapRecord>& records, const HeapProfileI
   return out;
 }
 
-int64_t WallNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 }  // namespace
 
 int RunHeap(int argc, char** argv) {
@@ -119,7 +113,7 @@ int RunHeap(int argc, char** argv) {
   std::string mode_name = args.get_or("--alloc-mode", "sampled");
   if (mode_name != "sampled" && mode_name != "exact") throw Error("--alloc-mode must be sampled or exact");
   const HeapMode mode = mode_name == "exact" ? HeapMode::kExact : HeapMode::kSampled;
-  int64_t want_rate = args.get_int("--heap-rate").value_or(kDefaultRate);
+  int64_t want_rate = args.get_int("--heap-rate").value_or(kDefaultHeapRate);
   if (want_rate <= 0) throw Error("--heap-rate must be positive");
   std::string folded_value = args.get_or("--folded-value", "alloc_space");
   if (!IsHeapValueName(folded_value)) throw Error(fmt::format("--folded-value: unknown value '{}'", folded_value));
@@ -134,112 +128,37 @@ int RunHeap(int argc, char** argv) {
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 
-  // Sampled mode needs the rate before anything is attached: with 0 and no
-  // permission to write there is nothing to profile.
-  std::optional<uint64_t> rate_addr;
-  if (mode == HeapMode::kSampled) {
-    rate_addr = MemProfileRateAddress(target, layout);
-    auto now = ReadMemProfileRate(target.pid, *rate_addr);
-    if (!now) throw Error(fmt::format("cannot read runtime.MemProfileRate of process {}", target.pid));
-    if (*now == 0 && args.has("--no-write")) {
-      fmt::print(stderr,
-                 "goscope heap: process {} runs with runtime.MemProfileRate = 0 (it does not use runtime/pprof), so "
-                 "Go's sampler takes no samples.\n  Run without --no-write to let goscope set it for the window, "
-                 "or use --alloc-mode exact.\n",
-                 target.pid);
-      return 3;
-    }
+  std::unique_ptr<HeapSession> heap;
+  try {
+    heap = std::make_unique<HeapSession>(target, layout, HeapOptions{mode, want_rate, !args.has("--no-write")});
+  } catch (const HeapUnavailable& e) {
+    fmt::print(stderr, "goscope heap: {}\n", e.what());
+    return 3;
   }
-
-  HeapTracer tracer(target, layout, mode);
-  // Signals are caught from here on, so Ctrl-C always ends in a restore.
   RunControl run(target.pid, duration);
-  tracer.Attach(sites);  // probes first: no sample after the rate write is missed
-  std::unique_ptr<MemProfileRateOverride> rate;
-  if (mode == HeapMode::kSampled)
-    rate = std::make_unique<MemProfileRateOverride>(target.pid, *rate_addr, want_rate, !args.has("--no-write"));
-  const int64_t start_wall = WallNs();
-  const uint64_t start_ns = MonotonicNs();
-  std::string rate_note;
-  if (rate) {
-    rate_note = rate->written() ? fmt::format(", MemProfileRate {} (written by goscope; was 0)", rate->effective())
-                                : fmt::format(", MemProfileRate {} (the program's own)", rate->effective());
-  }
-  fmt::print(stderr, "goscope heap: {} probes live on pid {} ({}); {} mode{}{}\n", tracer.probes(), target.pid,
-             bin.go_version(), mode_name, rate_note,
+  heap->Start(sites);
+  fmt::print(stderr, "goscope heap: {} probes live on pid {} ({}); {} mode{}{}\n", heap->probes(), target.pid,
+             bin.go_version(), mode_name, heap->RateNote(),
              duration > 0 ? fmt::format(" for {}s", duration) : std::string(" until Ctrl-C"));
+  while (run.Wait(100)) heap->Drain();
+  heap->Stop();
+  fmt::print(stderr, "goscope heap: stopped: {}; probes detached\n", run.why());
+  fmt::print(stderr, "goscope heap: {}\n", heap->Outcome());
+  if (heap->lost())
+    fmt::print(stderr, "goscope heap: WARNING: {} events were dropped (ring buffer full); the profile is partial\n",
+               heap->lost());
 
-  HeapSampleSet samples;
-  auto on_event = [&](const HeapEvent& e) { samples.Add(e); };
-  while (run.Wait(100)) tracer.Drain(on_event);
-  tracer.Detach();
-  tracer.Drain(on_event);
-  const uint64_t end_ns = MonotonicNs();
-  bool restore_failed = false;
-  std::string restore_msg;
-  if (rate && rate->written()) {
-    std::string rwhy;
-    if (rate->Restore(&rwhy)) {
-      restore_msg = fmt::format("; runtime.MemProfileRate restored to {}", rate->original());
-    } else {
-      restore_msg = fmt::format("; runtime.MemProfileRate NOT restored: {}", rwhy);
-      restore_failed = !run.target_exited() && rwhy.find("meanwhile") == std::string::npos;
-    }
-  }
-  fmt::print(stderr, "goscope heap: stopped: {}; probes detached{}\n", run.why(), restore_msg);
-
-  HeapProfileInfo info;
-  info.exact = mode == HeapMode::kExact;
-  info.rate = rate ? rate->effective() : 1;
-  info.time_ns = start_wall;
-  info.duration_ns = static_cast<int64_t>(end_ns - start_ns);
-  std::vector<HeapRecord> records;
-  if (info.exact) {
-    records = ExactHeapRecords(tracer.ReadExact());
-    HeapExactStats st = tracer.exact_stats();
-    info.comments.push_back(fmt::format("goscope heap --alloc-mode exact: {} allocations", st.calls));
-    fmt::print(stderr, "goscope heap: {} allocations counted, {} stacks{}\n", st.calls, records.size(),
-               st.counts_full || st.stacks_full
-                   ? fmt::format(" (WARNING: maps full: {} allocations not counted, {} without a stack)",
-                                 st.counts_full, st.stacks_full)
-                   : std::string());
-  } else {
-    records = samples.Records();
-    info.comments.push_back(fmt::format("goscope heap: sampled at MemProfileRate {}{}", info.rate,
-                                        rate && rate->written() ? " (set by goscope for the window)" : ""));
-    fmt::print(stderr,
-               "goscope heap: {} sampled allocations, {} of them freed in the window ({} frees of objects sampled "
-               "before it), {} events lost\n",
-               samples.allocs(), samples.frees_matched(), samples.frees_unmatched(), tracer.lost());
-    if (tracer.lost())
-      fmt::print(stderr, "goscope heap: WARNING: {} events were dropped (ring buffer full); the profile is partial\n",
-                 tracer.lost());
-  }
-
-  {
-    char exe[4096];
-    ssize_t n = ::readlink(target.exe_path.c_str(), exe, sizeof exe - 1);
-    std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target.exe_path;
-    for (const auto& s : bin.elf().segments())
-      if (s.type == PT_LOAD && (s.flags & PF_X))
-        info.mappings.push_back({s.vaddr + target.load_bias, s.vaddr + target.load_bias + s.memsz, s.offset, path,
-                                 bin.elf().build_id()});
-  }
-  PprofSymbolizer symbolize = [&](uint64_t pc) {
-    std::vector<PprofFrame> frames;
-    for (const Frame& f : bin.Symbolize(pc - target.load_bias - 1))
-      frames.push_back({std::string(f.function), std::string(f.file), f.line});
-    return frames;
-  };
+  auto records = heap->Records();
+  HeapProfileInfo info = heap->Info();
+  PprofSymbolizer symbolize = heap->Symbolizer();
   BuildHeapProfile(records, info, symbolize).WriteFile(out);
   if (auto folded = args.get("--folded"))
     WriteFileAtomically(*folded, FoldedHeapStacks(records, info, folded_value, symbolize));
   fmt::print("{}", Summarize(records, info, symbolize));
   fmt::print(stderr, "goscope heap: wrote {}{}\n", out,
              args.get("--folded") ? fmt::format(" and {}", *args.get("--folded")) : std::string());
-  if (restore_failed) {
-    fmt::print(stderr, "goscope heap: ERROR: could not restore runtime.MemProfileRate of process {} to {}\n",
-               target.pid, rate->original());
+  if (heap->restore_failed()) {
+    fmt::print(stderr, "goscope heap: ERROR: {}\n", heap->restore_message());
     return 1;
   }
   return 0;

@@ -126,6 +126,12 @@ TEST_F(Attach, CountsAndTopSuspectAreExact) {
     EXPECT_EQ(summary["goroutines_exited"], 200 + pulls);
     EXPECT_EQ(summary["events_lost"], 0);
     EXPECT_EQ(summary["goroutines_live"], 37 + 2);  // main and os/signal's loop
+    // The leaker does not import runtime/pprof: its sampler was off, goscope
+    // switched it on for the run and back off at the end.
+    EXPECT_EQ(summary["alloc_mode"], "sampled");
+    EXPECT_EQ(summary["memprofilerate_written"], true);
+    EXPECT_EQ(summary["memprofilerate_restored"], true);
+    EXPECT_TRUE(testing::FileExists(out + "/heap.pb.gz"));
     json leaks = json::parse(Slurp(out + "/leaks.json"));
     ASSERT_FALSE(leaks["suspects"].empty());
     const json& top = leaks["suspects"][0];
