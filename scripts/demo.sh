@@ -35,13 +35,16 @@ echo "=== goscope goroutines -p $pid --group   (every goroutine now, from memory
 "$goscope" goroutines -p "$pid" --group | head -40
 echo
 out=$build/demo/attach
-echo "=== goscope attach -p $pid --duration $demo_seconds -o $out   (uprobes: creation, exit, GC) ==="
+echo "=== goscope attach -p $pid --duration $demo_seconds -o $out   (uprobes: goroutines, heap, GC) ==="
 "$goscope" attach -p "$pid" --duration "$demo_seconds" --interval 5 -o "$out"
 echo
 echo "=== $out/leaks.txt ==="
 head -60 "$out/leaks.txt"
 echo
 echo "=== $out/summary.json (excerpt) ==="
-grep -E '"(goroutines_created|goroutines_exited|goroutines_live|events_lost|gc_cycles)"' "$out/summary.json"
+grep -E '"(goroutines_created|goroutines_exited|goroutines_live|events_lost|gc_cycles|alloc_samples|memprofilerate_written|memprofilerate_restored)"' "$out/summary.json"
 echo
-echo "Also written: $out/goroutines.pb.gz (go tool pprof), $out/timeline.json (open in https://ui.perfetto.dev)"
+echo "=== go tool pprof -top $out/heap.pb.gz   (what allocated during the run, in-use at its end) ==="
+"$go" tool pprof -top -sample_index=alloc_space "$out/heap.pb.gz" 2>/dev/null | head -14
+echo
+echo "Also written: $out/goroutines.pb.gz (go tool pprof), $out/timeline.json (open in Perfetto or chrome://tracing)"
