@@ -11,6 +11,7 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
+#include "flame_graph.h"
 #include "gc_report.h"
 #include "gc_tracer.h"
 #include "goroutine_lifecycle.h"
@@ -209,8 +210,13 @@ int RunAttach(int argc, char** argv) {
     PprofSymbolizer symbolize = heap->Symbolizer();
     BuildHeapProfile(records, info, symbolize).WriteFile(dir + "/heap.pb.gz");
     if (format == "folded") {
-      std::string folded = FoldedHeapStacks(records, info, info.exact ? "alloc_space" : "inuse_space", symbolize);
+      const char* value = info.exact ? "alloc_space" : "inuse_space";
+      std::string folded = FoldedHeapStacks(records, info, value, symbolize);
       WriteFileAtomically(dir + "/heap.folded", folded);
+      FlameGraphOptions fo;
+      fo.title = fmt::format("{} of pid {} ({}), {:.0f}s", value, target.pid, bin.go_version(), info.duration_ns / 1e9);
+      fo.unit = "bytes";
+      WriteFileAtomically(dir + "/flame.svg", FlameGraphSvg(folded, fo));
     }
   }
 

@@ -111,7 +111,8 @@ TEST_F(Attach, CountsAndTopSuspectAreExact) {
     std::string prog_out = dir_ + "/prog-" + tag, gs_err = dir_ + "/goscope-" + tag, out = dir_ + "/out-" + tag;
     Proc prog({b.path, "-exit", "200", "-leak", "37", "-pulls", "5"}, prog_out);
     ASSERT_TRUE(WaitFor(prog_out, "ready"));
-    Proc gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "-o", out}, gs_err, true);
+    Proc gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "-o", out, "--format", "folded"}, gs_err,
+            true);
     ASSERT_TRUE(WaitFor(gs_err, "probes live")) << Slurp(gs_err);
     kill(prog.pid(), SIGUSR1);
     ASSERT_TRUE(WaitFor(prog_out, "done"));
@@ -132,6 +133,8 @@ TEST_F(Attach, CountsAndTopSuspectAreExact) {
     EXPECT_EQ(summary["memprofilerate_written"], true);
     EXPECT_EQ(summary["memprofilerate_restored"], true);
     EXPECT_TRUE(testing::FileExists(out + "/heap.pb.gz"));
+    EXPECT_NE(Slurp(out + "/flame.svg").find("</svg>"), std::string::npos);
+    EXPECT_TRUE(testing::FileExists(out + "/heap.folded"));
     json leaks = json::parse(Slurp(out + "/leaks.json"));
     ASSERT_FALSE(leaks["suspects"].empty());
     const json& top = leaks["suspects"][0];
