@@ -14,7 +14,7 @@ const volatile struct goroutine_offsets off = {};
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 8 << 20);
+  __uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
 __u64 events_lost = 0;

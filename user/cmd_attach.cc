@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -178,8 +179,11 @@ int RunAttach(int argc, char** argv) {
   std::string error;
   try {
     double next_status = interval;
-    while (run.Wait(100)) {
-      tracer.Drain(on_event);
+    // Drain faster while events pour in: the ring buffer holds ~50k creation
+    // events, and a goroutine storm fills it in tens of milliseconds.
+    int busy = 0;
+    while (run.Wait(busy > 5000 ? 10 : 100)) {
+      busy = tracer.Drain(on_event);
       drain_gc();
       if (heap) heap->Drain();
       if (run.elapsed_seconds() >= next_status) {
@@ -229,13 +233,23 @@ int RunAttach(int argc, char** argv) {
   WriteFileAtomically(dir + "/leaks.json", LeakReportJson(leaks));
   WriteFileAtomically(dir + "/leaks.txt", LeakReportText(leaks));
   WriteGoroutineProfile(dir + "/goroutines.pb.gz", target, last);
-  auto site = [&](const TrackedGoroutine& g) {
-    GoFrame f = SymbolizeCaller(bin, target.load_bias, g.gopc);
-    return fmt::format("created by {} at {}:{}", f.function, f.file, f.line);
+  // Thousands of spans share a handful of creation sites: name each pc once.
+  std::unordered_map<uint64_t, std::string> site_names, func_names;
+  auto site = [&](const TrackedGoroutine& g) -> const std::string& {
+    auto [it, added] = site_names.try_emplace(g.gopc);
+    if (added) {
+      GoFrame f = SymbolizeCaller(bin, target.load_bias, g.gopc);
+      it->second = fmt::format("created by {} at {}:{}", f.function, f.file, f.line);
+    }
+    return it->second;
   };
-  auto func = [&](const TrackedGoroutine& g) {
-    auto frames = bin.Symbolize(g.startpc - target.load_bias);
-    return frames.empty() ? std::string("?") : std::string(frames.back().function);
+  auto func = [&](const TrackedGoroutine& g) -> const std::string& {
+    auto [it, added] = func_names.try_emplace(g.startpc);
+    if (added) {
+      auto frames = bin.Symbolize(g.startpc - target.load_bias);
+      it->second = frames.empty() ? std::string("?") : std::string(frames.back().function);
+    }
+    return it->second;
   };
   nlohmann::json timeline = TimelineJson(target.pid, life, end_ns, site, func);
   for (auto& ev : GcTraceEvents(target.pid, 0, start_ns, cycles, stw)) timeline["traceEvents"].push_back(ev);

@@ -24,7 +24,7 @@ struct TrackedGoroutine {
 
 class GoroutineLifecycle {
  public:
-  explicit GoroutineLifecycle(uint64_t start_ns, size_t max_finished = 200000)
+  explicit GoroutineLifecycle(uint64_t start_ns, size_t max_finished = 50000)
       : start_ns_(start_ns), max_finished_(max_finished) {}
 
   void OnEvent(const GoroutineEvent& e);
