@@ -15,6 +15,7 @@
 #include "flame_graph.h"
 #include "gc_report.h"
 #include "gc_tracer.h"
+#include "goroutine_format.h"
 #include "goroutine_lifecycle.h"
 #include "goroutine_snapshot.h"
 #include "goroutine_tracer.h"
@@ -50,24 +51,6 @@ std::string DefaultOutDir(pid_t pid) {
   time_t now = time(nullptr);
   strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&now));
   return fmt::format("goscope-{}-{}", pid, ts);
-}
-
-// One sample per distinct stack of live user goroutines: the profile Go's
-// own pprof.Lookup("goroutine") would give.
-void WriteGoroutineProfile(const std::string& path, const TargetProcess& t, const Snapshot& snap) {
-  PprofProfile p(std::vector<std::pair<std::string, std::string>>{{"goroutine", "count"}});
-  p.set_period("goroutine", "count", 1);
-  p.set_symbolizer([&](uint64_t pc) {
-    std::vector<PprofFrame> out;
-    for (const Frame& f : t.binary->Symbolize(pc - t.load_bias - 1))
-      out.push_back({std::string(f.function), std::string(f.file), f.line});
-    return out;
-  });
-  std::map<std::vector<uint64_t>, int64_t> stacks;
-  for (const auto& g : snap.goroutines)
-    if (!g.system) stacks[g.stack_pcs]++;
-  for (const auto& [pcs, n] : stacks) p.add_sample(pcs, {n});
-  p.WriteFile(path);
 }
 
 }  // namespace
@@ -232,7 +215,7 @@ int RunAttach(int argc, char** argv) {
   leaks.go_version = bin.go_version();
   WriteFileAtomically(dir + "/leaks.json", LeakReportJson(leaks));
   WriteFileAtomically(dir + "/leaks.txt", LeakReportText(leaks));
-  WriteGoroutineProfile(dir + "/goroutines.pb.gz", target, last);
+  GoroutinesPprof(last, target).WriteFile(dir + "/goroutines.pb.gz");
   // Thousands of spans share a handful of creation sites: name each pc once.
   std::unordered_map<uint64_t, std::string> site_names, func_names;
   auto site = [&](const TrackedGoroutine& g) -> const std::string& {

@@ -38,17 +38,6 @@ constexpr const char* kStwReasons[] = {
     "PageCachePagesLeaked (test)", "ResetDebugLog (test)",
 };
 
-Bytes Code(const GoBinary& bin, const Func& f) {
-  Bytes b = bin.elf().at_vaddr(f.entry);
-  return b.subspan(0, std::min<uint64_t>(b.size(), f.end - f.entry));
-}
-
-bool InWritableSegment(const GoBinary& bin, uint64_t addr) {
-  for (const auto& s : bin.elf().segments())
-    if (s.type == PT_LOAD && (s.flags & PF_W) && addr >= s.vaddr && addr < s.vaddr + s.memsz) return true;
-  return false;
-}
-
 uint64_t Required(const RuntimeLayout& l, const std::string& key) {
   Sourced v = l.get(key);
   if (!v.known()) throw Error(fmt::format("runtime layout: {} unknown; cannot trace garbage collection", key));
