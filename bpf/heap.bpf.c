@@ -9,6 +9,11 @@
 //
 // Exact (on_mallocgc): every runtime.mallocgc call, aggregated in the kernel
 // by (stack, accounted size); user space reads the maps at the end. No frees.
+// With init attribution (goscope run) the key also holds the package init
+// function running at the time (on_init_function: the last one entered; they
+// never nest), whether the init goroutine itself allocated (GODEBUG=inittrace
+// counts only those), and whether main.main had started; each of those marks
+// is also one ring-buffer event, with its time.
 //
 // What the runtime passes (read in runtime/{malloc,mprof,mheap,mgcsweep}.go):
 //  mProf_Malloc   1.19-1.22 (p, size) = (AX, BX); 1.23+ (mp, p, size) = (AX, BX,
@@ -60,6 +65,11 @@ struct {
 } events SEC(".maps");
 
 __u64 events_lost = 0;
+
+// Init attribution state, written by the mark probes on the init goroutine
+// and read by every allocation.
+__u32 init_fn_current = 0;
+__u32 main_started = 0;
 
 // Exact mode. User space shrinks these to one entry in sampled mode.
 struct {
@@ -189,18 +199,37 @@ static __always_inline void bump(__u32 counter) {
   if (v) *v += 1;  // per-CPU: no atomics needed
 }
 
-// The slot size mallocgc will use, as the runtime's own profile accounts it:
-// small objects by size class (1.22+: pointerful objects over 512 bytes get an
-// 8-byte type header first), large objects in whole 8 KiB pages. Tiny
-// allocations (noscan, < 16 bytes) share 16-byte blocks; which call starts a
-// new block depends on the mcache's state, so they count at their requested size.
-static __always_inline __u64 accounted_size(__u64 size, __u64 typ, __u32 *tiny) {
+// Whether a tiny allocation of size bytes opens a new 16-byte block, as
+// mallocgc (<= 1.23) / mallocgcTiny (1.24+) decide it from the P's mcache:
+// align the block's offset for the size, then fit or start anew. The decision
+// is read here, at entry, from the same fields; a GC assist that parks the
+// goroutine in between (and moves it to another P) could change it.
+static __always_inline int opens_tiny_block(struct pt_regs *ctx, __u64 size) {
+  __u64 m = read_u64(ctx->r14 + cfg.g_m);
+  __u64 p = m ? read_u64(m + cfg.m_p) : 0;
+  __u64 c = p ? read_u64(p + cfg.p_mcache) : 0;
+  if (!c) return 1;  // no P (mcache0, bootstrap only): count a block
+  __u64 tiny = read_u64(c + cfg.mcache_tiny);
+  __u64 off = read_u64(c + cfg.mcache_tinyoffset);
+  if ((size & 7) == 0) off = (off + 7) & ~7ull;
+  else if ((size & 3) == 0) off = (off + 3) & ~3ull;
+  else if ((size & 1) == 0) off = (off + 1) & ~1ull;
+  return !(off + size <= 16 && tiny != 0);
+}
+
+// The bytes mallocgc accounts for an allocation (the runtime's own profile and
+// GODEBUG=inittrace count the same): small objects by size class (1.22+:
+// pointerful objects over 512 bytes get an 8-byte type header first), large
+// objects in whole 8 KiB pages, tiny allocations (noscan, < 16 bytes) 16 when
+// they open a new block and 0 when they share one.
+static __always_inline __u64 accounted_size(struct pt_regs *ctx, __u64 size, __u64 typ, __u32 *tiny) {
   int noscan = typ == 0 || read_u64(typ + cfg.type_ptrdata_offset) == 0;
   *tiny = 0;
   if (size > cfg.max_small_size) return (size + 8191) & ~8191ull;
   if (noscan && size < 16) {
     *tiny = 1;
-    return size;
+    if (!cfg.tiny_exact) return size;
+    return opens_tiny_block(ctx, size) ? 16 : 0;
   }
   __u64 req = size;
   if (!noscan && size > 512) req += cfg.malloc_header_size;
@@ -228,9 +257,17 @@ int on_mallocgc(struct pt_regs *ctx) {
   bump(HEAP_EXACT_CALLS);
   struct heap_exact_key key = {};
   __u32 tiny = 0;
-  __u64 bytes = accounted_size(size, ctx->bx, &tiny);
-  key.size = bytes > 0xffffffffull ? 0xffffffffu : (__u32)bytes;
+  __u64 bytes = accounted_size(ctx, size, ctx->bx, &tiny);
+  // Tiny allocations are keyed by their own size; the bytes they add (16 or 0) vary.
+  __u64 object = tiny ? size : bytes;
+  key.size = object > 0xffffffffull ? 0xffffffffu : (__u32)object;
   key.tiny = tiny;
+  if (cfg.init_attribution) {
+    key.after_main = main_started != 0;
+    key.init_fn = key.after_main ? 0 : init_fn_current;
+    // inittrace's test: getg().goid, so not what the runtime allocates on g0.
+    key.init_g = !key.after_main && read_u64(ctx->r14 + cfg.g_goid) == cfg.init_goid;
+  }
 
   __u32 zero = 0;
   struct heap_exact_stack *st = bpf_map_lookup_elem(&exact_scratch, &zero);
@@ -269,6 +306,49 @@ int on_mallocgc(struct pt_regs *ctx) {
   }
   __sync_fetch_and_add(&v->count, 1);
   __sync_fetch_and_add(&v->bytes, bytes);
+  return 0;
+}
+
+// ---- init attribution (goscope run) ----------------------------------------
+
+static __always_inline void init_mark(struct pt_regs *ctx, __u32 mark) {
+  struct heap_init_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    __sync_fetch_and_add(&events_lost, 1);
+    return;
+  }
+  e->kind = HEAP_INIT_MARK;
+  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->ts = bpf_ktime_get_ns();
+  e->mark = mark;
+  e->pad = 0;
+  e->goid = read_u64(ctx->r14 + cfg.g_goid);
+  bpf_ringbuf_submit(e, 0);  // rare: wake the reader
+}
+
+// Entry of a package init function; the cookie is 1 + its site's index.
+SEC("uprobe")
+int on_init_function(struct pt_regs *ctx) {
+  __u32 fn = (__u32)bpf_get_attach_cookie(ctx);
+  init_fn_current = fn;
+  init_mark(ctx, fn);
+  return 0;
+}
+
+// runtime.gcenable: the runtime's own init tasks are done; what runtime.main
+// allocates before the first package init function belongs to no package.
+SEC("uprobe")
+int on_runtime_init_done(struct pt_regs *ctx) {
+  init_fn_current = 0;
+  init_mark(ctx, HEAP_MARK_RUNTIME_INIT_DONE);
+  return 0;
+}
+
+SEC("uprobe")
+int on_main_main(struct pt_regs *ctx) {
+  main_started = 1;
+  init_fn_current = 0;
+  init_mark(ctx, HEAP_MARK_MAIN);
   return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <regex>
 
+#include "go_names.h"
 #include "x86_decoder.h"
 
 namespace goscope {
@@ -28,7 +29,8 @@ constexpr PurposeInfo kPurposes[] = {
     {ProbePurpose::kGcMarkTermination, "gc_mark_termination", "runtime.gcMarkTermination"},
     {ProbePurpose::kStopTheWorld, "stop_the_world", "runtime.stopTheWorldWithSema"},
     {ProbePurpose::kStartTheWorld, "start_the_world", "runtime.startTheWorldWithSema"},
-    {ProbePurpose::kInitTask, "init_task", "runtime.doInit1"},
+    {ProbePurpose::kInitFunctions, "init_functions", "PKG.init*"},
+    {ProbePurpose::kRuntimeInitDone, "runtime_init_done", "runtime.gcenable"},
     {ProbePurpose::kMainMain, "main_main", "main.main"},
 };
 
@@ -202,6 +204,29 @@ ProbeSite ExitSite(const GoBinary& bin) {
   return s;
 }
 
+// Package init: runtime.main runs each package's init functions in dependency
+// order, one at a time, on the main goroutine; they never nest (Go code cannot
+// call an init function) and nothing else allocates between two of them. So
+// the init function entered last names the package whose init is running, in
+// every release, without following doInit's recursion (<= 1.20) or its task
+// structures. One site per function, in pclntab order.
+ProbeSite InitFunctionSites(const GoBinary& bin) {
+  ProbeSite s{ProbePurpose::kInitFunctions, "PKG.init*", 0, {}, "", "", ""};
+  for (const Func& f : bin.pclntab().funcs()) {
+    if (f.func_id != 0 || !IsPackageInitFunction(f.name)) continue;
+    ProbeSite one = EntrySiteOf(bin, ProbePurpose::kInitFunctions, f);
+    if (!one.ok()) {
+      s.error = one.error;
+      s.addresses.clear();
+      return s;
+    }
+    s.addresses.push_back(one.addresses[0]);
+  }
+  s.how = fmt::format("entry of {} package init functions", s.addresses.size());
+  if (s.addresses.empty()) s.error = "no package init function in the pclntab";
+  return s;
+}
+
 }  // namespace
 
 std::string_view PurposeName(ProbePurpose p) {
@@ -216,11 +241,10 @@ ProbeSite FindProbeSite(const GoBinary& bin, ProbePurpose p) {
   if (p == ProbePurpose::kGoroutineNewG) return NewGSite(bin);
   if (p == ProbePurpose::kGoroutineNewGOther) return OtherNewGSites(bin);
   if (p == ProbePurpose::kGoroutineExit) return ExitSite(bin);
+  if (p == ProbePurpose::kInitFunctions) return InitFunctionSites(bin);
   std::string_view name;
   for (const auto& i : kPurposes)
     if (i.purpose == p) name = i.function;
-  // doInit1 appeared in 1.21; older releases run each init task in doInit.
-  if (p == ProbePurpose::kInitTask && !bin.pclntab().LookupFunction(name)) name = "runtime.doInit";
   const Func* f = bin.pclntab().LookupFunction(name);
   if (!f) {
     ProbeSite s{p, std::string(name), 0, {}, "", "", ""};

@@ -23,7 +23,8 @@ enum class ProbePurpose {
   kGcMarkTermination,
   kStopTheWorld,     // runtime.stopTheWorldWithSema
   kStartTheWorld,    // runtime.startTheWorldWithSema
-  kInitTask,         // runtime.doInit1 (1.21+) / runtime.doInit (<= 1.20)
+  kInitFunctions,    // entry of every package init function (PKG.init, PKG.init.N): one address each
+  kRuntimeInitDone,  // runtime.gcenable entry: runtime.main has run the runtime's own init tasks
   kMainMain,         // main.main entry: package init is over
 };
 

@@ -89,6 +89,11 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.m", "p"},
     {K::kField, "runtime.m", "id"},
     {K::kField, "runtime.m", "alllink"},
+    // The tiny allocator's state (exact allocation counts: whether a tiny
+    // allocation opens a new 16-byte block): m.p.mcache.{tiny,tinyoffset}.
+    {K::kField, "runtime.p", "mcache"},
+    {K::kField, "runtime.mcache", "tiny"},
+    {K::kField, "runtime.mcache", "tinyoffset"},
     // Heap profile: sampled objects carry a profile special pointing at a bucket
     // whose stack follows the header (bucket#size) in memory.
     {K::kTypeSize, "runtime.mspan", ""},

@@ -56,18 +56,24 @@ int RunProbeCheck(int argc, char** argv) {
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 
   auto sites = FindProbeSites(*target.binary);
-  std::unique_ptr<probe_check_bpf, SkeletonDeleter> skel(probe_check_bpf__open_and_load());
-  if (!skel) throw Error(fmt::format("loading the probe_check BPF program: {}", std::strerror(errno)));
+  std::unique_ptr<probe_check_bpf, SkeletonDeleter> skel(probe_check_bpf__open());
+  if (!skel) throw Error(fmt::format("opening the probe_check BPF program: {}", std::strerror(errno)));
+  PrepareUprobeMulti(skel->obj);
+  if (int err = probe_check_bpf__load(skel.get()))
+    throw Error(fmt::format("loading the probe_check BPF program: {}", std::strerror(-err)));
 
   UprobeLinks links;
   std::vector<std::pair<const ProbeSite*, uint64_t>> attached;  // cookie -> site, address
+  std::vector<uint64_t> addresses, cookies;
   for (const auto& s : sites) {
     for (uint64_t addr : s.addresses) {
       if (attached.size() >= PROBE_CHECK_MAX_SITES) break;
-      links.Attach(skel->progs.count_hit, target.exe_path, target.binary->elf(), target.pid, addr, attached.size());
+      addresses.push_back(addr);
+      cookies.push_back(attached.size());
       attached.push_back({&s, addr});
     }
   }
+  links.AttachAll(skel->progs.count_hit, target.exe_path, target.binary->elf(), target.pid, addresses, cookies);
   fmt::print(stderr, "goscope probe-check: {} probes live on pid {}, counting for {}s\n", links.size(), target.pid,
              duration);
   skel->bss->counting = true;

@@ -11,5 +11,6 @@ int RunGoroutines(int argc, char** argv);
 int RunAttach(int argc, char** argv);
 int RunGc(int argc, char** argv);
 int RunHeap(int argc, char** argv);
+int RunRun(int argc, char** argv);
 
 }  // namespace goscope

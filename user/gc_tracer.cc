@@ -168,6 +168,7 @@ GcTracer::GcTracer(const TargetProcess& target, const RuntimeLayout& layout)
 
   impl_->skel = gc_bpf__open();
   if (!impl_->skel) throw Error(fmt::format("opening the gc BPF program: {}", std::strerror(errno)));
+  PrepareUprobeMulti(impl_->skel->obj);
   auto& off = const_cast<gc_offsets&>(impl_->skel->rodata->off);
   off.g_goid = Required(layout, "runtime.g.goid");
   off.g_m = Required(layout, "runtime.g.m");
@@ -211,7 +212,7 @@ void GcTracer::Attach(const std::vector<ProbeSite>& sites) {
       default: continue;
     }
     if (!s.ok()) throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
-    for (uint64_t addr : s.addresses) impl_->links.Attach(prog, t.exe_path, t.binary->elf(), t.pid, addr, 0);
+    impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
   }
 }
 

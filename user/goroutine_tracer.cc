@@ -75,6 +75,7 @@ GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayou
     : impl_(std::make_unique<Impl>(target)) {
   impl_->skel = goroutines_bpf__open();
   if (!impl_->skel) throw Error(fmt::format("opening the goroutines BPF program: {}", std::strerror(errno)));
+  PrepareUprobeMulti(impl_->skel->obj);
   auto& off = const_cast<goroutine_offsets&>(impl_->skel->rodata->off);
   off.g_goid = Required(layout, "runtime.g.goid");
   off.g_gopc = Required(layout, "runtime.g.gopc");
@@ -116,7 +117,7 @@ void GoroutineTracer::Attach(const std::vector<ProbeSite>& sites) {
       if (s.not_needed()) continue;
       throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
     }
-    for (uint64_t addr : s.addresses) impl_->links.Attach(prog, t.exe_path, t.binary->elf(), t.pid, addr, 0);
+    impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
   }
 }
 

@@ -164,7 +164,8 @@ PprofProfile BuildHeapProfile(const std::vector<HeapRecord>& records, const Heap
     p.set_default_sample_type("alloc_space");
     p.add_comment("goscope exact mode: every runtime.mallocgc call counted, unsampled; it sees no frees, so "
                   "there are no inuse values. Tiny allocations (no pointers, < 16 bytes; the runtime packs them "
-                  "into shared 16-byte blocks) count at their requested size.");
+                  "into shared 16-byte blocks) are listed at their own size; their alloc_space adds 16 bytes for each "
+                  "one that opens a new block and 0 for one that shares it, as the runtime accounts them.");
   }
   for (const auto& c : info.comments) p.add_comment(c);
   if (info.time_ns) p.set_time(info.time_ns);
@@ -180,7 +181,7 @@ PprofProfile BuildHeapProfile(const std::vector<HeapRecord>& records, const Heap
     if (!any) continue;
     std::vector<std::tuple<std::string, int64_t, std::string>> num;
     if (r.size) num.emplace_back("bytes", static_cast<int64_t>(r.size), "");
-    p.add_sample(CutStack(r.stack, sym), v, {}, num);
+    p.add_sample(CutStack(r.stack, sym), v, r.labels, num);
   }
   p.set_symbolizer(nullptr);  // sym dies with this frame; every location is symbolized by now
   return p;

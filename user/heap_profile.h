@@ -24,6 +24,7 @@ struct HeapRecord {
   int64_t alloc_bytes = 0;
   int64_t inuse_objects = 0;  // allocated in the window and not freed by its end
   int64_t inuse_bytes = 0;
+  std::vector<std::pair<std::string, std::string>> labels;  // pprof string labels, e.g. {"package", "net/http"}
 };
 
 // Sampled mode: folds the allocation and free events of one window into
@@ -48,7 +49,8 @@ class HeapSampleSet {
 };
 
 // Exact mode: one record per (stack, size) with alloc values only (exact mode
-// sees no frees). Tiny allocations keep their requested size.
+// sees no frees). Tiny allocations keep their requested size as the record's
+// size; their bytes are the runtime's (16 per new tiny block, 0 when shared).
 std::vector<HeapRecord> ExactHeapRecords(const std::vector<HeapExactRecord>& exact);
 
 // runtime/pprof's scaleHeapSample: (count, size) * 1/(1-exp(-avg/rate)), the

@@ -68,8 +68,9 @@ void HeapSession::Stop() {
     if (restored_) {
       restore_message_ = fmt::format("runtime.MemProfileRate restored to {}", rate_->original());
     } else {
-      restore_message_ = fmt::format("runtime.MemProfileRate NOT restored: {}", why);
-      bool alive = kill(target_.pid, 0) == 0;
+      bool alive = ProcessAlive(target_.pid);
+      restore_message_ = alive ? fmt::format("runtime.MemProfileRate NOT restored: {}", why)
+                               : "runtime.MemProfileRate not restored: the process has exited";
       restore_failed_ = alive && why.find("meanwhile") == std::string::npos;
     }
   }
@@ -99,20 +100,28 @@ HeapProfileInfo HeapSession::Info() const {
                                         wrote_ ? " (set by goscope for the window)" : ""));
     info.comments.push_back("objects allocated before the window are not in this profile");
   }
-  char exe[4096];
-  ssize_t n = ::readlink(target_.exe_path.c_str(), exe, sizeof exe - 1);
-  std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target_.exe_path;
-  const GoBinary& bin = *target_.binary;
-  for (const auto& s : bin.elf().segments())
-    if (s.type == PT_LOAD && (s.flags & PF_X))
-      info.mappings.push_back({s.vaddr + target_.load_bias, s.vaddr + target_.load_bias + s.memsz, s.offset, path,
-                               bin.elf().build_id()});
+  info.mappings = ExecutableMappings(target_);
   return info;
 }
 
-PprofSymbolizer HeapSession::Symbolizer() const {
-  const GoBinary* bin = target_.binary.get();
-  uint64_t bias = target_.load_bias;
+PprofSymbolizer HeapSession::Symbolizer() const { return ReturnAddressSymbolizer(target_); }
+
+std::vector<HeapProfileInfo::Mapping> ExecutableMappings(const TargetProcess& target) {
+  char exe[4096];
+  ssize_t n = ::readlink(target.exe_path.c_str(), exe, sizeof exe - 1);
+  std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target.exe_path;
+  const GoBinary& bin = *target.binary;
+  std::vector<HeapProfileInfo::Mapping> out;
+  for (const auto& s : bin.elf().segments())
+    if (s.type == PT_LOAD && (s.flags & PF_X))
+      out.push_back({s.vaddr + target.load_bias, s.vaddr + target.load_bias + s.memsz, s.offset, path,
+                     bin.elf().build_id()});
+  return out;
+}
+
+PprofSymbolizer ReturnAddressSymbolizer(const TargetProcess& target) {
+  std::shared_ptr<const GoBinary> bin = target.binary;
+  uint64_t bias = target.load_bias;
   return [bin, bias](uint64_t pc) {
     std::vector<PprofFrame> frames;
     for (const Frame& f : bin->Symbolize(pc - bias - 1))

@@ -78,4 +78,9 @@ class HeapSession {
   uint64_t start_ns_ = 0, end_ns_ = 0;
 };
 
+// The target's executable segments at runtime addresses, for a profile's mappings.
+std::vector<HeapProfileInfo::Mapping> ExecutableMappings(const TargetProcess& target);
+// Frames of a return address (looked up at pc-1, as Go's traceback does).
+PprofSymbolizer ReturnAddressSymbolizer(const TargetProcess& target);
+
 }  // namespace goscope

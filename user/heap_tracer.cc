@@ -87,6 +87,12 @@ struct HeapTracer::Impl {
     ev.size = h->size;
     if (h->kind == HEAP_FREE) {
       ev.kind = HeapEvent::kFree;
+    } else if (h->kind == HEAP_INIT_MARK && size >= sizeof(heap_init_event)) {
+      const auto* e = static_cast<const heap_init_event*>(data);
+      ev.kind = HeapEvent::kInitMark;
+      ev.addr = ev.size = 0;
+      ev.goid = e->goid;
+      ev.mark = e->mark == HEAP_MARK_RUNTIME_INIT_DONE || e->mark == HEAP_MARK_MAIN ? e->mark : e->mark - 1;
     } else if (h->kind == HEAP_ALLOC && size >= sizeof(heap_alloc_event)) {
       const auto* e = static_cast<const heap_alloc_event*>(data);
       ev.kind = HeapEvent::kAlloc;
@@ -107,6 +113,7 @@ HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout,
   if (minor < 19) throw Error(fmt::format("heap profiling supports Go 1.19 and later, not {}", target.binary->go_version()));
   impl_->skel = heap_bpf__open();
   if (!impl_->skel) throw Error(fmt::format("opening the heap BPF program: {}", std::strerror(errno)));
+  PrepareUprobeMulti(impl_->skel->obj);
   auto& cfg = const_cast<heap_config&>(impl_->skel->rodata->cfg);
   cfg.g_goid = Required(layout, "runtime.g.goid");
   cfg.g_m = Required(layout, "runtime.g.m");
@@ -123,6 +130,17 @@ HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout,
   // type header inside their slot, and the small/large limit moves down by 8.
   cfg.malloc_header_size = minor >= 22 ? 8 : 0;
   cfg.max_small_size = 32768 - cfg.malloc_header_size;
+  // Tiny blocks: without the mcache's offsets, tiny allocations count at their requested size.
+  if (layout.has("runtime.m.p") && layout.has("runtime.p.mcache") && layout.has("runtime.mcache.tiny") &&
+      layout.has("runtime.mcache.tinyoffset")) {
+    cfg.tiny_exact = 1;
+    cfg.m_p = layout.get("runtime.m.p").value;
+    cfg.p_mcache = layout.get("runtime.p.mcache").value;
+    cfg.mcache_tiny = layout.get("runtime.mcache.tiny").value;
+    cfg.mcache_tinyoffset = layout.get("runtime.mcache.tinyoffset").value;
+  }
+  cfg.init_attribution = mode == HeapMode::kInit;
+  cfg.init_goid = 1;  // runtime.main runs on the first goroutine (inittrace.id)
   std::copy(std::begin(kClassToSize), std::end(kClassToSize), cfg.class_to_size);
   std::copy(std::begin(kLookup.c8), std::end(kLookup.c8), cfg.size_to_class8);
   std::copy(std::begin(kLookup.c128), std::end(kLookup.c128), cfg.size_to_class128);
@@ -131,8 +149,10 @@ HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout,
   if (mode == HeapMode::kSampled) {
     bpf_map__set_max_entries(impl_->skel->maps.exact_stacks, 1);
     bpf_map__set_max_entries(impl_->skel->maps.exact_counts, 1);
-  } else {
+  } else if (mode == HeapMode::kExact) {
     bpf_map__set_max_entries(impl_->skel->maps.events, static_cast<uint32_t>(sysconf(_SC_PAGESIZE)));
+  } else {
+    bpf_map__set_max_entries(impl_->skel->maps.events, 1 << 20);  // init marks: one per init function
   }
   if (int err = heap_bpf__load(impl_->skel))
     throw Error(fmt::format("loading the heap BPF program: {}", std::strerror(-err)));
@@ -146,12 +166,12 @@ HeapMode HeapTracer::mode() const { return impl_->mode; }
 
 void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
   const TargetProcess& t = impl_->target;
+  // Each address's cookie is 1 + its index in the site (on_init_function's name for it).
   auto attach = [&](ProbePurpose purpose, bpf_program* prog) {
     for (const auto& s : sites) {
       if (s.purpose != purpose) continue;
       if (!s.ok()) throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error.empty() ? "none" : s.error));
-      for (uint64_t addr : s.addresses)
-        impl_->links.Attach(prog, t.exe_path, t.binary->elf(), t.pid, addr, 0);
+      impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
       return;
     }
     throw Error(fmt::format("no probe site for {}", PurposeName(purpose)));
@@ -163,6 +183,10 @@ void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
   } else {
     attach(ProbePurpose::kMalloc, impl_->skel->progs.on_mallocgc);
   }
+  if (impl_->mode != HeapMode::kInit) return;
+  attach(ProbePurpose::kRuntimeInitDone, impl_->skel->progs.on_runtime_init_done);
+  attach(ProbePurpose::kMainMain, impl_->skel->progs.on_main_main);
+  attach(ProbePurpose::kInitFunctions, impl_->skel->progs.on_init_function);
 }
 
 void HeapTracer::Detach() { impl_->links.DetachAll(); }
@@ -180,7 +204,7 @@ uint64_t HeapTracer::lost() const { return __atomic_load_n(&impl_->skel->bss->ev
 
 std::vector<HeapExactRecord> HeapTracer::ReadExact() const {
   std::vector<HeapExactRecord> out;
-  if (impl_->mode != HeapMode::kExact) return out;
+  if (impl_->mode == HeapMode::kSampled) return out;
   int stacks_fd = bpf_map__fd(impl_->skel->maps.exact_stacks);
   int counts_fd = bpf_map__fd(impl_->skel->maps.exact_counts);
   std::map<uint64_t, std::vector<uint64_t>> stacks;
@@ -205,6 +229,9 @@ std::vector<HeapExactRecord> HeapTracer::ReadExact() const {
       if (it != stacks.end()) r.stack = it->second;
       r.size = next.size;
       r.tiny = next.tiny != 0;
+      r.init_fn = next.init_fn == 0 ? -1 : int64_t(next.init_fn) - 1;
+      r.init_g = next.init_g != 0;
+      r.after_main = next.after_main != 0;
       r.count = v.count;
       r.bytes = v.bytes;
       out.push_back(std::move(r));

@@ -24,24 +24,39 @@ enum class HeapMode {
   // Every runtime.mallocgc call, counted in the kernel per (stack, size).
   // ~1 us per allocation (uprobe trap): for short windows and tests.
   kExact,
+  // kExact from a program's first instruction, each allocation also keyed by
+  // the package init function running (probes on every init function, on
+  // runtime.gcenable and main.main, each reported as a HeapEvent::kInitMark).
+  kInit,
 };
 
 struct HeapEvent {
-  enum Kind { kAlloc, kFree } kind = kAlloc;
+  enum Kind { kAlloc, kFree, kInitMark } kind = kAlloc;
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
   uint64_t addr = 0;   // the object (runtime address); frees are matched to allocs by it
   uint64_t size = 0;   // bytes the runtime's profile records for the object
   uint64_t goid = 0;   // allocs only
   std::vector<uint64_t> stack;  // allocs only: return addresses (runtime), innermost first
+  // kInitMark: the index of the init function site entered (kInitFunctions
+  // site's addresses), or kMarkRuntimeInitDone / kMarkMain.
+  uint32_t mark = 0;
+  static constexpr uint32_t kMarkRuntimeInitDone = 0xfffffffe;
+  static constexpr uint32_t kMarkMain = 0xffffffff;
 };
 
 // Exact mode: allocations from one stack with one accounted size.
 struct HeapExactRecord {
   std::vector<uint64_t> stack;  // return addresses (runtime), innermost first; empty if the stack map was full
-  uint64_t size = 0;            // slot size (size class or whole pages); requested size if tiny
+  uint64_t size = 0;            // slot size (size class or whole pages); tiny: requested size
+                                // (bytes then adds 16 per new tiny block and 0 per shared one,
+                                // as the runtime accounts them)
   bool tiny = false;            // served by the tiny allocator (noscan, < 16 bytes)
   uint64_t count = 0;
   uint64_t bytes = 0;
+  // kInit only:
+  int64_t init_fn = -1;         // index of the init function site running; -1: none
+  bool init_g = false;          // allocated by the init goroutine itself (as inittrace counts)
+  bool after_main = false;      // allocated after main.main was entered
 };
 
 struct HeapExactStats {
@@ -62,7 +77,7 @@ class HeapTracer {
   void Attach(const std::vector<ProbeSite>& sites);
   void Detach();
   size_t probes() const;
-  // Sampled mode: drains the ring buffer, calling on_event for each event. Returns how many.
+  // Sampled and init modes: drains the ring buffer, calling on_event for each event. Returns how many.
   int Drain(const std::function<void(const HeapEvent&)>& on_event);
   // Sampled-mode events the BPF side could not submit (ring buffer full).
   uint64_t lost() const;

@@ -11,8 +11,10 @@ namespace goscope {
 
 class RunControl {
  public:
-  // duration_s <= 0: until a signal or the target's exit. Installs SIGINT/SIGTERM handlers.
-  RunControl(pid_t target, double duration_s);
+  // duration_s <= 0: until a signal or the target's exit. With end_on_signals
+  // it installs SIGINT/SIGTERM handlers that end the run; without, signals are
+  // someone else's business (`run` forwards them to its child).
+  RunControl(pid_t target, double duration_s, bool end_on_signals = true);
   ~RunControl();
 
   // Sleeps up to ms; returns false once the run should end (why() says why).
@@ -24,11 +26,14 @@ class RunControl {
  private:
   pid_t target_;
   double duration_s_;
+  bool end_on_signals_;
   uint64_t start_ns_;
   bool target_exited_ = false;
   std::string why_;
 };
 
-uint64_t MonotonicNs();  // CLOCK_MONOTONIC, the clock of Go's nanotime and bpf_ktime_get_ns
+uint64_t MonotonicNs();
+// Whether pid runs: false once it is gone or a zombie (exited, not yet reaped).
+bool ProcessAlive(pid_t pid);  // CLOCK_MONOTONIC, the clock of Go's nanotime and bpf_ktime_get_ns
 
 }  // namespace goscope

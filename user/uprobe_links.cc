@@ -1,10 +1,13 @@
 #include "uprobe_links.h"
 
 #include <bpf/libbpf.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -27,11 +30,67 @@ void UprobeLinks::Attach(bpf_program* prog, const std::string& path, const ElfFi
                             std::strerror(err)));
   }
   links_.push_back(link);
+  probes_++;
+}
+
+void UprobeLinks::AttachAll(bpf_program* prog, const std::string& path, const ElfFile& elf, pid_t pid,
+                            std::span<const uint64_t> vaddrs, std::span<const uint64_t> cookies) {
+  if (vaddrs.empty()) return;
+  std::vector<unsigned long> offsets;
+  std::vector<uint64_t> cookie_of;
+  for (size_t i = 0; i < vaddrs.size(); ++i) {
+    auto offset = elf.vaddr_to_offset(vaddrs[i]);
+    if (!offset) throw Error(fmt::format("{}: address {:#x} is not in the file", path, vaddrs[i]));
+    offsets.push_back(*offset);
+    cookie_of.push_back(i < cookies.size() ? cookies[i] : i + 1);
+  }
+  if (bpf_program__expected_attach_type(prog) != BPF_TRACE_UPROBE_MULTI) {
+    for (size_t i = 0; i < vaddrs.size(); ++i) Attach(prog, path, elf, pid, vaddrs[i], cookie_of[i]);
+    return;
+  }
+  static_assert(sizeof(unsigned long) == sizeof(uint64_t));
+  LIBBPF_OPTS(bpf_uprobe_multi_opts, opts, .offsets = offsets.data(),
+              .cookies = reinterpret_cast<const __u64*>(cookie_of.data()), .cnt = offsets.size());
+  bpf_link* link = bpf_program__attach_uprobe_multi(prog, pid, path.c_str(), nullptr, &opts);
+  if (!link) {
+    int err = errno;
+    throw Error(fmt::format("{} uprobes in {} (first at {:#x}): {}", vaddrs.size(), path, vaddrs[0],
+                            std::strerror(err)));
+  }
+  links_.push_back(link);
+  probes_ += vaddrs.size();
 }
 
 void UprobeLinks::DetachAll() {
-  for (bpf_link* l : links_) bpf_link__destroy(l);
+  // Each removal waits for an RCU grace period (~50-100 ms here); in parallel
+  // those waits overlap instead of adding up.
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < links_.size(); ++i) threads.emplace_back([l = links_[i]] { bpf_link__destroy(l); });
+  if (!links_.empty()) bpf_link__destroy(links_[0]);
+  for (auto& t : threads) t.join();
   links_.clear();
+  probes_ = 0;
+}
+
+namespace {
+
+bool KernelHasUprobeMulti() {
+  utsname u{};
+  int major = 0, minor = 0;
+  if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major > 6 || (major == 6 && minor >= 6);
+}
+
+}  // namespace
+
+void PrepareUprobeMulti(bpf_object* obj) {
+  static const bool supported = KernelHasUprobeMulti();
+  if (!supported) return;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) {
+    if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE && !std::strcmp(bpf_program__section_name(prog), "uprobe"))
+      bpf_program__set_expected_attach_type(prog, BPF_TRACE_UPROBE_MULTI);
+  }
 }
 
 bool CanLoadBpf(std::string* why) {

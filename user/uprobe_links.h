@@ -4,10 +4,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 struct bpf_link;
+struct bpf_object;
 struct bpf_program;
 
 namespace goscope {
@@ -25,12 +27,25 @@ class UprobeLinks {
   // for every process of the binary). Throws Error naming the site on failure.
   void Attach(bpf_program* prog, const std::string& path, const ElfFile& elf, pid_t pid, uint64_t vaddr,
               uint64_t cookie);
-  size_t size() const { return links_.size(); }
+  // The same for several addresses, address i with cookie i+1 (or cookies[i]
+  // when given). One uprobe_multi link where the program was prepared for it
+  // (PrepareUprobeMulti), else one link per address.
+  void AttachAll(bpf_program* prog, const std::string& path, const ElfFile& elf, pid_t pid,
+                 std::span<const uint64_t> vaddrs, std::span<const uint64_t> cookies = {});
+  size_t size() const { return probes_; }  // probes (addresses), not links
   void DetachAll();
 
  private:
   std::vector<bpf_link*> links_;
+  size_t probes_ = 0;
 };
+
+// Call between a skeleton's open and load: where the kernel has uprobe_multi
+// links (6.6+), makes every uprobe program of obj attach through them. Worth
+// it: the kernel waits for an RCU grace period (~0.1 s here) each time it
+// removes a single uprobe, but once for a whole multi link, so detaching 300
+// init-function probes takes 0.1 s instead of 40.
+void PrepareUprobeMulti(bpf_object* obj);
 
 // Whether this process can load BPF programs; *why says what is missing.
 bool CanLoadBpf(std::string* why);

@@ -234,7 +234,14 @@ void ExpectExactCounts(const RawHeapProfile& p, const testing::TestBinary& b) {
     SCOPED_TRACE(w.site);
     SiteValues v = At(p, w.site, w.size);
     EXPECT_EQ(v.alloc_objects, w.count);
-    EXPECT_EQ(v.alloc_space, w.count * w.size);
+    if (std::string_view(w.site).ends_with("Tiny")) {
+      // 8-byte objects share 16-byte blocks, two to a block; each new block counts
+      // 16 bytes, as the runtime counts it. Where the first one lands in a block
+      // half filled by earlier allocations decides the last 16.
+      EXPECT_NEAR(v.alloc_space, w.count * w.size, 16);
+    } else {
+      EXPECT_EQ(v.alloc_space, w.count * w.size);
+    }
   }
 }
 
@@ -269,9 +276,14 @@ TEST(HeapTracer, ExactAgreesWithTheProgramsProfileAtRateOne) {
     EXPECT_FALSE(go.empty()) << r.prog_out;
     for (const auto& [key, g] : go) {
       if (key.first == "goscope.test/heapwork.ExactTiny") {
-        // The runtime sees 16-byte blocks; 5000 8-byte objects fill 2500 of them.
+        // The runtime records only the allocations that open a new 16-byte
+        // block (5000 8-byte objects fill ~2500), 16 bytes each: goscope counts
+        // every object but the same bytes, give or take the one block whose
+        // decision a preemption between mallocgc's entry (where goscope reads the
+        // P's tiny block) and the allocation can change.
         EXPECT_EQ(key.second, 16);
         EXPECT_NEAR(g.alloc_bytes, 40000, 16);
+        EXPECT_NEAR(At(r.profile, key.first, 8).alloc_space, g.alloc_bytes, 16);
         continue;
       }
       SCOPED_TRACE(key.first + " size " + std::to_string(key.second));

@@ -1,0 +1,226 @@
+// goscope run [-o DIR] [--until main|exit] -- PROG ARGS...: starts a Go program
+// with the probes in place before its first instruction, reports what each
+// package's init allocated (exactly), how long it took and which GC cycles it
+// caused, then traces the rest of the run like attach (or lets it go).
+#include <fmt/format.h>
+
+#include "atomic_file.h"
+#include "child_process.h"
+#include "cli_args.h"
+#include "commands.h"
+#include "error.h"
+#include "gc_tracer.h"
+#include "heap_profile.h"
+#include "heap_session.h"
+#include "heap_tracer.h"
+#include "init_report.h"
+#include "probe_sites.h"
+#include "run_control.h"
+#include "runtime_variables.h"
+#include "stack_symbolizer.h"
+#include "target_process.h"
+#include "trace_cli.h"
+#include "trace_session.h"
+#include "trace_support.h"
+#include "uprobe_links.h"
+
+namespace goscope {
+namespace {
+
+std::vector<OptionSpec> Options() {
+  std::vector<OptionSpec> o = {
+      {"-o", true, "output directory (default ./goscope-PID-TIME)"},
+      {"--until", true, "main: trace package init only, then let the program run untraced; exit (default): "
+                        "go on tracing like attach until the program exits"},
+      {"--duration", true, "--until exit: stop tracing after S seconds (the program runs on)"},
+      {"-q", false, "quiet: no status lines from goscope (errors still print)"},
+  };
+  for (auto& spec : TraceOptionSpecs()) o.push_back(spec);
+  o.push_back({"--help", false, "show this help"});
+  return o;
+}
+
+// Every site the init report needs, on top of what attach needs.
+void RequireInitSites(const std::vector<ProbeSite>& sites) {
+  for (const ProbeSite& s : sites) {
+    bool needed = s.purpose == ProbePurpose::kMalloc || s.purpose == ProbePurpose::kInitFunctions ||
+                  s.purpose == ProbePurpose::kRuntimeInitDone || s.purpose == ProbePurpose::kMainMain;
+    if (needed && !s.ok())
+      throw Error(fmt::format("cannot trace package init: probe site {}: {}", PurposeName(s.purpose), s.error));
+  }
+}
+
+std::vector<std::string> InitFunctionNames(const GoBinary& bin, const std::vector<ProbeSite>& sites) {
+  std::vector<std::string> names;
+  for (const ProbeSite& s : sites) {
+    if (s.purpose != ProbePurpose::kInitFunctions) continue;
+    for (uint64_t a : s.addresses) {
+      const Func* f = bin.pclntab().FindFunc(a);
+      names.push_back(f ? std::string(f->name) : "?");
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+int RunRun(int argc, char** argv) {
+  const auto options = Options();
+  CliArgs args("run", options, argc, argv);
+  if (args.has("--help")) {
+    fmt::print(
+        "usage: goscope run [-o DIR] [--until main|exit] [--duration S] [-q] [attach options] -- PROG ARGS...\n\n"
+        "Starts PROG with goscope's probes attached before its first instruction, so it sees\n"
+        "what no attach can: package init. No change to the program or its environment.\n"
+        "PROG keeps goscope's stdin, stdout and stderr; signals sent to goscope are passed on\n"
+        "to it; goscope exits as PROG does (its exit status, or the same signal).\n\n"
+        "From the first instruction until main.main, every allocation is counted (exact mode)\n"
+        "and attributed to the package whose init is running and to its stack; GC cycles are\n"
+        "recorded. When main.main starts, goscope writes to DIR:\n"
+        "  init.json           per package, in init order: allocs, bytes (the init goroutine's,\n"
+        "                      as GODEBUG=inittrace=1 counts them), seconds, gc_cycles; totals\n"
+        "  init.txt            the same for a person, largest packages first\n"
+        "  init-heap.pb.gz     start-up allocations (go tool pprof; alloc_objects, alloc_space),\n"
+        "                      full stacks, labelled with their package (pprof -tagfocus package=...)\n"
+        "With --until main goscope then detaches and waits for PROG. With --until exit\n"
+        "(default) it goes on like `goscope attach` (sampled heap, goroutines, GC) until PROG\n"
+        "exits or --duration ends, and also writes:\n"
+        "{}"
+        "Needs root. Exact counting costs ~1 us per allocation during init only.\n\n{}",
+        kTraceOutputsHelp, CliArgs::Usage(options));
+    return 0;
+  }
+  const auto& command = args.positional();
+  if (command.empty()) throw Error("no program given: goscope run [options] -- PROG ARGS...");
+  std::string until = args.get_or("--until", "exit");
+  if (until != "main" && until != "exit") throw Error("--until must be main or exit");
+  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
+  if (duration < 0) throw Error("--duration must be positive");
+  TraceOptions opts = TraceOptionsFrom(args, "run");
+  opts.quiet = args.has("-q");
+  auto say = [&](const std::string& line) {
+    if (!opts.quiet) fmt::print(stderr, "goscope run: {}\n", line);
+  };
+
+  // Everything that can refuse does so before the program starts.
+  std::string path;
+  try {
+    path = ChildProcess::Resolve(command[0]);
+  } catch (const Error& e) {
+    // As a shell would: 127 for a command not found, 126 for one that is not executable.
+    fmt::print(stderr, "goscope run: {}\n", e.what());
+    return std::string(e.what()).ends_with("not found") || std::string(e.what()).ends_with("no such file") ? 127 : 126;
+  }
+  std::shared_ptr<const GoBinary> binary = GoBinary::Open(path);
+  RuntimeLayout layout = ResolveRuntimeLayout(*binary);
+  auto sites = FindProbeSites(*binary);
+  Verdict verdict = AssessTraceability(*binary, layout, sites);
+  if (!verdict.traceable) {
+    fmt::print(stderr, "goscope run: {} cannot be traced:\n", path);
+    for (const auto& p : verdict.problems) fmt::print(stderr, "  {}\n", p);
+    return 3;
+  }
+  RequireInitSites(sites);
+  std::string why;
+  if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
+  std::optional<std::string> out_dir = args.get("-o");
+  if (out_dir) EnsureOutputDir(*out_dir);
+
+  ChildProcess child(path, command);
+  TargetProcess target = TargetProcess::Find(child.pid());
+  if (target.binary->elf().build_id() != binary->elf().build_id() ||
+      target.binary->go_version() != binary->go_version())
+    throw Error(fmt::format("{} changed between inspection and exec", path));
+  const std::string dir = out_dir.value_or(DefaultOutDir(child.pid()));
+  if (!out_dir) EnsureOutputDir(dir);
+
+  HeapTracer init(target, layout, HeapMode::kInit);
+  init.Attach(sites);
+  std::unique_ptr<TraceSession> session;
+  std::unique_ptr<GcTracer> init_gc;  // --until main: GC cycles of the init phase only
+  if (until == "exit") {
+    session = std::make_unique<TraceSession>(target, layout, sites, opts);
+    session->AttachGoroutinesAndGc();
+  } else {
+    try {
+      init_gc = std::make_unique<GcTracer>(target, layout);
+      init_gc->Attach(sites);
+    } catch (const Error& e) {
+      init_gc.reset();
+      fmt::print(stderr, "goscope run: GC events unavailable: {}\n", e.what());
+    }
+  }
+  std::vector<GcCycle> init_cycles;
+  auto poll_gc = [&] {
+    if (init_gc) init_gc->Drain([&](const GcCycle& c) { init_cycles.push_back(c); }, [](const StwPause&) {});
+  };
+  say(fmt::format("{} probes on pid {} ({}, {}) before its first instruction", init.probes() +
+                  (session ? session->probes() : 0) + (init_gc ? init_gc->probes() : 0), child.pid(), path,
+                  binary->go_version()));
+
+  std::vector<InitMark> marks;
+  bool main_started = false;
+  auto on_mark = [&](const HeapEvent& e) {
+    if (e.kind != HeapEvent::kInitMark) return;
+    marks.push_back({e.ts_ns, e.mark});
+    main_started |= e.mark == HeapEvent::kMarkMain;
+  };
+  child.ForwardSignals();
+  const uint64_t start_ns = MonotonicNs();
+  child.Resume();
+  RunControl run(child.pid(), duration, /*end_on_signals=*/false);
+
+  // Phase 1: package init, until main.main or the end of the program.
+  while (!main_started && run.Wait(5)) {
+    init.Drain(on_mark);
+    if (session) session->Poll();
+    poll_gc();
+  }
+  init.Detach();
+  init.Drain(on_mark);
+  if (session) session->Poll();
+  poll_gc();
+  const std::vector<std::string> names = InitFunctionNames(*binary, sites);
+  const auto records = init.ReadExact();
+  InitReport report = BuildInitReport(marks, names, records, session ? session->gc_cycles() : init_cycles, start_ns);
+  report.pid = child.pid();
+  report.go_version = binary->go_version();
+  WriteFileAtomically(dir + "/init.json", InitReportJson(report).dump(2) + "\n");
+  WriteFileAtomically(dir + "/init.txt", InitReportText(report));
+  HeapProfileInfo info;
+  info.exact = true;
+  info.duration_ns = static_cast<int64_t>((report.main_ns ? report.main_ns : MonotonicNs()) - start_ns);
+  info.comments.push_back(fmt::format("goscope run: package init of {} (pid {})", path, child.pid()));
+  info.mappings = ExecutableMappings(target);
+  BuildHeapProfile(InitHeapRecords(records, names), info, ReturnAddressSymbolizer(target))
+      .WriteFile(dir + "/init-heap.pb.gz");
+  const HeapExactStats stats = init.exact_stats();
+  say(fmt::format("init: {} packages, {} allocations ({} bytes) before main.main in {:.1f} ms; wrote {}/init.*",
+                  report.packages.size(), report.startup_allocs, report.startup_bytes,
+                  report.complete() ? (report.main_ns - start_ns) / 1e6 : 0.0, dir));
+  if (!report.complete()) say("main.main was never entered; the init report holds what ran");
+  if (stats.counts_full || stats.stacks_full || init.lost())
+    fmt::print(stderr, "goscope run: WARNING: init report partial: {} counts and {} stacks did not fit, {} marks lost\n",
+               stats.counts_full, stats.stacks_full, init.lost());
+
+  // Phase 2: the rest of the run.
+  int rc = 0;
+  if (session) {
+    if (main_started && !run.target_exited()) session->StartHeap();
+    int busy = 0;
+    while (run.Wait(busy > 5000 ? 10 : 100)) {
+      busy = session->Poll();
+      session->MaybeReport(run);
+    }
+    nlohmann::json extra = {{"init", InitReportJson(report)["init_total"]}};
+    rc = session->Finish(dir, run, extra);
+  } else if (init_gc) {
+    init_gc->Detach();
+  }
+  int status = child.Wait();
+  say(fmt::format("{} {}", command[0], DescribeWaitStatus(status)));
+  if (rc != 0) return rc;  // MemProfileRate could not be restored: say so in the exit status
+  return ExitLikeChild(status);
+}
+
+}  // namespace goscope

@@ -1,0 +1,58 @@
+#include "trace_cli.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+#include "error.h"
+
+namespace goscope {
+
+std::vector<OptionSpec> TraceOptionSpecs() {
+  return {
+      {"--interval", true, "seconds between status lines and goroutine snapshots (default 10)"},
+      {"--alloc-mode", true, "heap profiling: sampled (default, Go's own sampler), exact (every allocation), off"},
+      {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
+      {"--no-write", false, "never write to the target (sampled heap profiling then needs the program's own rate)"},
+      {"--format", true, "extra heap outputs: folded (heap.folded and flame.svg)"},
+  };
+}
+
+TraceOptions TraceOptionsFrom(const CliArgs& args, const std::string& command) {
+  TraceOptions o;
+  o.command = command;
+  o.interval_s = args.get_int("--interval").value_or(10);
+  o.alloc_mode = args.get_or("--alloc-mode", "sampled");
+  o.heap_rate = args.get_int("--heap-rate").value_or(kDefaultHeapRate);
+  o.allow_write = !args.has("--no-write");
+  std::string format = args.get_or("--format", "");
+  if (!format.empty() && format != "folded") throw Error("--format: the only extra format is folded");
+  o.folded = format == "folded";
+  ValidateTraceOptions(o);
+  return o;
+}
+
+std::string DefaultOutDir(pid_t pid) {
+  char ts[32];
+  time_t now = time(nullptr);
+  strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&now));
+  return fmt::format("goscope-{}-{}", pid, ts);
+}
+
+const char* const kTraceOutputsHelp =
+    "  summary.json        counts: goroutines created, exited, live; heap samples; GC cycles\n"
+    "                      and pause quantiles; events lost\n"
+    "  heap.pb.gz          heap profile (go tool pprof): alloc and inuse, as Go's own; exact\n"
+    "                      mode: alloc only (it sees no frees)\n"
+    "  leaks.json/.txt     leak suspects: goroutines with one creation site and one\n"
+    "                      blocked stack, parked in a channel/select/lock wait, ranked by growth\n"
+    "  goroutines.pb.gz    live goroutines at the end (go tool pprof)\n"
+    "  timeline.json       each goroutine's life, per creation site, and GC cycles and pauses\n"
+    "                      (Perfetto, chrome://tracing)\n"
+    "  heap.folded, flame.svg   with --format folded\n"
+    "Sampled heap profiling uses Go's own sampler; a program that never imported\n"
+    "runtime/pprof runs it at rate 0, and goscope then writes --heap-rate into\n"
+    "runtime.MemProfileRate for the run and writes 0 back at the end: the only write goscope\n"
+    "makes to a process (--no-write forbids it).\n";
+
+}  // namespace goscope
