@@ -61,4 +61,7 @@ apt_install -t trixie golang-1.24-go
 echo "install-deps: real Go programs from Debian to test against"
 apt_install restic
 
+echo "install-deps: prometheus (promtool checks the agent's /metrics page; the server scrapes it)"
+apt_install prometheus
+
 echo "install-deps: done"
