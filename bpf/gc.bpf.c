@@ -22,19 +22,33 @@ struct {
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-// goid -> trigger kind of that goroutine's latest gcStart call. The goroutine
-// that wins gcStart is the one that then stops the world for sweep termination.
+// (pid, goid) -> trigger kind of that goroutine's latest gcStart call. The
+// goroutine that wins gcStart is the one that then stops the world for sweep
+// termination.
+struct trigger_key {
+  __u32 pid;
+  __u32 pad;
+  __u64 goid;
+};
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
   __uint(max_entries, 4096);
-  __type(key, __u64);
+  __type(key, struct trigger_key);
   __type(value, __s64);
 } triggers SEC(".maps");
 
+// The processes traced (one probe set may serve every process of a binary):
+// user space adds each with its load bias (runtime.work moves with a PIE) and
+// its attach time as last_t_end, so that a cycle which ended before the probes
+// were live is not reported. Processes not in the map are ignored.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32);
+  __type(value, struct gc_proc);
+} procs SEC(".maps");
+
 __u64 events_lost = 0;
-// work.tEnd of the last cycle reported; user space sets it to the attach time
-// so that a cycle which ended before the probes were live is not reported.
-__s64 last_t_end = 0;
 
 static __always_inline __u64 read_u64(__u64 addr) {
   __u64 v = 0;
@@ -56,22 +70,29 @@ static __always_inline struct gc_event *reserve(__u32 kind) {
   }
   __builtin_memset(e, 0, sizeof(*e));
   e->kind = kind;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->pid = bpf_get_current_pid_tgid() >> 32;
   e->ts = bpf_ktime_get_ns();
   e->trigger_kind = -1;
   return e;
 }
 
+static __always_inline struct gc_proc *traced(void) {
+  __u32 pid = bpf_get_current_pid_tgid() >> 32;
+  return bpf_map_lookup_elem(&procs, &pid);
+}
+
 SEC("uprobe")
 int on_gc_start(struct pt_regs *ctx) {
-  __u64 goid = read_u64(ctx->r14 + off.g_goid);
+  if (!traced()) return 0;
+  struct trigger_key key = {.pid = bpf_get_current_pid_tgid() >> 32, .goid = read_u64(ctx->r14 + off.g_goid)};
   __s64 kind = (__s64)ctx->ax;
-  if (goid) bpf_map_update_elem(&triggers, &goid, &kind, BPF_ANY);
+  if (key.goid) bpf_map_update_elem(&triggers, &key, &kind, BPF_ANY);
   return 0;
 }
 
 SEC("uprobe")
 int on_stop_the_world(struct pt_regs *ctx) {
+  if (!traced()) return 0;
   struct gc_event *e = reserve(GC_EV_STW_STOP);
   if (!e) return 0;
   e->reason = (__u8)ctx->ax;
@@ -80,10 +101,11 @@ int on_stop_the_world(struct pt_regs *ctx) {
   __u64 goid = curg ? read_u64(curg + off.g_goid) : 0;
   e->goid = goid;
   if (goid) {
-    __s64 *kind = bpf_map_lookup_elem(&triggers, &goid);
+    struct trigger_key key = {.pid = e->pid, .goid = goid};
+    __s64 *kind = bpf_map_lookup_elem(&triggers, &key);
     if (kind) {
       e->trigger_kind = *kind;
-      bpf_map_delete_elem(&triggers, &goid);
+      bpf_map_delete_elem(&triggers, &key);
     }
   }
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
@@ -92,16 +114,18 @@ int on_stop_the_world(struct pt_regs *ctx) {
 
 SEC("uprobe")
 int on_start_the_world(struct pt_regs *ctx) {
+  struct gc_proc *proc = traced();
+  if (!proc) return 0;
   struct gc_event *e = reserve(GC_EV_STW_START);
   if (!e) return 0;
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 
-  // The world is stopped: no other startTheWorldWithSema runs concurrently.
-  __u64 w = off.work;
-  if (!w) return 0;
+  // The world is stopped: no other startTheWorldWithSema of this process runs concurrently.
+  if (!off.work) return 0;
+  __u64 w = off.work + proc->bias;
   __s64 t_end = (__s64)read_u64(w + off.w_t_end);
-  if (t_end <= last_t_end) return 0;
-  last_t_end = t_end;
+  if (t_end <= proc->last_t_end) return 0;
+  proc->last_t_end = t_end;
   struct gc_event *c = reserve(GC_EV_CYCLE);
   if (!c) return 0;
   c->cycles = read_u32(w + off.w_cycles);

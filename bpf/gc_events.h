@@ -9,7 +9,7 @@ enum gc_event_kind {
 
 struct gc_event {
   __u32 kind;
-  __u32 tid;
+  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
   __u64 ts;             // CLOCK_MONOTONIC ns (the clock of Go's nanotime)
   // GC_EV_STW_STOP
   __u64 goid;           // goroutine stopping the world (m.curg of the g0 it runs on), 0 if unknown
@@ -35,7 +35,7 @@ struct gc_offsets {
   __u64 g_goid;
   __u64 g_m;
   __u64 m_curg;
-  __u64 work;  // runtime address of runtime.work
+  __u64 work;  // link-time address of runtime.work (each process's load bias is added)
   __u64 w_cycles;
   __u64 w_user_forced;
   __u64 w_t_sweep_term;
@@ -46,4 +46,10 @@ struct gc_offsets {
   __u64 w_heap0;
   __u64 w_heap1;
   __u64 w_heap2;
+};
+
+// A traced process (gc.bpf.c's procs map, keyed by pid).
+struct gc_proc {
+  __s64 last_t_end;  // work.tEnd of the last cycle reported
+  __u64 bias;        // the process's load bias, added to gc_offsets.work
 };

@@ -11,14 +11,14 @@ enum goroutine_event_kind {
 // Exits are the most frequent event: they carry only this header.
 struct goroutine_exit_event {
   __u32 kind;
-  __u32 tid;
+  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
   __u64 ts;           // CLOCK_MONOTONIC ns (the clock of Go's nanotime)
   __u64 goid;
 };
 
 struct goroutine_event {
   __u32 kind;
-  __u32 tid;
+  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
   __u64 ts;
   __u64 goid;
   __u64 parent_goid;  // 0 where the runtime has no parentGoid (before 1.21)

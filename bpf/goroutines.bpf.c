@@ -58,7 +58,7 @@ static __always_inline int emit_create(struct pt_regs *ctx, __u64 newg) {
     return 0;
   }
   e->kind = GOROUTINE_CREATE;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->pid = bpf_get_current_pid_tgid() >> 32;
   e->ts = bpf_ktime_get_ns();
   e->goid = read_u64(newg + off.g_goid);
   e->parent_goid = off.g_parent_goid ? read_u64(newg + off.g_parent_goid) : 0;
@@ -84,7 +84,7 @@ static __always_inline int emit_exit(__u64 g) {
     return 0;
   }
   e->kind = GOROUTINE_EXIT;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->pid = bpf_get_current_pid_tgid() >> 32;
   e->ts = bpf_ktime_get_ns();
   e->goid = read_u64(g + off.g_goid);
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);

@@ -151,7 +151,7 @@ int on_mprof_malloc(struct pt_regs *ctx) {
     return 0;
   }
   e->kind = HEAP_ALLOC;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->pid = bpf_get_current_pid_tgid() >> 32;
   e->ts = bpf_ktime_get_ns();
   // Registers read unconditionally: the verifier rejects the ctx access clang
   // makes of a register picked by a branch.
@@ -184,7 +184,7 @@ int on_free_special(struct pt_regs *ctx) {
     return 0;
   }
   e->kind = HEAP_FREE;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->pid = bpf_get_current_pid_tgid() >> 32;
   e->ts = bpf_ktime_get_ns();
   e->addr = ctx->bx;
   e->size = ctx->cx;
@@ -318,7 +318,7 @@ static __always_inline void init_mark(struct pt_regs *ctx, __u32 mark) {
     return;
   }
   e->kind = HEAP_INIT_MARK;
-  e->tid = (__u32)bpf_get_current_pid_tgid();
+  e->pid = bpf_get_current_pid_tgid() >> 32;
   e->ts = bpf_ktime_get_ns();
   e->mark = mark;
   e->pad = 0;

@@ -22,7 +22,7 @@ enum heap_event_kind {
 
 struct heap_init_event {
   __u32 kind;
-  __u32 tid;
+  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
   __u64 ts;    // CLOCK_MONOTONIC ns
   __u32 mark;
   __u32 pad;
@@ -32,7 +32,7 @@ struct heap_init_event {
 // A sampled object was freed (swept). Also the header of every event.
 struct heap_free_event {
   __u32 kind;
-  __u32 tid;
+  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
   __u64 ts;    // CLOCK_MONOTONIC ns
   __u64 addr;  // p: the address mProf_Malloc was given for the object
   __u64 size;  // the span's element size
@@ -40,7 +40,7 @@ struct heap_free_event {
 
 struct heap_alloc_event {
   __u32 kind;
-  __u32 tid;
+  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
   __u64 ts;
   __u64 addr;  // p (object base; base+8 for 1.22+ objects with a malloc header)
   __u64 size;  // what the runtime's profile records: the object's full slot size

@@ -70,7 +70,7 @@ for prog in dict.fromkeys(r['program'] for r in rows):
     traced = [r for r in rows if r['program'] == prog and r['mode'] == 'traced']
     pw = statistics.median(plain); tw = statistics.median(int(r['wall_ns']) for r in traced)
     ti = statistics.median(int(r['init_ns']) for r in traced); al = statistics.median(int(r['allocs']) for r in traced)
-    out.append(f"| {prog} | {al:.0f} | {pw/1e6:.1f} ms | {tw/1e6:.1f} ms | {tw/pw:.1f}x | {ti/1e6:.1f} ms | {max(ti-pw,0)/al*1e6:.2f} us |")
+    out.append(f"| {prog} | {al:.0f} | {pw/1e6:.1f} ms | {tw/1e6:.1f} ms | {tw/pw:.1f}x | {ti/1e6:.1f} ms | {max(ti-pw,0)/al/1e3:.2f} us |")
 out.append("")
 out.append(f"machine: {platform.node()}, {os.cpu_count()} CPUs, kernel {platform.release()}, load {os.getloadavg()[0]:.1f}")
 open(sys.argv[2], "w").write("\n".join(out) + "\n")

@@ -1,5 +1,6 @@
 #include "gc_tracer.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <elf.h>
 
@@ -63,17 +64,21 @@ struct GcTracer::Impl {
   UprobeLinks links;
   std::string work_source;
   int minor = -1;
-  std::optional<int64_t> runtime_init_ns;
+  uint64_t init_time_address = 0;  // runtime.runtimeInitTime, link-time; 0 if unknown
 
-  // Recent stop events (for the trigger of each cycle), and the stop awaiting its start.
+  // Per process: recent stop events (for the trigger of each cycle), and the stop awaiting its start.
   struct Stop {
     uint64_t ts;
     int64_t trigger;
     uint32_t reason;
     uint64_t goid;
   };
-  std::deque<Stop> recent_stops;
-  std::optional<Stop> pending_stop;
+  struct Process {
+    std::deque<Stop> recent_stops;
+    std::optional<Stop> pending_stop;
+    std::optional<int64_t> runtime_init_ns;
+  };
+  std::map<pid_t, Process> procs;
 
   const std::function<void(const GcCycle&)>* on_cycle = nullptr;
   const std::function<void(const StwPause&)>* on_stw = nullptr;
@@ -86,15 +91,19 @@ struct GcTracer::Impl {
   }
 
   void OnStop(const gc_event& e) {
+    Process& pr = procs[static_cast<pid_t>(e.pid)];
     Stop s{e.ts, e.trigger_kind, e.reason, e.goid};
-    recent_stops.push_back(s);
-    if (recent_stops.size() > 64) recent_stops.pop_front();
-    pending_stop = s;
+    pr.recent_stops.push_back(s);
+    if (pr.recent_stops.size() > 64) pr.recent_stops.pop_front();
+    pr.pending_stop = s;
   }
 
   void OnStart(const gc_event& e) {
+    Process& pr = procs[static_cast<pid_t>(e.pid)];
+    auto& pending_stop = pr.pending_stop;
     if (!pending_stop) return;  // the stop came before the probes (or a morestack re-entry)
     StwPause p;
+    p.pid = static_cast<pid_t>(e.pid);
     p.start_ns = pending_stop->ts;
     p.end_ns = e.ts;
     p.goid = pending_stop->goid;
@@ -107,7 +116,10 @@ struct GcTracer::Impl {
   }
 
   void OnCycle(const gc_event& e) {
+    Process& pr = procs[static_cast<pid_t>(e.pid)];
+    const auto& runtime_init_ns = pr.runtime_init_ns;
     GcCycle c;
+    c.pid = static_cast<pid_t>(e.pid);
     c.n = e.cycles;
     c.start_ns = static_cast<uint64_t>(e.t_sweep_term);
     c.mark_ns = static_cast<uint64_t>(e.t_mark);
@@ -125,7 +137,7 @@ struct GcTracer::Impl {
     c.heap_marked = e.heap2;
     // The sweep-termination stop lies between tSweepTerm and tMark; its
     // goroutine's gcStart argument is the trigger.
-    for (const Stop& s : recent_stops) {
+    for (const Stop& s : pr.recent_stops) {
       if (s.ts >= c.start_ns && s.ts <= c.mark_ns && s.trigger >= 0 && s.trigger <= 2) {
         c.trigger = static_cast<GcTrigger>(s.trigger);
         break;
@@ -173,7 +185,7 @@ GcTracer::GcTracer(const TargetProcess& target, const RuntimeLayout& layout)
   off.g_goid = Required(layout, "runtime.g.goid");
   off.g_m = Required(layout, "runtime.g.m");
   off.m_curg = Required(layout, "runtime.m.curg");
-  off.work = work + target.load_bias;
+  off.work = work;  // each process's load bias is added in BPF (procs map)
   off.w_cycles = Required(layout, WorkKey("cycles"));
   off.w_user_forced = Required(layout, WorkKey("userForced"));
   off.w_t_sweep_term = Required(layout, WorkKey("tSweepTerm"));
@@ -191,18 +203,33 @@ GcTracer::GcTracer(const TargetProcess& target, const RuntimeLayout& layout)
 
   // gctrace's "@Ns" counts from runtime.runtimeInitTime (set once, in runtime.main).
   Sourced init = layout.get("runtime.runtimeInitTime");
-  if (init.known()) {
-    ProcessMemory mem(target.pid);
-    if (auto v = mem.ReadU64(init.value + target.load_bias); v && *v != 0)
-      impl_->runtime_init_ns = static_cast<int64_t>(*v);
+  if (init.known()) impl_->init_time_address = init.value;
+}
+
+void GcTracer::AddProcess(pid_t pid, uint64_t load_bias) {
+  Impl::Process& pr = impl_->procs[pid];
+  if (impl_->init_time_address) {
+    ProcessMemory mem(pid);
+    if (auto v = mem.ReadU64(impl_->init_time_address + load_bias); v && *v != 0)
+      pr.runtime_init_ns = static_cast<int64_t>(*v);
   }
+  uint32_t key = static_cast<uint32_t>(pid);
+  gc_proc value{static_cast<int64_t>(MonotonicNs()), load_bias};
+  if (bpf_map_update_elem(bpf_map__fd(impl_->skel->maps.procs), &key, &value, BPF_ANY) != 0)
+    throw Error(fmt::format("GC tracing of pid {}: {}", pid, std::strerror(errno)));
+}
+
+void GcTracer::RemoveProcess(pid_t pid) {
+  impl_->procs.erase(pid);
+  uint32_t key = static_cast<uint32_t>(pid);
+  bpf_map_delete_elem(bpf_map__fd(impl_->skel->maps.procs), &key);
 }
 
 GcTracer::~GcTracer() = default;
 
 void GcTracer::Attach(const std::vector<ProbeSite>& sites) {
   const TargetProcess& t = impl_->target;
-  impl_->skel->bss->last_t_end = static_cast<int64_t>(MonotonicNs());
+  if (t.pid > 0) AddProcess(t.pid, t.load_bias);
   for (const auto& s : sites) {
     bpf_program* prog = nullptr;
     switch (s.purpose) {

@@ -60,6 +60,7 @@ struct GcCycle {
   uint64_t heap_start = 0;     // work.heap0: heap live when the cycle started
   uint64_t heap_end = 0;       // work.heap1: heap live at mark termination
   uint64_t heap_marked = 0;    // work.heap2: bytes marked live
+  pid_t pid = 0;               // the process
 };
 
 // A stop-the-world pause timed by the probes.
@@ -69,6 +70,7 @@ struct StwPause {
   int reason = -1;        // stwReason (go1.21+), -1 where the runtime does not pass one
   std::string reason_name;  // "GC sweep termination", "read mem stats", ...; "" if unknown
   uint64_t goid = 0;      // goroutine that stopped the world, 0 if unknown
+  pid_t pid = 0;          // the process
 };
 
 class GcTracer {
@@ -77,9 +79,14 @@ class GcTracer {
   GcTracer(const TargetProcess& target, const RuntimeLayout& layout);
   ~GcTracer();
 
-  // Attaches the kGcStart, kStopTheWorld and kStartTheWorld sites; a cycle
-  // that ended before this returns is not reported.
+  // Attaches the kGcStart, kStopTheWorld and kStartTheWorld sites, for the
+  // target's pid, or for every process of its binary when that pid is -1
+  // (each traced process then added with AddProcess). A cycle that ended
+  // before a process was added is not reported.
   void Attach(const std::vector<ProbeSite>& sites);
+  // Starts (stops) reporting the cycles of pid, a process of the target's binary.
+  void AddProcess(pid_t pid, uint64_t load_bias);
+  void RemoveProcess(pid_t pid);
   void Detach();
   size_t probes() const;
   // Drains the ring buffer: on_cycle for each cycle that ended, on_stw (if

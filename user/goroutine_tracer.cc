@@ -34,6 +34,7 @@ struct GoroutineTracer::Impl {
     GoroutineEvent ev{};
     const auto* h = static_cast<const goroutine_exit_event*>(data);
     ev.ts_ns = h->ts;
+    ev.pid = static_cast<pid_t>(h->pid);
     ev.goid = h->goid;
     if (h->kind == GOROUTINE_EXIT) {
       ev.kind = GoroutineEvent::kExit;

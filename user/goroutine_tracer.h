@@ -15,6 +15,7 @@ namespace goscope {
 
 struct GoroutineEvent {
   enum Kind { kCreate, kExit } kind;
+  pid_t pid = 0;       // the process: one tracer may serve every process of a binary
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
   uint64_t goid = 0;
   uint64_t parent_goid = 0;   // 0 when unknown (before 1.21)

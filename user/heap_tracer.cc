@@ -83,6 +83,7 @@ struct HeapTracer::Impl {
     const auto* h = static_cast<const heap_free_event*>(data);
     HeapEvent ev{};
     ev.ts_ns = h->ts;
+    ev.pid = static_cast<pid_t>(h->pid);
     ev.addr = h->addr;
     ev.size = h->size;
     if (h->kind == HEAP_FREE) {

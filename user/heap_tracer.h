@@ -32,6 +32,7 @@ enum class HeapMode {
 
 struct HeapEvent {
   enum Kind { kAlloc, kFree, kInitMark } kind = kAlloc;
+  pid_t pid = 0;       // the process: one tracer may serve every process of a binary
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
   uint64_t addr = 0;   // the object (runtime address); frees are matched to allocs by it
   uint64_t size = 0;   // bytes the runtime's profile records for the object
