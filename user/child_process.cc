@@ -115,6 +115,13 @@ void ChildProcess::ForwardSignals() {
   for (int sig : kForwarded) sigaction(sig, &sa, nullptr);
 }
 
+void ChildProcess::KillIfNeverRan() {
+  if (resumed_ || reaped_ || pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  resumed_ = true;
+  Wait();
+}
+
 int ChildProcess::Wait() {
   if (reaped_) return status_;
   while (true) {

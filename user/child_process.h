@@ -33,6 +33,8 @@ class ChildProcess {
   // child instead of acting on goscope; the terminal's go to both already and
   // are not sent twice.
   void ForwardSignals();
+  // Before Resume: kills and reaps the child, none of whose instructions ran. No-op after.
+  void KillIfNeverRan();
   // Blocks until the child ends; returns its wait status.
   int Wait();
 

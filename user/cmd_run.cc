@@ -9,18 +9,11 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
-#include "gc_tracer.h"
-#include "heap_profile.h"
-#include "heap_session.h"
-#include "heap_tracer.h"
-#include "init_report.h"
 #include "probe_sites.h"
-#include "run_control.h"
 #include "runtime_variables.h"
-#include "stack_symbolizer.h"
+#include "startup_trace.h"
 #include "target_process.h"
 #include "trace_cli.h"
-#include "trace_session.h"
 #include "trace_support.h"
 #include "uprobe_links.h"
 
@@ -38,28 +31,6 @@ std::vector<OptionSpec> Options() {
   for (auto& spec : TraceOptionSpecs()) o.push_back(spec);
   o.push_back({"--help", false, "show this help"});
   return o;
-}
-
-// Every site the init report needs, on top of what attach needs.
-void RequireInitSites(const std::vector<ProbeSite>& sites) {
-  for (const ProbeSite& s : sites) {
-    bool needed = s.purpose == ProbePurpose::kMalloc || s.purpose == ProbePurpose::kInitFunctions ||
-                  s.purpose == ProbePurpose::kRuntimeInitDone || s.purpose == ProbePurpose::kMainMain;
-    if (needed && !s.ok())
-      throw Error(fmt::format("cannot trace package init: probe site {}: {}", PurposeName(s.purpose), s.error));
-  }
-}
-
-std::vector<std::string> InitFunctionNames(const GoBinary& bin, const std::vector<ProbeSite>& sites) {
-  std::vector<std::string> names;
-  for (const ProbeSite& s : sites) {
-    if (s.purpose != ProbePurpose::kInitFunctions) continue;
-    for (uint64_t a : s.addresses) {
-      const Func* f = bin.pclntab().FindFunc(a);
-      names.push_back(f ? std::string(f->name) : "?");
-    }
-  }
-  return names;
 }
 
 }  // namespace
@@ -134,88 +105,14 @@ int RunRun(int argc, char** argv) {
   const std::string dir = out_dir.value_or(DefaultOutDir(child.pid()));
   if (!out_dir) EnsureOutputDir(dir);
 
-  HeapTracer init(target, layout, HeapMode::kInit);
-  init.Attach(sites);
-  std::unique_ptr<TraceSession> session;
-  std::unique_ptr<GcTracer> init_gc;  // --until main: GC cycles of the init phase only
-  if (until == "exit") {
-    session = std::make_unique<TraceSession>(target, layout, sites, opts);
-    session->AttachGoroutinesAndGc();
-  } else {
-    try {
-      init_gc = std::make_unique<GcTracer>(target, layout);
-      init_gc->Attach(sites);
-    } catch (const Error& e) {
-      init_gc.reset();
-      fmt::print(stderr, "goscope run: GC events unavailable: {}\n", e.what());
-    }
-  }
-  std::vector<GcCycle> init_cycles;
-  auto poll_gc = [&] {
-    if (init_gc) init_gc->Drain([&](const GcCycle& c) { init_cycles.push_back(c); }, [](const StwPause&) {});
-  };
-  say(fmt::format("{} probes on pid {} ({}, {}) before its first instruction", init.probes() +
-                  (session ? session->probes() : 0) + (init_gc ? init_gc->probes() : 0), child.pid(), path,
-                  binary->go_version()));
-
-  std::vector<InitMark> marks;
-  bool main_started = false;
-  auto on_mark = [&](const HeapEvent& e) {
-    if (e.kind != HeapEvent::kInitMark) return;
-    marks.push_back({e.ts_ns, e.mark});
-    main_started |= e.mark == HeapEvent::kMarkMain;
-  };
+  StartupTraceOptions so{opts, until == "main", duration, /*end_on_signals=*/false, dir};
   child.ForwardSignals();
-  const uint64_t start_ns = MonotonicNs();
-  child.Resume();
-  RunControl run(child.pid(), duration, /*end_on_signals=*/false);
-
-  // Phase 1: package init, until main.main or the end of the program.
-  while (!main_started && run.Wait(5)) {
-    init.Drain(on_mark);
-    if (session) session->Poll();
-    poll_gc();
-  }
-  init.Detach();
-  init.Drain(on_mark);
-  if (session) session->Poll();
-  poll_gc();
-  const std::vector<std::string> names = InitFunctionNames(*binary, sites);
-  const auto records = init.ReadExact();
-  InitReport report = BuildInitReport(marks, names, records, session ? session->gc_cycles() : init_cycles, start_ns);
-  report.pid = child.pid();
-  report.go_version = binary->go_version();
-  WriteFileAtomically(dir + "/init.json", InitReportJson(report).dump(2) + "\n");
-  WriteFileAtomically(dir + "/init.txt", InitReportText(report));
-  HeapProfileInfo info;
-  info.exact = true;
-  info.duration_ns = static_cast<int64_t>((report.main_ns ? report.main_ns : MonotonicNs()) - start_ns);
-  info.comments.push_back(fmt::format("goscope run: package init of {} (pid {})", path, child.pid()));
-  info.mappings = ExecutableMappings(target);
-  BuildHeapProfile(InitHeapRecords(records, names), info, ReturnAddressSymbolizer(target))
-      .WriteFile(dir + "/init-heap.pb.gz");
-  const HeapExactStats stats = init.exact_stats();
-  say(fmt::format("init: {} packages, {} allocations ({} bytes) before main.main in {:.1f} ms; wrote {}/init.*",
-                  report.packages.size(), report.startup_allocs, report.startup_bytes,
-                  report.complete() ? (report.main_ns - start_ns) / 1e6 : 0.0, dir));
-  if (!report.complete()) say("main.main was never entered; the init report holds what ran");
-  if (stats.counts_full || stats.stacks_full || init.lost())
-    fmt::print(stderr, "goscope run: WARNING: init report partial: {} counts and {} stacks did not fit, {} marks lost\n",
-               stats.counts_full, stats.stacks_full, init.lost());
-
-  // Phase 2: the rest of the run.
   int rc = 0;
-  if (session) {
-    if (main_started && !run.target_exited()) session->StartHeap();
-    int busy = 0;
-    while (run.Wait(busy > 5000 ? 10 : 100)) {
-      busy = session->Poll();
-      session->MaybeReport(run);
-    }
-    nlohmann::json extra = {{"init", InitReportJson(report)["init_total"]}};
-    rc = session->Finish(dir, run, extra);
-  } else if (init_gc) {
-    init_gc->Detach();
+  try {
+    rc = TraceFromFirstInstruction(target, layout, sites, so, [&] { child.Resume(); });
+  } catch (const Error&) {
+    child.KillIfNeverRan();  // a program that cannot be traced as asked is not run untraced
+    throw;
   }
   int status = child.Wait();
   say(fmt::format("{} {}", command[0], DescribeWaitStatus(status)));

@@ -134,6 +134,26 @@ TEST(RunInit, RealProgramFromDebianMatchesInittrace) {
   ExpectInitMatchesInittrace("/usr/bin/restic", "version", "restic");
 }
 
+TEST(RunInit, AttachWaitForCatchesAProgramStartedBySomeoneElse) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  for (const auto& b : InitTestBinaries()) {
+    if (b.variant != "pie") continue;
+    const std::string label = testing::TestBinaryLabel(b);
+    heaptest::TempDir dir;
+    heaptest::Child gs({GOSCOPE_BINARY, "attach", "--wait-for", b.path, "--until", "main", "-o", dir.path()});
+    ASSERT_TRUE(gs.WaitFor(1, "waiting for").has_value()) << label << gs.err();
+    int rc = -1;
+    std::string err;
+    std::string out = RunCommand("GODEBUG=inittrace=1 " + ShellQuote(b.path), "", &rc, &err);
+    EXPECT_EQ(rc, 0) << label;
+    EXPECT_EQ(gs.Wait(), 0) << label << gs.err();
+    auto oracle = ParseInittrace(err);
+    auto ours = ParseInitJson(ReadJson(dir.path() + "/init.json"));
+    ASSERT_GT(oracle.size(), 10u) << label;
+    EXPECT_EQ(ours, oracle) << label;
+  }
+}
+
 // The program's own behaviour under goscope run: output, input, status, signal.
 struct Outcome {
   std::string out, err;
