@@ -12,5 +12,6 @@ int RunAttach(int argc, char** argv);
 int RunGc(int argc, char** argv);
 int RunHeap(int argc, char** argv);
 int RunRun(int argc, char** argv);
+int RunAgent(int argc, char** argv);
 
 }  // namespace goscope

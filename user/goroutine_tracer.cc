@@ -72,7 +72,7 @@ uint64_t Required(const RuntimeLayout& l, const char* key) {
 
 }  // namespace
 
-GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayout& layout)
+GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayout& layout, uint32_t ring_bytes)
     : impl_(std::make_unique<Impl>(target)) {
   impl_->skel = goroutines_bpf__open();
   if (!impl_->skel) throw Error(fmt::format("opening the goroutines BPF program: {}", std::strerror(errno)));
@@ -87,6 +87,7 @@ GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayou
   off.m_g0 = Required(layout, "runtime.m.g0");
   Sourced parent = layout.get("runtime.g.parentGoid");
   off.g_parent_goid = parent.known() ? parent.value : 0;
+  bpf_map__set_max_entries(impl_->skel->maps.events, ring_bytes);
   if (int err = goroutines_bpf__load(impl_->skel))
     throw Error(fmt::format("loading the goroutines BPF program: {}", std::strerror(-err)));
   impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), &Impl::OnSample, impl_.get(), nullptr);

@@ -28,7 +28,8 @@ struct GoroutineEvent {
 class GoroutineTracer {
  public:
   // Loads the BPF program; throws Error naming what is missing.
-  GoroutineTracer(const TargetProcess& target, const RuntimeLayout& layout);
+  // ring_bytes: the ring buffer (a power of two); a creation event is ~330 bytes.
+  GoroutineTracer(const TargetProcess& target, const RuntimeLayout& layout, uint32_t ring_bytes = 16u << 20);
   ~GoroutineTracer();
 
   // Attaches every probe; when it returns, events count.

@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
      goscope::RunAttach},
     {"run", "start a Go program traced from its first instruction: what package init allocates, then attach",
      goscope::RunRun},
+    {"agent", "every Go process on the host, continuously: Prometheus /metrics, pprof, leak reports",
+     goscope::RunAgent},
     {"goroutines", "every goroutine's state, wait reason and stack, from memory (no probes)", goscope::RunGoroutines},
     {"gc", "garbage-collection cycles and stop-the-world pauses, with the numbers gctrace prints", goscope::RunGc},
     {"heap", "heap profile (pprof): what allocates and what stays live, via Go's own sampler or exactly", goscope::RunHeap},

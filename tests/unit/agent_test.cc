@@ -1,0 +1,244 @@
+// goscope agent against real Go processes: its goroutine metric equals each
+// program's own runtime.NumGoroutine() (several Go versions, stripped, PIE),
+// series come and go with the processes, go tool pprof reads its endpoints,
+// and a thousand short-lived processes leave no probes, descriptors or
+// series behind.
+#include <dirent.h>
+
+#include <chrono>
+#include <map>
+#include <regex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bpf_required.h"
+#include "heap_test_util.h"
+#include "testbin.h"
+
+namespace goscope {
+namespace {
+
+using heaptest::Child;
+using testing::RunCommand;
+using testing::ShellQuote;
+
+// A running agent on a free loopback port.
+class AgentUnderTest {
+ public:
+  explicit AgentUnderTest(std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {GOSCOPE_BINARY, "agent", "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    child_ = std::make_unique<Child>(argv);
+    auto line = child_->WaitFor(1, "listening on 127.0.0.1:", 30000);
+    if (line) port_ = std::stoi(line->substr(line->rfind(':') + 1));
+    child_->WaitFor(1, "tracing ", 30000);
+  }
+  ~AgentUnderTest() {
+    child_->Signal(SIGTERM);
+    child_->Wait(30000);
+  }
+  int port() const { return port_; }
+  pid_t pid() const { return child_->pid(); }
+  Child& child() { return *child_; }
+  std::string Get(const std::string& path, int* rc = nullptr) const {
+    int code = -1;
+    std::string body = RunCommand("curl -sf --max-time 10 " + ShellQuote(Url(path)), "", &code);
+    if (rc) *rc = code;
+    return body;
+  }
+  std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+
+ private:
+  std::unique_ptr<Child> child_;
+  int port_ = 0;
+};
+
+// goscope_goroutines{pid="N",...} V -> {N: V}
+std::map<int, double> GoroutineSeries(const std::string& metrics) {
+  static const std::regex line(R"re(^goscope_goroutines\{pid="(\d+)".*\} (\S+)$)re");
+  std::map<int, double> out;
+  std::istringstream in(metrics);
+  std::string l;
+  std::smatch m;
+  while (std::getline(in, l))
+    if (std::regex_match(l, m, line)) out[std::stoi(m[1])] = std::stod(m[2]);
+  return out;
+}
+
+// Polls the agent until pred(series) holds or timeout.
+bool WaitForSeries(const AgentUnderTest& a, const std::function<bool(const std::map<int, double>&)>& pred,
+                   int timeout_ms = 15000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred(GoroutineSeries(a.Get("/metrics")))) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
+std::vector<testing::TestBinary> AgentPrograms() {
+  std::vector<testing::TestBinary> out;
+  for (auto& b : testing::LoadTestBinaries())
+    if (b.name == "agentprog") out.push_back(b);
+  return out;
+}
+
+struct Program {
+  std::unique_ptr<Child> child;
+  int goroutines = -1;  // its own runtime.NumGoroutine()
+  std::string label;
+};
+
+Program StartProgram(const testing::TestBinary& b, int n) {
+  Program p;
+  p.label = testing::TestBinaryLabel(b);
+  p.child = std::make_unique<Child>(std::vector<std::string>{b.path, std::to_string(n)});
+  if (auto line = p.child->WaitFor(0, "agentprog: pid", 10000)) p.goroutines = std::stoi(line->substr(line->rfind(' ') + 1));
+  return p;
+}
+
+size_t OpenFds(pid_t pid) {
+  size_t n = 0;
+  if (DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (readdir(d)) n++;
+    closedir(d);
+  }
+  return n;
+}
+
+TEST(Agent, MetricsMatchEachProgramsOwnGoroutineCountAndFollowProcesses) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = AgentPrograms();
+  ASSERT_GE(bins.size(), 3u) << "agentprog binaries missing";
+  // Several Go versions, and a stripped and a PIE among them.
+  std::vector<Program> progs;
+  std::set<std::string> versions;
+  int n = 5;
+  for (const auto& b : bins) {
+    std::string minor = b.go_version.substr(0, b.go_version.rfind('.'));
+    if (b.variant == "plain" && versions.insert(minor).second) progs.push_back(StartProgram(b, n++));
+  }
+  for (const auto& b : bins)
+    if ((b.variant == "stripped" && b.go_version.starts_with("go1.19")) ||
+        (b.variant == "pie" && b.go_version.starts_with("go1.24")))
+      progs.push_back(StartProgram(b, n++));
+  for (const auto& p : progs) ASSERT_GT(p.goroutines, 0) << p.label << " did not start: " << p.child->err();
+
+  AgentUnderTest agent;
+  ASSERT_GT(agent.port(), 0) << agent.child().err();
+  bool all = WaitForSeries(agent, [&](const std::map<int, double>& s) {
+    for (const auto& p : progs)
+      if (!s.count(p.child->pid()) || s.at(p.child->pid()) != p.goroutines) return false;
+    return true;
+  });
+  auto series = GoroutineSeries(agent.Get("/metrics"));
+  for (const auto& p : progs)
+    EXPECT_EQ(series.count(p.child->pid()) ? series.at(p.child->pid()) : -1, p.goroutines) << p.label;
+  ASSERT_TRUE(all) << agent.Get("/metrics");
+
+  // go tool pprof reads both endpoints.
+  const testing::GoToolchain* tc = testing::ToolchainFor(bins.back().go_version);
+  ASSERT_NE(tc, nullptr);
+  const Program& pie = progs.back();
+  int rc = -1;
+  std::string top = RunCommand("PPROF_TMPDIR=/tmp " + testing::GoEnvPrefix() + tc->Tool("pprof") + " -top " +
+                                   ShellQuote(agent.Url("/debug/pprof/goroutine?pid=" + std::to_string(pie.child->pid()))),
+                               "", &rc);
+  EXPECT_EQ(rc, 0) << top;
+  EXPECT_NE(top.find("main.main.func1"), std::string::npos) << top;  // the blocked goroutines' function
+  std::string heap = RunCommand("PPROF_TMPDIR=/tmp " + testing::GoEnvPrefix() + tc->Tool("pprof") + " -sample_index=alloc_space -top " +
+                                    ShellQuote(agent.Url("/debug/pprof/heap?pid=" + std::to_string(pie.child->pid()))),
+                                "", &rc);
+  EXPECT_EQ(rc, 0) << heap;
+  EXPECT_NE(heap.find("Type: alloc_space"), std::string::npos) << heap;
+  EXPECT_EQ(agent.Get("/debug/pprof/heap?pid=1", &rc), "");
+  EXPECT_NE(rc, 0);  // curl -f: 404 for a pid that is not traced
+
+  // One stops: its series goes. A new one starts: it appears.
+  pid_t stopped = progs.front().child->pid();
+  progs.front().child->Signal(SIGKILL);
+  progs.front().child->Wait();
+  EXPECT_TRUE(WaitForSeries(agent, [&](const std::map<int, double>& s) { return !s.count(stopped); }, 10000))
+      << "series of pid " << stopped << " still there";
+  Program fresh = StartProgram(bins.front(), 42);
+  ASSERT_GT(fresh.goroutines, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(WaitForSeries(agent, [&](const std::map<int, double>& s) {
+    return s.count(fresh.child->pid()) && s.at(fresh.child->pid()) == fresh.goroutines;
+  })) << agent.Get("/metrics");
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(seconds, 10) << "a new process took " << seconds << "s to appear";
+}
+
+TEST(Agent, AThousandShortLivedProcessesLeaveNothingBehind) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = AgentPrograms();
+  ASSERT_FALSE(bins.empty());
+  const std::string prog = bins.back().path;
+  Program steady = StartProgram(bins.back(), 3);  // keeps one binary attached throughout
+  AgentUnderTest agent;
+  ASSERT_GT(agent.port(), 0);
+  ASSERT_TRUE(WaitForSeries(agent, [&](const auto& s) { return s.count(steady.child->pid()) > 0; }));
+  const size_t fds_before = OpenFds(agent.pid());
+  auto rss = [&] {
+    static const std::regex r(R"(\ngoscope_agent_resident_memory_bytes (\S+))");
+    std::smatch m;
+    std::string text = agent.Get("/metrics");
+    return std::regex_search(text, m, r) ? std::stod(m[1]) : -1.0;
+  };
+  const double rss_before = rss();
+  int rc = -1;
+  // 1000 processes of another binary, one after another.
+  const std::string other = bins.front().path;
+  RunCommand("for i in $(seq 1000); do " + ShellQuote(other) + " exit 10; done", "", &rc);
+  ASSERT_EQ(rc, 0);
+  // The agent saw them (each lived 10 ms): most were traced, probes and all.
+  static const std::regex traced(R"(goscope_agent_processes_traced_total (\d+))");
+  std::smatch tm;
+  std::string before = agent.Get("/metrics");
+  ASSERT_TRUE(std::regex_search(before, tm, traced)) << before;
+  EXPECT_GE(std::stoi(tm[1]), 500) << before;
+  // After the grace period, only the steady process is left: no stale series,
+  // the other binary's probes detached, descriptors back to where they were.
+  bool settled = WaitForSeries(agent, [&](const auto& s) { return s.size() == 1 && s.count(steady.child->pid()); }, 20000);
+  EXPECT_TRUE(settled) << agent.Get("/metrics");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::string m;
+  while (std::chrono::steady_clock::now() < deadline) {
+    m = agent.Get("/metrics");
+    if (m.find("goscope_agent_attached_binaries 1\n") != std::string::npos && OpenFds(agent.pid()) <= fds_before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  EXPECT_NE(m.find("goscope_agent_attached_binaries 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("goscope_agent_traced_processes 1\n"), std::string::npos) << m;
+  EXPECT_LE(OpenFds(agent.pid()), fds_before) << "descriptors leaked";
+  EXPECT_LT(rss(), rss_before + 16e6) << "resident memory grew by more than 16 MB over 1000 processes";
+  // No uprobe on the short-lived binary remains: the kernel lists every uprobe link.
+  std::string links = RunCommand("bpftool link list 2>/dev/null", "", &rc);
+  EXPECT_EQ(links.find(other), std::string::npos) << links;
+}
+
+TEST(Agent, TracesAProcessWhoseBinaryWasDeleted) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = AgentPrograms();
+  ASSERT_FALSE(bins.empty());
+  heaptest::TempDir dir;
+  const std::string copy = dir.path() + "/agentprog-upgraded-away";
+  int rc = -1;
+  RunCommand("cp " + ShellQuote(bins.front().path) + " " + ShellQuote(copy), "", &rc);
+  ASSERT_EQ(rc, 0);
+  Program p;
+  p.child = std::make_unique<Child>(std::vector<std::string>{copy, "7"});
+  auto line = p.child->WaitFor(0, "agentprog: pid", 10000);
+  ASSERT_TRUE(line.has_value());
+  p.goroutines = std::stoi(line->substr(line->rfind(' ') + 1));
+  ::unlink(copy.c_str());  // a package upgrade replaced it: /proc/PID/exe says "(deleted)"
+  AgentUnderTest agent;
+  EXPECT_TRUE(WaitForSeries(agent, [&](const auto& s) {
+    return s.count(p.child->pid()) && s.at(p.child->pid()) == p.goroutines;
+  })) << agent.Get("/metrics");
+}
+
+}  // namespace
+}  // namespace goscope

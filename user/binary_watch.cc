@@ -1,0 +1,93 @@
+#include "binary_watch.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "runtime_variables.h"
+#include "trace_support.h"
+
+namespace goscope {
+
+namespace {
+// Smaller than attach's: an agent holds one per binary, and drains often.
+constexpr uint32_t kGoroutineRingBytes = 2u << 20;
+}  // namespace
+
+BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary) {
+  fd_ = open(fmt::format("/proc/{}/exe", first_pid).c_str(), O_PATH | O_CLOEXEC);
+  if (fd_ < 0) throw Error(fmt::format("/proc/{}/exe: {}", first_pid, std::strerror(errno)));
+  try {
+    target_.pid = -1;
+    target_.exe_path = fmt::format("/proc/self/fd/{}", fd_);
+    target_.binary = std::move(binary);
+    layout_ = ResolveRuntimeLayout(*target_.binary);
+    sites_ = FindProbeSites(*target_.binary);
+    Verdict verdict = AssessTraceability(*target_.binary, layout_, sites_);
+    if (!verdict.traceable) {
+      std::string why;
+      for (const auto& p : verdict.problems) why += (why.empty() ? "" : "; ") + p;
+      throw Error(fmt::format("{} cannot be traced: {}", target_.binary->go_version(), why));
+    }
+    goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, kGoroutineRingBytes);
+    goroutines_->Attach(sites_);
+    try {
+      heap_ = std::make_unique<HeapTracer>(target_, layout_, HeapMode::kSampled);
+      heap_->Attach(sites_);
+    } catch (const Error& e) {
+      heap_.reset();
+      degraded_.push_back(fmt::format("heap: {}", e.what()));
+    }
+    try {
+      gc_ = std::make_unique<GcTracer>(target_, layout_);
+      gc_->Attach(sites_);
+    } catch (const Error& e) {
+      gc_.reset();
+      degraded_.push_back(fmt::format("GC: {}", e.what()));
+    }
+  } catch (...) {
+    goroutines_.reset();
+    heap_.reset();
+    gc_.reset();
+    close(fd_);
+    throw;
+  }
+}
+
+BinaryWatch::~BinaryWatch() {
+  // Probes first, then the descriptor they were attached through.
+  gc_.reset();
+  heap_.reset();
+  goroutines_.reset();
+  if (fd_ >= 0) close(fd_);
+}
+
+size_t BinaryWatch::probes() const {
+  return goroutines_->probes() + (heap_ ? heap_->probes() : 0) + (gc_ ? gc_->probes() : 0);
+}
+
+void BinaryWatch::AddProcess(pid_t pid, uint64_t load_bias) {
+  if (gc_) gc_->AddProcess(pid, load_bias);
+}
+
+void BinaryWatch::RemoveProcess(pid_t pid) {
+  if (gc_) gc_->RemoveProcess(pid);
+}
+
+int BinaryWatch::Drain(const Sinks& sinks) {
+  int n = goroutines_->Drain(sinks.goroutine);
+  if (heap_) n += heap_->Drain(sinks.heap);
+  if (gc_) n += gc_->Drain(sinks.gc);
+  return n;
+}
+
+uint64_t BinaryWatch::lost() const {
+  return goroutines_->lost() + (heap_ ? heap_->lost() : 0) + (gc_ ? gc_->lost() : 0);
+}
+
+}  // namespace goscope
