@@ -82,6 +82,15 @@ void Agent::Log(const std::string& line) const {
 }
 
 void Agent::Consider(pid_t pid) {
+  // One process's trouble (gone mid-read, unreadable, odd binary) never stops the agent.
+  try {
+    ConsiderOrThrow(pid);
+  } catch (const Error& e) {
+    Log(fmt::format("pid {}: not traced: {}", pid, e.what()));
+  }
+}
+
+void Agent::ConsiderOrThrow(pid_t pid) {
   if (procs_.count(pid)) return;
   std::optional<ProcessExecutable> exe;
   try {

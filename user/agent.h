@@ -52,6 +52,7 @@ class Agent {
  private:
   void Log(const std::string& line) const;
   void Consider(pid_t pid);
+  void ConsiderOrThrow(pid_t pid);
   void Forget(pid_t pid, const char* why);
   void DrainAll();
   void RetireWatches(bool all);

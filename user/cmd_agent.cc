@@ -56,7 +56,8 @@ int RunAgent(int argc, char** argv) {
         "heap_rate (524288) into it, and writes 0 back on SIGTERM/SIGINT (--no-write: never).\n"
         "After kill -9 of the agent the probes vanish with it but the rate stays as written\n"
         "until the program restarts (sampling costs it ~nothing: one sample per 512 KiB).\n"
-        "Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE (see deploy/README.md).\n\n{}",
+        "Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (to read\n"
+        "other users' /proc/PID/environ for the opt-out; see deploy/README.md).\n\n{}",
         CliArgs::Usage(kOptions));
     return 0;
   }

@@ -108,15 +108,26 @@ int RunRun(int argc, char** argv) {
   StartupTraceOptions so{opts, until == "main", duration, /*end_on_signals=*/false, dir};
   child.ForwardSignals();
   int rc = 0;
+  bool resumed = false;
   try {
-    rc = TraceFromFirstInstruction(target, layout, sites, so, [&] { child.Resume(); });
-  } catch (const Error&) {
-    child.KillIfNeverRan();  // a program that cannot be traced as asked is not run untraced
-    throw;
+    rc = TraceFromFirstInstruction(target, layout, sites, so, [&] {
+      child.Resume();
+      resumed = true;
+    });
+  } catch (const Error& e) {
+    if (!resumed) {
+      child.KillIfNeverRan();  // a program that cannot be traced as asked is not run untraced
+      throw;
+    }
+    // The program runs: tracing failed (e.g. the disk is full), the program must not
+    // notice. Say so, and go on standing in for it until it ends.
+    fmt::print(stderr, "goscope run: ERROR: {}; tracing stopped, {} runs on\n", e.what(), command[0]);
+    rc = 1;
   }
   int status = child.Wait();
   say(fmt::format("{} {}", command[0], DescribeWaitStatus(status)));
-  if (rc != 0) return rc;  // MemProfileRate could not be restored: say so in the exit status
+  // The program's own status, always: goscope's trouble is on stderr (and in the files).
+  (void)rc;
   return ExitLikeChild(status);
 }
 

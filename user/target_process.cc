@@ -1,5 +1,7 @@
 #include "target_process.h"
 
+#include <fcntl.h>
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,9 +35,11 @@ TargetProcess TargetProcess::Find(pid_t pid, BinaryCache* cache) {
   TargetProcess t;
   t.pid = pid;
   t.exe_path = proc + "/exe";
-  if (access(t.exe_path.c_str(), R_OK) != 0)
+  // With the effective credentials and capabilities (access(2) would use the
+  // real uid and ignore CAP_SYS_PTRACE of a non-root goscope).
+  if (faccessat(AT_FDCWD, t.exe_path.c_str(), R_OK, AT_EACCESS) != 0)
     throw Error(fmt::format("process {} ({}): cannot read {}: {}{}", pid, Comm(pid), t.exe_path, std::strerror(errno),
-                            geteuid() != 0 ? " (run as root)" : ""));
+                            geteuid() != 0 ? " (needs root or CAP_SYS_PTRACE)" : ""));
   try {
     t.binary = cache ? cache->Get(t.exe_path) : GoBinary::Open(t.exe_path);
   } catch (const Error& e) {

@@ -15,6 +15,8 @@ std::vector<OptionSpec> TraceOptionSpecs() {
       {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
       {"--no-write", false, "never write to the target (sampled heap profiling then needs the program's own rate)"},
       {"--format", true, "extra heap outputs: folded (heap.folded and flame.svg)"},
+      {"--ring-size", true, "goroutine events' ring buffer in bytes (power of two; default 16777216); "
+                            "smaller loses events sooner (counted in events_lost)"},
   };
 }
 
@@ -28,6 +30,7 @@ TraceOptions TraceOptionsFrom(const CliArgs& args, const std::string& command) {
   std::string format = args.get_or("--format", "");
   if (!format.empty() && format != "folded") throw Error("--format: the only extra format is folded");
   o.folded = format == "folded";
+  o.goroutine_ring_bytes = static_cast<uint32_t>(args.get_int("--ring-size").value_or(16 << 20));
   ValidateTraceOptions(o);
   return o;
 }

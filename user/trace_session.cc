@@ -21,6 +21,9 @@ void ValidateTraceOptions(const TraceOptions& o) {
   if (o.alloc_mode != "sampled" && o.alloc_mode != "exact" && o.alloc_mode != "off")
     throw Error("--alloc-mode must be sampled, exact or off");
   if (o.heap_rate <= 0) throw Error("--heap-rate must be positive");
+  uint32_t r = o.goroutine_ring_bytes;
+  if (r < 4096 || (r & (r - 1)) != 0 || r > (1u << 30))
+    throw Error("--ring-size must be a power of two from 4096 to 1073741824");
 }
 
 TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& layout,
@@ -40,7 +43,7 @@ void TraceSession::Say(const std::string& line) const {
 }
 
 void TraceSession::AttachGoroutinesAndGc() {
-  goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_);
+  goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, opts_.goroutine_ring_bytes);
   goroutines_->Attach(sites_);
   // GC events are a bonus to the goroutine run: a binary where they cannot be
   // traced still gets its goroutine report, and the summary says why.

@@ -29,6 +29,7 @@ struct TraceOptions {
   long long interval_s = 10;
   std::string command = "attach";  // prefix of status lines
   bool quiet = false;              // no status lines (errors and warnings still print)
+  uint32_t goroutine_ring_bytes = 16u << 20;  // goroutine events' ring buffer (a power of two)
 };
 
 // Checks the options a user gave (throws Error naming the option).

@@ -1,6 +1,8 @@
 #include "uprobe_links.h"
 
 #include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -93,9 +95,25 @@ void PrepareUprobeMulti(bpf_object* obj) {
   }
 }
 
+namespace {
+
+// Whether the effective capability set holds cap (capget(2); no libcap needed).
+bool HasCapability(int cap) {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2]{};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+}  // namespace
+
 bool CanLoadBpf(std::string* why) {
-  if (geteuid() != 0) {
-    *why = "not root (goscope needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE)";
+  // Root has them all; otherwise CAP_BPF and CAP_PERFMON load and attach the
+  // programs (CAP_SYS_ADMIN covers both on any kernel), CAP_SYS_PTRACE reads
+  // and writes the target's memory and opens its /proc/PID/exe.
+  const bool bpf = HasCapability(CAP_SYS_ADMIN) || (HasCapability(CAP_BPF) && HasCapability(CAP_PERFMON));
+  if (!bpf || !HasCapability(CAP_SYS_PTRACE)) {
+    *why = "missing capabilities: goscope needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE";
     return false;
   }
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {

@@ -31,19 +31,20 @@
 
 namespace goscope::heaptest {
 
-// A child process with stdout and stderr on pipes; killed (SIGKILL) and
-// reaped on destruction unless already waited for.
+// A child process with stdout and stderr on pipes (and stdin, if asked for;
+// else /dev/null); killed (SIGKILL) and reaped on destruction unless already
+// waited for.
 class Child {
  public:
-  explicit Child(const std::vector<std::string>& argv) {
-    int out[2], err[2];
+  explicit Child(const std::vector<std::string>& argv, bool stdin_pipe = false) {
+    int out[2], err[2], in[2] = {-1, -1};
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) return;
+    if (stdin_pipe && ::pipe2(in, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], 1);
       ::dup2(err[1], 2);
-      int in = ::open("/dev/null", O_RDONLY);
-      ::dup2(in, 0);
+      ::dup2(stdin_pipe ? in[0] : ::open("/dev/null", O_RDONLY), 0);
       ::signal(SIGINT, SIG_DFL);
       ::signal(SIGPIPE, SIG_DFL);
       std::vector<char*> a;
@@ -54,11 +55,16 @@ class Child {
     }
     ::close(out[1]);
     ::close(err[1]);
+    if (stdin_pipe) {
+      ::close(in[0]);
+      stdin_ = in[1];
+    }
     fd_[0] = out[0];
     fd_[1] = err[0];
     for (int fd : fd_) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
   ~Child() {
+    if (stdin_ >= 0) ::close(stdin_);
     if (pid_ > 0 && !reaped_) {
       ::kill(pid_, SIGKILL);
       int st;
@@ -71,6 +77,14 @@ class Child {
   Child& operator=(const Child&) = delete;
 
   pid_t pid() const { return pid_; }
+  // Writes to the child's stdin (stdin_pipe); CloseStdin sends it EOF.
+  void Write(const std::string& data) {
+    if (stdin_ >= 0) (void)!::write(stdin_, data.data(), data.size());
+  }
+  void CloseStdin() {
+    if (stdin_ >= 0) ::close(stdin_);
+    stdin_ = -1;
+  }
   void Signal(int sig) const {
     if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
   }
@@ -144,6 +158,7 @@ class Child {
   }
 
   pid_t pid_ = -1;
+  int stdin_ = -1;
   bool reaped_ = false;
   int fd_[2] = {-1, -1};
   std::string buf_[2];

@@ -4,14 +4,20 @@
 //	agentprog N        starts N goroutines blocked on a channel, allocates a
 //	                   little now and then, prints "agentprog: pid P goroutines G"
 //	                   (G = runtime.NumGoroutine()) and runs until killed
+//	agentprog N idle   the same without allocating (a process at rest)
 //	agentprog exit MS  lives MS milliseconds, then exits (the churn test starts a thousand)
+//	agentprog churn N  prints "agentprog: ready", waits for a line on stdin, creates N
+//	                   goroutines that exit at once (1000 at a time), prints "agentprog:
+//	                   churned N", and waits for stdin to close: exactly 2N goroutine events
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -21,6 +27,10 @@ func main() {
 	if len(os.Args) > 2 && os.Args[1] == "exit" {
 		ms, _ := strconv.Atoi(os.Args[2])
 		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "churn" {
+		churn(os.Args[2])
 		return
 	}
 	n := 10
@@ -34,6 +44,11 @@ func main() {
 	// Let the runtime's own goroutines settle before counting.
 	time.Sleep(200 * time.Millisecond)
 	fmt.Printf("agentprog: pid %d goroutines %d\n", os.Getpid(), runtime.NumGoroutine())
+	if len(os.Args) > 2 && os.Args[2] == "idle" {
+		for { // a sleeping timer, not select{}: the runtime would call that a deadlock
+			time.Sleep(time.Hour)
+		}
+	}
 	for {
 		sink = append(sink, make([]byte, 64<<10))
 		if len(sink) > 64 {
@@ -41,4 +56,27 @@ func main() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func churn(arg string) {
+	n, _ := strconv.Atoi(arg)
+	runtime.GC() // the GC's worker goroutines exist before the count starts
+	in := bufio.NewReader(os.Stdin)
+	fmt.Println("agentprog: ready")
+	in.ReadString('\n')
+	var wg sync.WaitGroup
+	for done := 0; done < n; {
+		batch := 1000
+		if n-done < batch {
+			batch = n - done
+		}
+		wg.Add(batch)
+		for i := 0; i < batch; i++ {
+			go wg.Done()
+		}
+		wg.Wait()
+		done += batch
+	}
+	fmt.Printf("agentprog: churned %d\n", n)
+	in.ReadString('\n')
 }
