@@ -59,7 +59,9 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 hz=$(getconf CLK_TCK)
 
 start_procs idle
-"$cli" agent --listen 127.0.0.1:19499 -q &
+# Only the benchmark's programs: whatever else runs on the machine is not measured.
+echo '{"include": [{"exe": "*/bench-agent/agentprog-*"}, {"exe": "*/bench-agent/churnprog"}]}' >"$work/agent.json"
+"$cli" agent --listen 127.0.0.1:19499 --config "$work/agent.json" -q &
 agent=$!
 sleep 10  # discovery and first snapshots
 phase() { # name

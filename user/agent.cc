@@ -221,11 +221,15 @@ void Agent::Run(const std::atomic<bool>& stop) {
   }
   double next_refresh = Seconds() + opts_.refresh_s, next_profiles = Seconds() + opts_.interval_s;
   std::vector<pid_t> execs, exits;
+  uint64_t last_events = 0;
   while (!stop.load()) {
     execs.clear();
     exits.clear();
+    // Drain every 10 ms while events pour in (the rings are small), else every 100 ms.
+    const int wait_ms = events_read_ - last_events > 200 ? 10 : 100;
+    last_events = events_read_;
     try {
-      events_.Poll(100, [&](const ExecEvent& e) { execs.push_back(e.pid); },
+      events_.Poll(wait_ms, [&](const ExecEvent& e) { execs.push_back(e.pid); },
                    [&](const ExitEvent& e) { exits.push_back(e.pid); });
     } catch (const Error& e) {
       Log(std::string("process events: ") + e.what());

@@ -15,8 +15,14 @@
 namespace goscope {
 
 namespace {
-// Smaller than attach's: an agent holds one per binary, and drains often.
-constexpr uint32_t kGoroutineRingBytes = 2u << 20;
+// Far smaller than attach's: an agent holds a set per binary, and the kernel
+// maps each ring buffer's pages into the agent whole (twice, for wrap-around),
+// so they count in its resident memory: 1.3 MB per binary with these, 14 MB
+// with attach's sizes. The agent drains every 10-100 ms; a burst beyond them
+// is dropped and counted (goscope_agent_events_lost_total).
+constexpr uint32_t kGoroutineRingBytes = 256u << 10;  // ~780 creation events
+constexpr uint32_t kHeapRingBytes = 256u << 10;       // ~470 samples
+constexpr uint32_t kGcRingBytes = 64u << 10;
 }  // namespace
 
 BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary) {
@@ -37,14 +43,14 @@ BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary
     goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, kGoroutineRingBytes);
     goroutines_->Attach(sites_);
     try {
-      heap_ = std::make_unique<HeapTracer>(target_, layout_, HeapMode::kSampled);
+      heap_ = std::make_unique<HeapTracer>(target_, layout_, HeapMode::kSampled, kHeapRingBytes);
       heap_->Attach(sites_);
     } catch (const Error& e) {
       heap_.reset();
       degraded_.push_back(fmt::format("heap: {}", e.what()));
     }
     try {
-      gc_ = std::make_unique<GcTracer>(target_, layout_);
+      gc_ = std::make_unique<GcTracer>(target_, layout_, kGcRingBytes);
       gc_->Attach(sites_);
     } catch (const Error& e) {
       gc_.reset();

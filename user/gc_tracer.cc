@@ -162,7 +162,7 @@ struct GcTracer::Impl {
   }
 };
 
-GcTracer::GcTracer(const TargetProcess& target, const RuntimeLayout& layout)
+GcTracer::GcTracer(const TargetProcess& target, const RuntimeLayout& layout, uint32_t ring_bytes)
     : impl_(std::make_unique<Impl>(target)) {
   const GoBinary& bin = *target.binary;
   impl_->minor = GoMinorVersion(bin.go_version());
@@ -196,6 +196,7 @@ GcTracer::GcTracer(const TargetProcess& target, const RuntimeLayout& layout)
   off.w_heap0 = Required(layout, WorkKey("heap0"));
   off.w_heap1 = Required(layout, WorkKey("heap1"));
   off.w_heap2 = Required(layout, WorkKey("heap2"));
+  if (ring_bytes) bpf_map__set_max_entries(impl_->skel->maps.events, ring_bytes);
   if (int err = gc_bpf__load(impl_->skel))
     throw Error(fmt::format("loading the gc BPF program: {}", std::strerror(-err)));
   impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), &Impl::OnSample, impl_.get(), nullptr);

@@ -76,7 +76,8 @@ struct StwPause {
 class GcTracer {
  public:
   // Loads the BPF program; throws Error naming what is missing.
-  GcTracer(const TargetProcess& target, const RuntimeLayout& layout);
+  // ring_bytes: the ring buffer (a power of two; 0: the default, 1 MiB).
+  GcTracer(const TargetProcess& target, const RuntimeLayout& layout, uint32_t ring_bytes = 0);
   ~GcTracer();
 
   // Attaches the kGcStart, kStopTheWorld and kStartTheWorld sites, for the

@@ -108,7 +108,7 @@ struct HeapTracer::Impl {
   }
 };
 
-HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode)
+HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode, uint32_t ring_bytes)
     : impl_(std::make_unique<Impl>(target, mode)) {
   const int minor = GoMinorVersion(target.binary->go_version());
   if (minor < 19) throw Error(fmt::format("heap profiling supports Go 1.19 and later, not {}", target.binary->go_version()));
@@ -150,6 +150,7 @@ HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout,
   if (mode == HeapMode::kSampled) {
     bpf_map__set_max_entries(impl_->skel->maps.exact_stacks, 1);
     bpf_map__set_max_entries(impl_->skel->maps.exact_counts, 1);
+    if (ring_bytes) bpf_map__set_max_entries(impl_->skel->maps.events, ring_bytes);
   } else if (mode == HeapMode::kExact) {
     bpf_map__set_max_entries(impl_->skel->maps.events, static_cast<uint32_t>(sysconf(_SC_PAGESIZE)));
   } else {

@@ -70,7 +70,8 @@ struct HeapExactStats {
 class HeapTracer {
  public:
   // Loads the BPF program; throws Error naming what is missing.
-  HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode);
+  // ring_bytes: sampled mode's ring buffer (a power of two; 0: the default, 4 MiB).
+  HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode, uint32_t ring_bytes = 0);
   ~HeapTracer();
 
   HeapMode mode() const;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "bpf_required.h"
 #include "heap_test_util.h"
@@ -23,12 +24,16 @@ using heaptest::Child;
 using testing::RunCommand;
 using testing::ShellQuote;
 
-// A running agent on a free loopback port.
+// A running agent on a free loopback port. It watches only this test's
+// programs: ctest runs other tests beside it, whose programs (and whose
+// MemProfileRate checks) are not its business.
 class AgentUnderTest {
  public:
-  explicit AgentUnderTest(std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {GOSCOPE_BINARY, "agent", "--listen", "127.0.0.1:0"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
+  explicit AgentUnderTest(std::string include = testing::TestBinDir() + "/*/agentprog-*") {
+    nlohmann::json config = {{"include", {{{"exe", include}}}}};
+    std::ofstream(config_.path() + "/agent.json") << config.dump();
+    std::vector<std::string> argv = {GOSCOPE_BINARY, "agent", "--listen", "127.0.0.1:0", "--config",
+                                     config_.path() + "/agent.json"};
     child_ = std::make_unique<Child>(argv);
     auto line = child_->WaitFor(1, "listening on 127.0.0.1:", 30000);
     if (line) port_ = std::stoi(line->substr(line->rfind(':') + 1));
@@ -50,6 +55,7 @@ class AgentUnderTest {
   std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
 
  private:
+  heaptest::TempDir config_;
   std::unique_ptr<Child> child_;
   int port_ = 0;
 };
@@ -234,7 +240,7 @@ TEST(Agent, TracesAProcessWhoseBinaryWasDeleted) {
   ASSERT_TRUE(line.has_value());
   p.goroutines = std::stoi(line->substr(line->rfind(' ') + 1));
   ::unlink(copy.c_str());  // a package upgrade replaced it: /proc/PID/exe says "(deleted)"
-  AgentUnderTest agent;
+  AgentUnderTest agent(copy);
   EXPECT_TRUE(WaitForSeries(agent, [&](const auto& s) {
     return s.count(p.child->pid()) && s.at(p.child->pid()) == p.goroutines;
   })) << agent.Get("/metrics");

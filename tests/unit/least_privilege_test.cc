@@ -72,10 +72,14 @@ TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
   // agent: sees the root-owned process and serves its metrics. It also needs
   // CAP_DAC_READ_SEARCH: /proc/PID/environ (the GOSCOPE_AGENT=off opt-out) is
   // mode 0400 for its owner, a file-permission check CAP_SYS_PTRACE does not pass.
+  // Only the leaker: other tests' programs run beside this one.
+  const std::string config = out.dir.path() + "/agent.json";
+  std::ofstream(config) << R"({"include": [{"exe": "*/leaker-stripped"}]})";
+  ::chmod(config.c_str(), 0644);
   Child agent({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                "--inh-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search",
                "--ambient-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search", GOSCOPE_BINARY, "agent", "--listen",
-               "127.0.0.1:0"});
+               "127.0.0.1:0", "--config", config});
   auto line = agent.WaitFor(1, "listening on 127.0.0.1:", 30000);
   ASSERT_TRUE(line.has_value()) << agent.err();
   ASSERT_TRUE(agent.WaitFor(1, "tracing ", 30000).has_value()) << agent.err();
