@@ -71,10 +71,19 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
 
   std::vector<InitMark> marks;
   bool main_started = false;
+  std::string layout_error;
   auto on_mark = [&](const HeapEvent& e) {
     if (e.kind != HeapEvent::kInitMark) return;
     marks.push_back({e.ts_ns, e.mark});
-    main_started |= e.mark == HeapEvent::kMarkMain;
+    if (e.mark != HeapEvent::kMarkMain) return;
+    main_started = true;
+    // main.main runs on the first goroutine: a goid read there through the
+    // layout that is not 1 means the offsets are wrong, and so is every count
+    // keyed on them (the init goroutine's allocations).
+    if (e.goid != 1)
+      layout_error = fmt::format("the goid read at main.main is {}, not 1: the runtime layout of this binary "
+                                 "does not validate; the init report is unreliable",
+                                 e.goid);
   };
   const uint64_t start_ns = MonotonicNs();
   resume();
@@ -95,7 +104,9 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   InitReport report = BuildInitReport(marks, names, records, session ? session->gc_cycles() : init_cycles, start_ns);
   report.pid = target.pid;
   report.go_version = bin.go_version();
-  WriteFileAtomically(opts.dir + "/init.json", InitReportJson(report).dump(2) + "\n");
+  nlohmann::json init_json = InitReportJson(report);
+  if (!layout_error.empty()) init_json["error"] = layout_error;
+  WriteFileAtomically(opts.dir + "/init.json", init_json.dump(2) + "\n");
   WriteFileAtomically(opts.dir + "/init.txt", InitReportText(report));
   HeapProfileInfo info;
   info.exact = true;
@@ -109,6 +120,7 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
                   report.packages.size(), report.startup_allocs, report.startup_bytes,
                   report.complete() ? (report.main_ns - start_ns) / 1e6 : 0.0, opts.dir));
   if (!report.complete()) say("main.main was never entered; the init report holds what ran");
+  if (!layout_error.empty()) fmt::print(stderr, "goscope {}: ERROR: {}\n", cmd, layout_error);
   if (stats.counts_full || stats.stacks_full || init.lost())
     fmt::print(stderr, "goscope {}: WARNING: init report partial: {} counts and {} stacks did not fit, {} marks lost\n",
                cmd, stats.counts_full, stats.stacks_full, init.lost());

@@ -64,6 +64,7 @@ void ExpectInitMatchesInittrace(const std::string& path, const std::string& args
   nlohmann::json j = ReadJson(dir.path() + "/init.json");
   ASSERT_TRUE(j.is_object()) << label;
   EXPECT_TRUE(j["complete"].get<bool>()) << label;
+  EXPECT_FALSE(j.contains("error")) << label << ": " << j.value("error", "");  // goid at main.main == 1
   auto ours = ParseInitJson(j);
   ASSERT_EQ(ours.size(), oracle.size()) << label << "\n" << j.dump(1);
   uint64_t allocs = 0, bytes = 0;
