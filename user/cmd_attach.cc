@@ -173,7 +173,7 @@ int RunAttach(int argc, char** argv) {
   // Drain faster while events pour in: the ring buffer holds ~50k creation
   // events, and a goroutine storm fills it in tens of milliseconds.
   int busy = 0;
-  while (run.Wait(busy > 5000 ? 10 : 100)) {
+  while (!session.ended() && run.Wait(busy > 5000 ? 10 : 100)) {
     busy = session.Poll();
     session.MaybeReport(run);
   }

@@ -71,7 +71,9 @@ void HeapSession::Stop() {
       bool alive = ProcessAlive(target_.pid);
       restore_message_ = alive ? fmt::format("runtime.MemProfileRate NOT restored: {}", why)
                                : "runtime.MemProfileRate not restored: the process has exited";
-      restore_failed_ = alive && why.find("meanwhile") == std::string::npos;
+      // The program's own new rate, or a program that is no longer there (exec), are not failures.
+      restore_failed_ = alive && why.find("meanwhile") == std::string::npos &&
+                        why.find("another program") == std::string::npos;
     }
   }
 }

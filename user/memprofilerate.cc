@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 
@@ -51,8 +54,32 @@ std::optional<int64_t> ReadMemProfileRate(pid_t pid, uint64_t address) {
   return static_cast<int64_t>(*v);
 }
 
+namespace {
+
+// "dev:ino:starttime" of the program a pid runs: it changes when the process
+// execs another program and when the pid is reused. A write into a process is
+// made only while this is what it was when the address was worked out; the
+// address means nothing in another image.
+std::string ProcessImage(pid_t pid) {
+  struct stat st {};
+  if (stat(fmt::format("/proc/{}/exe", pid).c_str(), &st) != 0) return "";
+  std::ifstream f(fmt::format("/proc/{}/stat", pid));
+  std::string s;
+  std::getline(f, s);
+  size_t close = s.rfind(')');
+  std::string start;
+  if (close != std::string::npos) {
+    std::istringstream in(s.substr(close + 2));
+    for (int i = 3; i <= 22 && in >> start; ++i) {
+    }
+  }
+  return fmt::format("{}:{}:{}", st.st_dev, st.st_ino, start);
+}
+
+}  // namespace
+
 MemProfileRateOverride::MemProfileRateOverride(pid_t pid, uint64_t address, int64_t rate, bool allow_write)
-    : pid_(pid), address_(address), rate_(rate) {
+    : pid_(pid), address_(address), rate_(rate), image_(ProcessImage(pid)) {
   auto v = ReadMemProfileRate(pid, address);
   if (!v) throw Error(fmt::format("cannot read runtime.MemProfileRate at {:#x} in process {}", address, pid));
   original_ = *v;
@@ -79,9 +106,14 @@ bool MemProfileRateOverride::Restore(std::string* why) {
       restore_ok_ = false;
       restore_why_ = std::move(reason);
     };
+    const std::string image = ProcessImage(pid_);
     auto now = ReadMemProfileRate(pid_, address_);
-    if (!now) {
-      fail(Alive(pid_) ? "cannot read runtime.MemProfileRate back" : fmt::format("process {} exited", pid_));
+    if (image.empty() || !Alive(pid_)) {
+      fail(fmt::format("process {} exited", pid_));
+    } else if (image != image_) {
+      fail(fmt::format("process {} now runs another program (exec or pid reuse); nothing written", pid_));
+    } else if (!now) {
+      fail("cannot read runtime.MemProfileRate back");
     } else if (*now != rate_) {
       // The program set its own rate meanwhile: its choice stands.
       fail(fmt::format("the program changed runtime.MemProfileRate to {} meanwhile; left as it is", *now));

@@ -87,6 +87,7 @@ class MemProfileRateOverride {
   uint64_t address_;
   int64_t rate_;
   int64_t original_ = 0;
+  std::string image_;  // which program the pid ran when the rate was read (see ProcessImage)
   bool written_ = false;
   bool restored_ = false;
   bool restore_ok_ = false;

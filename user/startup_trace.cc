@@ -132,7 +132,7 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   }
   if (main_started && !run.target_exited()) session->StartHeap();
   int busy = 0;
-  while (run.Wait(busy > 5000 ? 10 : 100)) {
+  while (!session->ended() && run.Wait(busy > 5000 ? 10 : 100)) {
     busy = session->Poll();
     session->MaybeReport(run);
   }

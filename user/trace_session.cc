@@ -1,5 +1,8 @@
 #include "trace_session.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -34,7 +37,10 @@ TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& lay
       opts_(std::move(options)),
       start_ns_(MonotonicNs()),
       life_(start_ns_),
-      next_status_(static_cast<double>(opts_.interval_s)) {}
+      next_status_(static_cast<double>(opts_.interval_s)) {
+  struct stat st {};
+  if (stat(target_.exe_path.c_str(), &st) == 0) exe_dev_ = st.st_dev, exe_ino_ = st.st_ino;
+}
 
 TraceSession::~TraceSession() = default;
 
@@ -96,6 +102,15 @@ void TraceSession::DrainGc() {
 
 int TraceSession::Poll() {
   if (!error_.empty()) return 0;
+  // A process that exec'd is another program: memory reads would mean nothing.
+  struct stat st {};
+  if (exe_ino_ && stat(target_.exe_path.c_str(), &st) == 0 && (st.st_dev != exe_dev_ || st.st_ino != exe_ino_)) {
+    char path[4096];
+    ssize_t len = readlink(target_.exe_path.c_str(), path, sizeof path - 1);
+    error_ = fmt::format("process {} exec'd another program ({})", target_.pid,
+                         len > 0 ? std::string(path, static_cast<size_t>(len)) : "?");
+    return 0;
+  }
   int n = 0;
   try {
     n = goroutines_->Drain([&](const GoroutineEvent& e) { life_.OnEvent(e); });
@@ -125,7 +140,7 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
   if (error_.empty()) {
     try {
       goroutines_->Drain(on_event);
-      if (!run.target_exited()) last_ = TakeSnapshot(target_, layout_);
+      if (!run.target_exited() && ProcessAlive(target_.pid)) last_ = TakeSnapshot(target_, layout_);
     } catch (const Error& e) {
       error_ = e.what();
     }

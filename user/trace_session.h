@@ -58,6 +58,9 @@ class TraceSession {
   int Finish(const std::string& dir, const RunControl& run, nlohmann::json extra_summary = {});
 
   size_t probes() const;
+  // The run should end on the session's account: the process exec'd another
+  // program (its probes and layout belong to the old one), or reading it failed.
+  bool ended() const { return !error_.empty(); }
   const std::vector<GcCycle>& gc_cycles() const { return cycles_; }
   std::string Description() const;  // "goroutines, GC, heap (sampled), MemProfileRate ..."
 
@@ -81,6 +84,7 @@ class TraceSession {
   Snapshot last_;
   double next_status_;
   std::string error_;  // a failure mid-run (the target exiting mid-read): the outputs still get written
+  uint64_t exe_dev_ = 0, exe_ino_ = 0;  // the file the process ran when the session began
 };
 
 }  // namespace goscope

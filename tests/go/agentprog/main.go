@@ -6,6 +6,8 @@
 //	                   (G = runtime.NumGoroutine()) and runs until killed
 //	agentprog N idle   the same without allocating (a process at rest)
 //	agentprog exit MS  lives MS milliseconds, then exits (the churn test starts a thousand)
+//	agentprog exec     prints "agentprog: ready", waits for a line on stdin, then execs
+//	                   /bin/sleep 3 (the process becomes another program mid-trace)
 //	agentprog churn N  prints "agentprog: ready", waits for a line on stdin, creates N
 //	                   goroutines that exit at once (1000 at a time), prints "agentprog:
 //	                   churned N", and waits for stdin to close: exactly 2N goroutine events
@@ -18,6 +20,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +30,12 @@ func main() {
 	if len(os.Args) > 2 && os.Args[1] == "exit" {
 		ms, _ := strconv.Atoi(os.Args[2])
 		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "exec" {
+		fmt.Println("agentprog: ready")
+		bufio.NewReader(os.Stdin).ReadString('\n')
+		syscall.Exec("/bin/sleep", []string{"sleep", "3"}, os.Environ())
 		return
 	}
 	if len(os.Args) > 2 && os.Args[1] == "churn" {

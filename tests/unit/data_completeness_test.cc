@@ -1,0 +1,75 @@
+// Data complete, or the loss counted: a goroutine storm through a ring buffer
+// far too small for it. Every goroutine the program creates is one creation
+// and one exit event, so what goscope saw plus what the BPF side counted as
+// dropped must equal twice the program's own count, exactly.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bpf_required.h"
+#include "heap_test_util.h"
+#include "testbin.h"
+
+namespace goscope {
+namespace {
+
+using heaptest::Child;
+
+TEST(EventLoss, DroppedEventsAreCountedExactly) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  int tested = 0;
+  for (const auto& b : testing::LoadTestBinaries()) {
+    if (b.name != "agentprog" || b.variant != "plain") continue;
+    if (!b.go_version.starts_with("go1.19") && !b.go_version.starts_with("go1.24")) continue;
+    const std::string label = testing::TestBinaryLabel(b);
+    constexpr int kGoroutines = 200000;
+    Child prog({b.path, "churn", std::to_string(kGoroutines)}, /*stdin_pipe=*/true);
+    ASSERT_TRUE(prog.WaitFor(0, "agentprog: ready").has_value()) << label << prog.err();
+    heaptest::TempDir dir;
+    Child gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "--alloc-mode", "off", "--ring-size",
+              "16384", "-o", dir.path()});
+    ASSERT_TRUE(gs.WaitFor(1, "probes live").has_value()) << label << gs.err();
+    prog.Write("go\n");
+    ASSERT_TRUE(prog.WaitFor(0, "agentprog: churned", 120000).has_value()) << label << prog.err();
+    gs.Signal(SIGINT);
+    EXPECT_EQ(gs.Wait(60000), 0) << label << gs.err();
+    std::ifstream f(dir.path() + "/summary.json");
+    nlohmann::json s = nlohmann::json::parse(f, nullptr, false);
+    ASSERT_TRUE(s.is_object()) << label;
+    uint64_t created = s["goroutines_created"], exited = s["goroutines_exited"], lost = s["events_lost"];
+    EXPECT_GT(lost, 1000u) << label << ": the storm should overflow a 16 KiB ring buffer";
+    EXPECT_EQ(created + exited + lost, 2u * kGoroutines) << label << " created " << created << " exited " << exited
+                                                         << " lost " << lost;
+    EXPECT_TRUE(s["partial"].get<bool>()) << label;
+    EXPECT_NE(gs.err().find("events were dropped"), std::string::npos) << gs.err();
+    tested++;
+  }
+  EXPECT_EQ(tested, 2) << "agentprog go1.19/go1.24 plain missing from the manifest";
+}
+
+// The target execs another program mid-trace: goscope notices, ends the run,
+// writes what it saw, and writes nothing into the new program.
+TEST(EventLoss, TargetThatExecsAnotherProgramEndsTheRunWithOutputs) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  for (const auto& b : testing::LoadTestBinaries()) {
+    if (b.name != "agentprog" || b.variant != "stripped" || !b.go_version.starts_with("go1.24")) continue;
+    Child prog({b.path, "exec"}, /*stdin_pipe=*/true);
+    ASSERT_TRUE(prog.WaitFor(0, "agentprog: ready").has_value()) << prog.err();
+    heaptest::TempDir dir;
+    Child gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "-o", dir.path()});
+    ASSERT_TRUE(gs.WaitFor(1, "probes live").has_value()) << gs.err();
+    prog.Write("go\n");
+    EXPECT_EQ(gs.Wait(20000), 0) << gs.err();  // ends by itself: no signal sent
+    std::ifstream f(dir.path() + "/summary.json");
+    nlohmann::json s = nlohmann::json::parse(f, nullptr, false);
+    ASSERT_TRUE(s.is_object()) << gs.err();
+    EXPECT_NE(s["ended_because"].get<std::string>().find("exec'd another program"), std::string::npos) << s.dump(1);
+    EXPECT_TRUE(s["partial"].get<bool>());
+    EXPECT_FALSE(s.value("memprofilerate_restored", true)) << "nothing may be written into the new program";
+    EXPECT_EQ(prog.Wait(10000), 0) << "sleep, the new program, ran to its end";
+    return;
+  }
+  FAIL() << "agentprog go1.24 stripped missing from the manifest";
+}
+
+}  // namespace
+}  // namespace goscope
