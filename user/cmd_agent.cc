@@ -1,6 +1,7 @@
 // goscope agent: the node agent (user/agent.h): every Go process on the host,
 // continuously, for Prometheus and pprof tooling.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <atomic>
 
@@ -78,6 +79,12 @@ int RunAgent(int argc, char** argv) {
   }
   o.quiet = args.has("-q");
 
+  // A descriptor per probe link and ring buffer: a busy host needs more than 1024.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   struct sigaction sa {};
   sa.sa_handler = OnStop;
   sigaction(SIGINT, &sa, nullptr);

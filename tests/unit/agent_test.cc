@@ -15,6 +15,7 @@
 
 #include "bpf_required.h"
 #include "heap_test_util.h"
+#include "prometheus_server.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -244,6 +245,34 @@ TEST(Agent, TracesAProcessWhoseBinaryWasDeleted) {
   EXPECT_TRUE(WaitForSeries(agent, [&](const auto& s) {
     return s.count(p.child->pid()) && s.at(p.child->pid()) == p.goroutines;
   })) << agent.Get("/metrics");
+}
+
+// A real Prometheus server (Debian's) scrapes the agent on loopback and
+// answers a query about a traced program's goroutines through its HTTP API.
+TEST(Agent, RealPrometheusScrapesItAndAnswersAboutAProgram) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  auto bins = AgentPrograms();
+  ASSERT_FALSE(bins.empty());
+  Program p = StartProgram(bins.back(), 13);
+  ASSERT_GT(p.goroutines, 0);
+  AgentUnderTest agent;
+  ASSERT_GT(agent.port(), 0);
+  testing::PrometheusServerOptions o;
+  o.target = "127.0.0.1:" + std::to_string(agent.port());
+  testing::PrometheusServer prom(o);
+  const std::string q = "goscope_goroutines{pid=\"" + std::to_string(p.child->pid()) + "\"}";
+  nlohmann::json result = prom.WaitForQuery(q, std::chrono::seconds(30), [&](const nlohmann::json& r) {
+    return testing::PrometheusServer::Value(r.at(0)) == p.goroutines;
+  });
+  ASSERT_EQ(result.size(), 1u) << prom.Query(q).dump() << "\n" << prom.Targets().dump();
+  EXPECT_EQ(testing::PrometheusServer::Value(result.at(0)), p.goroutines);
+  EXPECT_EQ(result.at(0).at("metric").at("exe"), bins.back().path);
+  EXPECT_EQ(result.at(0).at("metric").at("go_version"), bins.back().go_version);
+  // The histogram and the agent's own health come through too.
+  EXPECT_FALSE(prom.Query("goscope_gc_pause_seconds_bucket").at("result").empty());
+  EXPECT_FALSE(prom.Query("goscope_agent_resident_memory_bytes").at("result").empty());
+  EXPECT_EQ(prom.Stop(), 0) << prom.Log();
 }
 
 }  // namespace
