@@ -1,5 +1,6 @@
 #include "agent.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -120,6 +121,9 @@ void Agent::ConsiderOrThrow(pid_t pid) {
       return;
     }
     watches_[key] = watch;
+    // Reading a binary's DWARF and pclntab leaves tens of MB of freed heap that
+    // glibc keeps; a long-lived agent gives it back.
+    malloc_trim(0);
     Log(fmt::format("attached {} probes to {} ({}){}", watch->probes(), exe->path, watch->binary().go_version(),
                     watch->degraded().empty() ? "" : "; degraded: " + watch->degraded()[0]));
   }
