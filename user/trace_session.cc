@@ -82,7 +82,13 @@ void TraceSession::StartHeap() {
 
 void TraceSession::SeedFromMemory() {
   // The probes are live first so that no goroutine is missed between the two.
-  last_ = TakeSnapshot(target_, layout_);
+  try {
+    last_ = TakeSnapshot(target_, layout_);
+  } catch (const Error& e) {
+    // Exited or exec'd meanwhile: the run ends, its outputs are still written.
+    if (!ExecDetected()) error_ = e.what();
+    return;
+  }
   goroutines_->Drain([&](const GoroutineEvent& e) { life_.OnEvent(e); });
   life_.Seed(last_.goroutines);
 }
@@ -100,17 +106,20 @@ void TraceSession::DrainGc() {
   if (gc_) gc_->Drain([&](const GcCycle& c) { cycles_.push_back(c); }, [&](const StwPause& p) { stw_.push_back(p); });
 }
 
-int TraceSession::Poll() {
-  if (!error_.empty()) return 0;
+bool TraceSession::ExecDetected() {
   // A process that exec'd is another program: memory reads would mean nothing.
   struct stat st {};
-  if (exe_ino_ && stat(target_.exe_path.c_str(), &st) == 0 && (st.st_dev != exe_dev_ || st.st_ino != exe_ino_)) {
-    char path[4096];
-    ssize_t len = readlink(target_.exe_path.c_str(), path, sizeof path - 1);
-    error_ = fmt::format("process {} exec'd another program ({})", target_.pid,
-                         len > 0 ? std::string(path, static_cast<size_t>(len)) : "?");
-    return 0;
-  }
+  if (!exe_ino_ || stat(target_.exe_path.c_str(), &st) != 0 || (st.st_dev == exe_dev_ && st.st_ino == exe_ino_))
+    return false;
+  char path[4096];
+  ssize_t len = readlink(target_.exe_path.c_str(), path, sizeof path - 1);
+  error_ = fmt::format("process {} exec'd another program ({})", target_.pid,
+                       len > 0 ? std::string(path, static_cast<size_t>(len)) : "?");
+  return true;
+}
+
+int TraceSession::Poll() {
+  if (!error_.empty() || ExecDetected()) return 0;
   int n = 0;
   try {
     n = goroutines_->Drain([&](const GoroutineEvent& e) { life_.OnEvent(e); });

@@ -66,6 +66,7 @@ class TraceSession {
 
  private:
   void DrainGc();
+  bool ExecDetected();  // sets error_ when the process now runs another file
   void Say(const std::string& line) const;
 
   const TargetProcess& target_;
