@@ -130,7 +130,7 @@ void Agent::ConsiderOrThrow(pid_t pid) {
   try {
     TargetProcess target = TargetProcess::Find(pid, &cache_);
     watch->AddProcess(pid, target.load_bias);
-    procs_[pid] = std::make_unique<AgentProcess>(std::move(target), watch, exe->start_ticks, exe->comm, cgroup);
+    procs_[pid] = std::make_unique<AgentProcess>(std::move(target), watch, *exe, cgroup);
     watch_of_[pid] = key;
     processes_traced_total_++;
   } catch (const Error& e) {
@@ -201,12 +201,9 @@ void Agent::WriteProfiles() {
   if (!store_) return;
   for (auto& [pid, proc] : procs_) {
     if (!proc->ready()) continue;
-    std::string comm;
-    for (const auto& [k, v] : proc->labels())
-      if (k == "comm") comm = v;
     try {
-      store_->Write(pid, comm, "heap", proc->HeapProfile().SerializeGzipped());
-      store_->Write(pid, comm, "goroutine", proc->GoroutineProfile().SerializeGzipped());
+      store_->Write(pid, proc->comm(), "heap", proc->HeapProfile().SerializeGzipped());
+      store_->Write(pid, proc->comm(), "goroutine", proc->GoroutineProfile().SerializeGzipped());
       profiles_written_ += 2;
     } catch (const Error& e) {
       Log(fmt::format("profiles of pid {}: {}", pid, e.what()));

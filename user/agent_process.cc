@@ -23,20 +23,17 @@ std::string Basename(const std::string& path) {
 
 }  // namespace
 
-AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, uint64_t start_ticks,
-                           std::string comm, CgroupLabels cgroup)
+AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
+                           const CgroupLabels& cgroup)
     : target_(std::move(target)),
       watch_(std::move(watch)),
-      start_ticks_(start_ticks),
+      start_ticks_(exe.start_ticks),
+      comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm),
       life_(MonotonicNs(), kMaxFinished) {
-  char exe[4096];
-  ssize_t n = ::readlink(target_.exe_path.c_str(), exe, sizeof exe - 1);
-  std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target_.exe_path;
-  if (path.ends_with(" (deleted)")) path.resize(path.size() - 10);
   labels_ = {{"pid", std::to_string(target_.pid)},
-             {"exe", path},
+             {"exe", exe.path},
              {"go_version", target_.binary->go_version()},
-             {"comm", comm.empty() ? Basename(path) : comm}};
+             {"comm", comm_}};
   if (!cgroup.systemd_unit.empty()) labels_.push_back({"unit", cgroup.systemd_unit});
   if (!cgroup.container_id.empty()) labels_.push_back({"container_id", cgroup.container_id});
   if (!cgroup.pod_uid.empty()) labels_.push_back({"pod_uid", cgroup.pod_uid});

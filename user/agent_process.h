@@ -12,6 +12,7 @@
 
 #include "binary_watch.h"
 #include "cgroup_labels.h"
+#include "go_process.h"
 #include "goroutine_lifecycle.h"
 #include "goroutine_snapshot.h"
 #include "heap_profile.h"
@@ -28,11 +29,13 @@ inline const std::vector<double> kGcPauseBuckets = {1e-5, 5e-5, 1e-4, 2.5e-4, 5e
 
 class AgentProcess {
  public:
-  AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, uint64_t start_ticks, std::string comm,
-               CgroupLabels cgroup);
+  // exe: what discovery identified (path without " (deleted)", comm, start time).
+  AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
+               const CgroupLabels& cgroup);
 
   pid_t pid() const { return target_.pid; }
   uint64_t start_ticks() const { return start_ticks_; }
+  const std::string& comm() const { return comm_; }
   BinaryWatch& watch() const { return *watch_; }
   // pid, exe, go_version, comm, and unit / container_id / pod_uid where known.
   const MetricLabels& labels() const { return labels_; }
@@ -70,6 +73,7 @@ class AgentProcess {
   TargetProcess target_;
   std::shared_ptr<BinaryWatch> watch_;
   uint64_t start_ticks_;
+  std::string comm_;
   MetricLabels labels_;
   GoroutineLifecycle life_;
   HeapSampleSet heap_;

@@ -2,18 +2,16 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
 #include "error.h"
+#include "go_process.h"
 #include "process_memory.h"
 
 namespace goscope {
@@ -61,19 +59,12 @@ namespace {
 // made only while this is what it was when the address was worked out; the
 // address means nothing in another image.
 std::string ProcessImage(pid_t pid) {
-  struct stat st {};
-  if (stat(fmt::format("/proc/{}/exe", pid).c_str(), &st) != 0) return "";
-  std::ifstream f(fmt::format("/proc/{}/stat", pid));
-  std::string s;
-  std::getline(f, s);
-  size_t close = s.rfind(')');
-  std::string start;
-  if (close != std::string::npos) {
-    std::istringstream in(s.substr(close + 2));
-    for (int i = 3; i <= 22 && in >> start; ++i) {
-    }
+  try {
+    auto exe = IdentifyExecutable(pid);
+    return exe ? fmt::format("{}:{}:{}", exe->dev, exe->ino, exe->start_ticks) : "";
+  } catch (const Error&) {
+    return "";  // unreadable: treated as gone, nothing is written
   }
-  return fmt::format("{}:{}:{}", st.st_dev, st.st_ino, start);
 }
 
 }  // namespace
