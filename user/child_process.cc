@@ -40,7 +40,8 @@ bool Executable(const std::string& path) {
 std::string ChildProcess::Resolve(const std::string& program) {
   if (program.empty()) throw Error("no program given");
   if (program.find('/') != std::string::npos) {
-    if (!Executable(program)) throw Error(fmt::format("{}: {}", program, access(program.c_str(), F_OK) ? "no such file" : "not an executable file"));
+    if (access(program.c_str(), F_OK) != 0) throw NotRunnable(fmt::format("{}: no such file", program), 127);
+    if (!Executable(program)) throw NotRunnable(fmt::format("{}: not an executable file", program), 126);
     return program;
   }
   const char* env = std::getenv("PATH");
@@ -54,7 +55,7 @@ std::string ChildProcess::Resolve(const std::string& program) {
     if (Executable(candidate)) return candidate;
     pos = end + 1;
   }
-  throw Error(fmt::format("{}: command not found", program));
+  throw NotRunnable(fmt::format("{}: command not found", program), 127);
 }
 
 ChildProcess::ChildProcess(const std::string& path, const std::vector<std::string>& argv) {

@@ -10,12 +10,25 @@
 #include <string>
 #include <vector>
 
+#include "error.h"
+
 namespace goscope {
+
+// A program that cannot be started, with the status a shell gives for it:
+// 127 when it is not found, 126 when it is not an executable file.
+class NotRunnable : public Error {
+ public:
+  NotRunnable(const std::string& what, int shell_status) : Error(what), shell_status_(shell_status) {}
+  int shell_status() const { return shell_status_; }
+
+ private:
+  int shell_status_;
+};
 
 class ChildProcess {
  public:
   // Finds argv[0] as execvp would (PATH unless it has a slash). Throws
-  // Error("PROG: command not found") or Error naming why exec failed.
+  // NotRunnable("PROG: command not found", 127) and the like.
   static std::string Resolve(const std::string& program);
 
   // Starts path with argv, stopped at its first instruction. Throws Error if it cannot be started.

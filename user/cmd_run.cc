@@ -77,10 +77,9 @@ int RunRun(int argc, char** argv) {
   std::string path;
   try {
     path = ChildProcess::Resolve(command[0]);
-  } catch (const Error& e) {
-    // As a shell would: 127 for a command not found, 126 for one that is not executable.
+  } catch (const NotRunnable& e) {
     fmt::print(stderr, "goscope run: {}\n", e.what());
-    return std::string(e.what()).ends_with("not found") || std::string(e.what()).ends_with("no such file") ? 127 : 126;
+    return e.shell_status();  // as a shell would
   }
   std::shared_ptr<const GoBinary> binary = GoBinary::Open(path);
   RuntimeLayout layout = ResolveRuntimeLayout(*binary);
