@@ -186,7 +186,10 @@ inline bool Pclntab::Step(Bytes p, DecodeState& st) const {
   uint32_t uvdelta, pcdelta;
   if (!Uvarint(p.data(), p.size(), &pos, &uvdelta) || (uvdelta == 0 && !st.first)) return false;
   if (!Uvarint(p.data(), p.size(), &pos, &pcdelta)) return false;
-  st.val += static_cast<int32_t>((uvdelta & 1) ? ~(uvdelta >> 1) : (uvdelta >> 1));
+  // Zig-zag delta, added with wrap-around as Go's int32 arithmetic does (a
+  // corrupt table must not overflow a signed int: undefined behaviour in C++).
+  uint32_t delta = (uvdelta & 1) ? ~(uvdelta >> 1) : (uvdelta >> 1);
+  st.val = static_cast<int32_t>(static_cast<uint32_t>(st.val) + delta);
   st.cur += uint64_t{pcdelta} * quantum_;
   st.pos = pos;
   st.first = false;
