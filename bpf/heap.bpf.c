@@ -34,9 +34,17 @@
 //                 _KindSpecialProfile is 2 (<= 1.22), 3 (1.23-1.24: weak
 //                 handles took 2), 4 in 1.25 per DESIGN.md (no 1.25 toolchain
 //                 here to check); both come from the layout.
-//  mallocgc       (size, typ, needzero) = (AX, BX, CX) in 1.19-1.25; every heap
-//                 allocation enters it (1.24 dispatches to mallocgcTiny/Small*/
-//                 Large from it). size 0 returns &zerobase: not an allocation.
+//  mallocgc       (size, typ, needzero) = (AX, BX, CX) in 1.19-1.27; every heap
+//                 allocation enters it up to 1.26 (1.24 dispatches to
+//                 mallocgcTiny/Small*/Large from it). size 0 returns &zerobase:
+//                 not an allocation.
+//  mallocgc*SC<N> 1.27+: size-specialized allocators with mallocgc's arguments,
+//                 called directly by compiled code and by mallocgc for every size
+//                 below malloc_dispatch_below. Each allocation is counted once:
+//                 at the specialized allocator, and at mallocgc only when it
+//                 does not hand the allocation on. A specialized call that
+//                 came through mallocgc drops mallocgc's frame from its stack,
+//                 so both paths give the stack a mallocgc probe would.
 // The allocating goroutine: mallocgc and mProf_Malloc run on the goroutine that
 // allocates (mProf_Malloc switches to the system stack only afterwards, for
 // setprofilebucket), except when the runtime allocates on g0 for it (malg in
@@ -70,6 +78,13 @@ __u64 events_lost = 0;
 // and read by every allocation.
 __u32 init_fn_current = 0;
 __u32 main_started = 0;
+
+// Exact mode, 1.27+ (set by user space before attaching): mallocgc hands sizes
+// below malloc_dispatch_below to the size-specialized allocators; mallocgc's
+// code occupies [mallocgc_lo, mallocgc_hi) in the process. 0 before 1.27.
+__u64 malloc_dispatch_below = 0;
+__u64 mallocgc_lo = 0;
+__u64 mallocgc_hi = 0;
 
 // Exact mode. User space shrinks these to one entry in sampled mode.
 struct {
@@ -112,23 +127,30 @@ static __always_inline __u64 read_u64(__u64 addr) {
 // to the goroutine stack (malg allocates on g0; 1.21+ link the two), so frames
 // need not grow monotonically; the walk stops at a zero, misaligned or
 // self-referencing frame pointer, an unreadable frame, or max frames.
-static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const int max) {
+// skip_lo/skip_hi: a return address in that range (mallocgc's code, for a
+// size-specialized allocator it called) is left out, and the walk starts at
+// the frame it would return to.
+static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out, const int max, __u64 skip_lo,
+                                                 __u64 skip_hi) {
   __u64 ret = 0;
   if (bpf_probe_read_user(&ret, sizeof(ret), (void *)ctx->sp) || !ret) return 0;
-  out[0] = ret;
-  __u32 n = 1;
+  __u32 n = 0;
+  if (!(ret >= skip_lo && ret < skip_hi)) out[n++] = ret;
   __u64 bp = ctx->bp;
   for (int i = 1; i < max; i++) {
     if (!bp || (bp & 7)) break;
     __u64 frame[2] = {};
     if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) break;
     if (!frame[1]) break;
-    out[i] = frame[1];
-    n = i + 1;
+    if (n < max) out[n++] = frame[1];
     if (frame[0] == bp) break;
     bp = frame[0];
   }
   return n;
+}
+
+static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const int max) {
+  return walk_stack_skipping(ctx, out, max, 0, 0);
 }
 
 // The goroutine the allocation is for: m.curg (the user goroutine, also when
@@ -247,13 +269,10 @@ static __always_inline __u64 accounted_size(struct pt_regs *ctx, __u64 size, __u
   return cfg.class_to_size[cls];
 }
 
-SEC("uprobe")
-int on_mallocgc(struct pt_regs *ctx) {
-  __u64 size = ctx->ax;  // mallocgc(size uintptr, typ *_type, needzero bool)
-  if (size == 0) {
-    bump(HEAP_EXACT_ZERO);
-    return 0;
-  }
+// One allocation, at mallocgc or a size-specialized allocator:
+// (size, typ, needzero) = (AX, BX, CX) at both.
+static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, __u64 skip_hi) {
+  __u64 size = ctx->ax;
   bump(HEAP_EXACT_CALLS);
   struct heap_exact_key key = {};
   __u32 tiny = 0;
@@ -272,7 +291,7 @@ int on_mallocgc(struct pt_regs *ctx) {
   __u32 zero = 0;
   struct heap_exact_stack *st = bpf_map_lookup_elem(&exact_scratch, &zero);
   if (!st) return 0;
-  __u32 n = walk_stack(ctx, st->pcs, HEAP_EXACT_STACK_MAX);
+  __u32 n = walk_stack_skipping(ctx, st->pcs, HEAP_EXACT_STACK_MAX, skip_lo, skip_hi);
   st->nframes = n;
   st->pad = 0;
   __u64 h = 0xcbf29ce484222325ull;  // FNV-1a over the pcs' bytes, a word at a time
@@ -307,6 +326,22 @@ int on_mallocgc(struct pt_regs *ctx) {
   __sync_fetch_and_add(&v->count, 1);
   __sync_fetch_and_add(&v->bytes, bytes);
   return 0;
+}
+
+SEC("uprobe")
+int on_mallocgc(struct pt_regs *ctx) {
+  __u64 size = ctx->ax;  // mallocgc(size uintptr, typ *_type, needzero bool)
+  if (size == 0) {
+    bump(HEAP_EXACT_ZERO);
+    return 0;
+  }
+  if (size < malloc_dispatch_below) return 0;  // counted where mallocgc hands it (1.27+)
+  return count_allocation(ctx, 0, 0);
+}
+
+SEC("uprobe")
+int on_malloc_specialized(struct pt_regs *ctx) {
+  return count_allocation(ctx, mallocgc_lo, mallocgc_hi);
 }
 
 // ---- init attribution (goscope run) ----------------------------------------

@@ -5,6 +5,7 @@
 #   bookworm            compiler, cmake, elfutils, fmt, capstone, gtest, go1.19
 #   bookworm-backports  libbpf >= 1.4, bpftool, go1.21, go1.22, go1.23
 #   trixie (pinned low) go1.24 only; nothing else is upgraded from it
+#   trixie-backports (pinned low) go1.25, go1.26, go1.27, asked for by name only
 set -euo pipefail
 
 if [[ $EUID -ne 0 ]]; then
@@ -29,12 +30,15 @@ SRC
 NEED_UPDATE=0
 add_suite backports bookworm-backports
 add_suite trixie trixie
-pin=/etc/apt/preferences.d/goscope-trixie
-if [[ ! -f $pin ]]; then
-  # Never take anything from trixie unless asked for by name with -t trixie.
-  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 50\n' >"$pin"
+add_suite trixie-backports trixie-backports
+pin_low() { # suite: never take anything from it unless asked for by name with -t SUITE
+  local pin=/etc/apt/preferences.d/goscope-$1
+  [[ -f $pin ]] && return 0
+  printf 'Package: *\nPin: release n=%s\nPin-Priority: 50\n' "$1" >"$pin"
   NEED_UPDATE=1
-fi
+}
+pin_low trixie
+pin_low trixie-backports
 stamp=/var/lib/apt/periodic/goscope-update-stamp
 if [[ $NEED_UPDATE == 1 || ! -f $stamp ]]; then
   apt-get update -qq
@@ -48,15 +52,16 @@ apt_install build-essential cmake pkg-config git ca-certificates \
   clang llvm libclang-rt-14-dev \
   libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev nlohmann-json3-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  binutils procps psmisc
+  binutils procps psmisc curl util-linux
 
 echo "install-deps: libbpf and bpftool from bookworm-backports"
 apt_install -t bookworm-backports libbpf-dev bpftool
 
-echo "install-deps: Go toolchains 1.19 (bookworm), 1.21-1.23 (backports), 1.24 (trixie)"
+echo "install-deps: Go toolchains 1.19 (bookworm), 1.21-1.23 (backports), 1.24 (trixie), 1.25-1.27 (trixie-backports)"
 apt_install golang-1.19-go
 apt_install -t bookworm-backports golang-1.21-go golang-1.22-go golang-1.23-go
 apt_install -t trixie golang-1.24-go
+apt_install -t trixie-backports golang-1.25-go golang-1.26-go golang-1.27-go
 
 echo "install-deps: real Go programs from Debian to test against"
 apt_install restic

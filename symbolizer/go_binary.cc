@@ -14,8 +14,26 @@ GoBinary::GoBinary(std::unique_ptr<ElfFile> elf) : elf_(std::move(elf)) {
     throw Error(fmt::format("{}: not a Go binary (no Go pclntab{})", elf_->path(),
                             build_info_ ? ", though it has Go build info" : ""));
   if (build_info_) go_version_ = build_info_->go_version;
-  moduledata_ = FindModuledata(*elf_, *relocations_, *pclntab_);
+  moduledata_ = FindModuledata(*elf_, *relocations_, *pclntab_, go_version_);
   if (moduledata_) pclntab_->set_gofunc(moduledata_->gofunc);
+  if (pclntab_->format() != PclntabFormat::kGo116 && !pclntab_->text_start_in_header()) RebaseText();
+}
+
+// Go 1.26+ (and some externally linked PIE builds before) leave the pclntab's
+// text start 0: take it where the runtime does, moduledata.text, else from
+// the runtime.text symbol. Without either every address would be wrong.
+void GoBinary::RebaseText() {
+  if (moduledata_) {
+    text_start_origin_ = "moduledata.text";
+    pclntab_->set_text_start(moduledata_->text);
+  } else if (const ElfSymbol* s = elf_->symbol("runtime.text")) {
+    text_start_origin_ = "runtime.text symbol";
+    pclntab_->set_text_start(s->value);
+  } else {
+    throw Error(fmt::format("{}: the pclntab does not store where the text starts ({}), and neither "
+                            "runtime.firstmoduledata nor a runtime.text symbol was found",
+                            elf_->path(), go_version_.empty() ? "Go 1.26+" : go_version_));
+  }
 }
 
 std::shared_ptr<const GoBinary> GoBinary::Open(const std::string& path) { return FromElf(ElfFile::Open(path)); }

@@ -28,6 +28,9 @@ class GoBinary {
   const Relocations& relocations() const { return *relocations_; }
   const std::optional<BuildInfo>& build_info() const { return build_info_; }
   const std::optional<Moduledata>& moduledata() const { return moduledata_; }
+  // Where the pclntab's text start came from: "pclntab header", or, when the
+  // header has none (Go 1.26+), "moduledata.text" or "runtime.text symbol".
+  std::string_view text_start_origin() const { return text_start_origin_; }
 
   // "go1.22.12", or "" when the binary does not say (Go < 1.13 without build info).
   const std::string& go_version() const { return go_version_; }
@@ -43,6 +46,7 @@ class GoBinary {
 
  private:
   explicit GoBinary(std::unique_ptr<ElfFile> elf);
+  void RebaseText();
 
   std::unique_ptr<ElfFile> elf_;
   std::unique_ptr<Relocations> relocations_;
@@ -50,6 +54,7 @@ class GoBinary {
   std::optional<BuildInfo> build_info_;
   std::optional<Moduledata> moduledata_;
   std::string go_version_;
+  std::string_view text_start_origin_ = "pclntab header";
 };
 
 }  // namespace goscope

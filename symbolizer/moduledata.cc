@@ -4,13 +4,16 @@
 
 #include <cstring>
 
+#include "runtime_layout.h"
+
 namespace goscope {
 namespace {
 
-// Field offsets in runtime.moduledata (amd64). 1.20 added covctrs/ecovctrs
-// before end, moving gofunc by 16 bytes.
+// Field offsets in runtime.moduledata (amd64). The slices before text have not
+// moved since 1.16; gofunc moved in 1.20 (covctrs) and 1.27 (typedesclen,
+// itaboffset, itabsize), so it comes from the layout table.
 constexpr uint64_t kFuncnametabOffset = 8;
-uint64_t GofuncOffset(PclntabFormat f) { return f == PclntabFormat::kGo120 ? 320 : 304; }
+constexpr uint64_t kTextOffset = 176;
 
 bool Validates(const ElfFile& elf, const Relocations& rel, const Pclntab& tab, uint64_t md) {
   auto first = rel.ReadPointer(elf, md);
@@ -18,25 +21,50 @@ bool Validates(const ElfFile& elf, const Relocations& rel, const Pclntab& tab, u
   return first && names && *first == tab.vaddr() && *names == tab.vaddr() + tab.funcname_offset();
 }
 
-std::optional<Moduledata> Complete(const ElfFile& elf, const Relocations& rel, const Pclntab& tab, Sourced addr) {
-  Moduledata m{addr, 0};
+bool InSegment(const ElfFile& elf, uint64_t vaddr, bool executable) {
+  for (const auto& seg : elf.segments()) {
+    if (seg.type != PT_LOAD || vaddr < seg.vaddr || vaddr >= seg.vaddr + seg.memsz) continue;
+    return ((seg.flags & PF_X) != 0) == executable;
+  }
+  return false;
+}
+
+// gofunc's offset for this release; for one the table does not know, the
+// newest release's (validated by the caller: it must point at read-only data).
+std::optional<uint64_t> GofuncOffset(std::string_view go_version) {
+  Sourced known = TableLayout(go_version).get("runtime.moduledata.gofunc");
+  if (known.known()) return known.value;
+  auto minors = TableMinorVersions();
+  if (minors.empty() || GoMinorVersion(go_version) < minors.back()) return std::nullopt;
+  return TableLayout("go1." + std::to_string(minors.back())).get("runtime.moduledata.gofunc").value;
+}
+
+std::optional<Moduledata> Complete(const ElfFile& elf, const Relocations& rel, const Pclntab& tab, Sourced addr,
+                                   std::string_view go_version) {
+  Moduledata m{addr, 0, 0};
+  auto text = rel.ReadPointer(elf, addr.value + kTextOffset);
+  if (!text || !InSegment(elf, *text, true)) return std::nullopt;
+  m.text = *text;
   if (tab.format() != PclntabFormat::kGo116) {
-    auto g = rel.ReadPointer(elf, addr.value + GofuncOffset(tab.format()));
-    if (!g || elf.at_vaddr(*g).empty()) return std::nullopt;
-    m.gofunc = *g;
+    if (auto off = GofuncOffset(go_version)) {
+      auto g = rel.ReadPointer(elf, addr.value + *off);
+      if (g && InSegment(elf, *g, false)) m.gofunc = *g;
+    }
   }
   return m;
 }
 
 }  // namespace
 
-std::optional<Moduledata> FindModuledata(const ElfFile& elf, const Relocations& rel, const Pclntab& tab) {
+std::optional<Moduledata> FindModuledata(const ElfFile& elf, const Relocations& rel, const Pclntab& tab,
+                                         std::string_view go_version) {
   if (const ElfSymbol* s = elf.symbol("runtime.firstmoduledata"))
-    if (Validates(elf, rel, tab, s->value)) return Complete(elf, rel, tab, {s->value, Source::kSymtab});
+    if (Validates(elf, rel, tab, s->value))
+      return Complete(elf, rel, tab, {s->value, Source::kSymtab}, go_version);
 
   // PIE: the pointer is a relocation whose addend is the pclntab address.
   for (uint64_t where : rel.LocationsOf(tab.vaddr()))
-    if (Validates(elf, rel, tab, where)) return Complete(elf, rel, tab, {where, Source::kPclntab});
+    if (Validates(elf, rel, tab, where)) return Complete(elf, rel, tab, {where, Source::kPclntab}, go_version);
 
   // Fixed-address binaries: the pointer is stored as is in a writable segment.
   for (const auto& seg : elf.segments()) {
@@ -46,7 +74,7 @@ std::optional<Moduledata> FindModuledata(const ElfFile& elf, const Relocations& 
       uint64_t v;
       std::memcpy(&v, d.data() + off, 8);
       if (v == tab.vaddr() && Validates(elf, rel, tab, seg.vaddr + off))
-        return Complete(elf, rel, tab, {seg.vaddr + off, Source::kPclntab});
+        return Complete(elf, rel, tab, {seg.vaddr + off, Source::kPclntab}, go_version);
     }
   }
   return std::nullopt;

@@ -71,6 +71,7 @@ Pclntab::Pclntab(const ElfFile& elf, Bytes data, uint64_t vaddr) : elf_(elf), da
   uint64_t nfunc = Uptr(data, 8);
   int w = 2;
   if (format_ != PclntabFormat::kGo116) text_start_ = Uptr(data, 8 + 8 * w++);
+  text_start_in_header_ = format_ != PclntabFormat::kGo116 && text_start_ != 0;
   uint64_t funcname = Uptr(data, 8 + 8 * w++);
   uint64_t cu = Uptr(data, 8 + 8 * w++);
   uint64_t filetab = Uptr(data, 8 + 8 * w++);
@@ -110,6 +111,16 @@ Pclntab::Pclntab(const ElfFile& elf, Bytes data, uint64_t vaddr) : elf_(elf), da
     uint64_t id_at = f.func_off + (format_ == PclntabFormat::kGo120 ? 40 : format_ == PclntabFormat::kGo118 ? 36 : 40);
     f.func_id = id_at < functab_.size() ? functab_[id_at] : 0;
   }
+}
+
+void Pclntab::set_text_start(uint64_t text) {
+  if (text_start_in_header_ || format_ == PclntabFormat::kGo116 || text_start_ != 0)
+    throw Error(fmt::format("{}: pclntab text start set twice", elf_.path()));
+  for (Func& f : funcs_) {
+    f.entry += text;
+    f.end += text;
+  }
+  text_start_ = text;
 }
 
 // Built on the first lookup by name: sorting every name is most of the cost of
@@ -337,6 +348,9 @@ std::unique_ptr<Pclntab> FindPclntab(const ElfFile& elf) {
       if (d[off + 4] != 0 || d[off + 5] != 0 || d[off + 6] != 1 || d[off + 7] != 8) continue;
       try {
         auto t = std::make_unique<Pclntab>(elf, d.subspan(off), seg.vaddr + off);
+        // Without a text start in the header (1.26+) the entries are offsets;
+        // the header's own checks are then all there is until moduledata is read.
+        if (!t->text_start_in_header() && t->format() != PclntabFormat::kGo116) return t;
         if (!t->funcs().empty() && elf.vaddr_to_offset(t->funcs().front().entry)) return t;
       } catch (const Error&) {
       }

@@ -40,7 +40,14 @@ class Pclntab {
 
   PclntabFormat format() const { return format_; }
   uint64_t vaddr() const { return vaddr_; }
+  // Where function entries are counted from. Go 1.26+ no longer store it in the
+  // header (the field is 0; the runtime reads moduledata.text): until
+  // set_text_start supplies it, text_start() is 0 and entries are offsets.
   uint64_t text_start() const { return text_start_; }
+  bool text_start_in_header() const { return text_start_in_header_; }
+  // Rebases every function on text (from moduledata or the runtime.text symbol).
+  // Only for a table whose header had no text start.
+  void set_text_start(uint64_t text);
   // Offset of the function-name table from the table start (moduledata points at it).
   uint64_t funcname_offset() const { return funcname_off_; }
   const std::vector<Func>& funcs() const { return funcs_; }
@@ -92,6 +99,7 @@ class Pclntab {
   PclntabFormat format_ = PclntabFormat::kGo120;
   uint8_t quantum_ = 1;
   uint64_t text_start_ = 0;
+  bool text_start_in_header_ = false;
   Bytes funcnametab_, cutab_, filetab_, pctab_, functab_;
   uint64_t funcname_off_ = 0;
   uint64_t gofunc_ = 0;

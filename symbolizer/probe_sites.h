@@ -17,7 +17,8 @@ enum class ProbePurpose {
   kGoroutineExit,    // runtime.gdestroy (1.22+, AX = dead g; also sees coroutine exits), else goexit1 (R14)
   kHeapSampleAlloc,  // runtime.mProf_Malloc
   kHeapSampleFree,   // runtime.freeSpecial
-  kMalloc,           // runtime.mallocgc, every allocation
+  kMalloc,           // runtime.mallocgc, every allocation (1.27+: but those it hands to the size-specialized ones)
+  kMallocSpecialized,  // 1.27+: entry of every size-specialized allocator (mallocgc*SC<N>); same arguments
   kGcStart,          // runtime.gcStart
   kGcMarkDone,       // runtime.gcMarkDone
   kGcMarkTermination,
@@ -38,6 +39,9 @@ struct ProbeSite {
   std::string how;                  // "entry+15: pushq %rbp after stack check", "call runqput", "ret"
   std::string value_reg;            // register holding the site's value ("bx": new g at runqput), or ""
   std::string error;                // why there is no site; addresses empty then
+  // kMalloc only: mallocgc passes every allocation smaller than this to a
+  // size-specialized allocator (0: none do). Read from mallocgc's own compare.
+  uint64_t dispatch_below = 0;
   bool ok() const { return error.empty() && !addresses.empty(); }
   // No addresses and no error: this release has nothing to probe here.
   bool not_needed() const { return error.empty() && addresses.empty(); }

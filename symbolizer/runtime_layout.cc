@@ -180,7 +180,6 @@ constexpr LayoutItem kItems[] = {
     {K::kVariable, "runtime.g0", ""},
     {K::kVariable, "runtime.sched", ""},
     {K::kVariable, "runtime.gomaxprocs", ""},
-    {K::kVariable, "runtime.ncpu", ""},
     {K::kVariable, "runtime.MemProfileRate", ""},
     {K::kVariable, "runtime.disableMemoryProfiling", ""},
     {K::kVariable, "runtime.mbuckets", ""},
@@ -192,7 +191,6 @@ constexpr LayoutItem kItems[] = {
     {K::kVariable, "runtime.memstats", ""},
     {K::kVariable, "runtime.buildVersion", ""},
     {K::kVariable, "runtime.runtimeInitTime", ""},
-    {K::kVariable, "runtime.main_init_done", ""},
     {K::kVariable, "runtime.firstmoduledata", ""},
     {K::kVariable, "runtime.modulesSlice", ""},
 };

@@ -18,14 +18,25 @@ Verdict AssessTraceability(const GoBinary& bin, const RuntimeLayout& layout, con
   auto ver = bin.version();
   if (!ver) {
     v.problems.push_back("the binary does not say which Go release built it (no build info)");
-  } else if (ver->second < kMinGoMinor || ver->second > kMaxGoMinor) {
-    v.problems.push_back(fmt::format("{} is outside the supported range go1.{}..go1.{}", bin.go_version(),
-                                     kMinGoMinor, kMaxGoMinor));
+  } else if (ver->second < kMinGoMinor) {
+    v.problems.push_back(fmt::format("{} is older than the oldest supported release go1.{}", bin.go_version(),
+                                     kMinGoMinor));
+  } else if (ver->second > kMaxGoMinor) {
+    v.notes.push_back(fmt::format("{} is newer than the releases goscope is tested on (go1.{}..go1.{}): the runtime "
+                                  "layout comes from the binary's DWARF only, and the runtime's calling conventions "
+                                  "are taken to be go1.{}'s",
+                                  bin.go_version(), kMinGoMinor, kMaxGoMinor, kMaxGoMinor));
   }
+  bool layout_missing = false;
   for (const auto& key : RequiredLayoutKeys(bin))
-    if (!layout.get(key).known())
+    if (!layout.get(key).known()) {
+      layout_missing = true;
       v.problems.push_back(fmt::format("runtime layout: {} unknown (no DWARF, and {} not in the offset table "
                                        "or not found by disassembly)", key, bin.go_version()));
+    }
+  if (layout_missing)
+    v.notes.push_back("without these, goroutines, attach, heap, gc, run and agent refuse this binary; "
+                      "symbolize and info work");
   for (const auto& s : sites) {
     bool essential = s.purpose == ProbePurpose::kGoroutineCreate || s.purpose == ProbePurpose::kGoroutineNewG ||
                      s.purpose == ProbePurpose::kGoroutineExit;

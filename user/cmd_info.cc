@@ -66,6 +66,7 @@ json ToJson(const Report& r) {
   j["pclntab"] = {{"address", fmt::format("{:#x}", b.pclntab().vaddr())},
                   {"format", FormatName(b.pclntab().format())},
                   {"text_start", fmt::format("{:#x}", b.pclntab().text_start())},
+                  {"text_start_from", b.text_start_origin()},
                   {"functions", b.pclntab().funcs().size()}};
   if (const auto& md = b.moduledata())
     j["moduledata"] = {{"address", fmt::format("{:#x}", md->address.value)}, {"source", SourceName(md->address.source)}};
@@ -108,8 +109,9 @@ void PrintText(const Report& r, bool all_layout) {
   fmt::print("  elf           {}, symtab {}, DWARF {}{}\n", b.elf().is_pie() ? "PIE" : "fixed address",
              b.has_symtab() ? "yes" : "no (stripped)", b.has_dwarf() ? "yes" : "no",
              r.dwarf_error.empty() ? "" : " (unreadable: " + r.dwarf_error + ")");
-  fmt::print("  pclntab       {:#x}, {} format, {} functions, text at {:#x}\n", b.pclntab().vaddr(),
-             FormatName(b.pclntab().format()), b.pclntab().funcs().size(), b.pclntab().text_start());
+  fmt::print("  pclntab       {:#x}, {} format, {} functions, text at {:#x} (from {})\n", b.pclntab().vaddr(),
+             FormatName(b.pclntab().format()), b.pclntab().funcs().size(), b.pclntab().text_start(),
+             b.text_start_origin());
   if (const auto& md = b.moduledata())
     fmt::print("  moduledata    {:#x} (from {})\n", md->address.value, SourceName(md->address.source));
 

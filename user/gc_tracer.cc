@@ -30,7 +30,8 @@ constexpr const char* kWorkFields[] = {"cycles", "userForced", "tSweepTerm", "tM
 
 std::string WorkKey(std::string_view field) { return fmt::format("runtime.workType.{}", field); }
 
-// stwReason (runtime/proc.go), the same enumeration in 1.21-1.24.
+// stwReason (runtime/proc.go), the same enumeration in 1.21-1.27 (checked
+// against each release's stwReasonStrings); a newer release gets numbers only.
 constexpr const char* kStwReasons[] = {
     "unknown",           "GC mark termination",        "GC sweep termination",        "write heap dump",
     "goroutine profile", "goroutine profile cleanup",  "all goroutines stack trace",  "read mem stats",
@@ -109,7 +110,7 @@ struct GcTracer::Impl {
     p.goid = pending_stop->goid;
     if (minor >= 21) {
       p.reason = static_cast<int>(pending_stop->reason);
-      if (minor <= 24 && p.reason < static_cast<int>(std::size(kStwReasons))) p.reason_name = kStwReasons[p.reason];
+      if (minor <= 27 && p.reason < static_cast<int>(std::size(kStwReasons))) p.reason_name = kStwReasons[p.reason];
     }
     pending_stop.reset();
     if (on_stw && *on_stw) (*on_stw)(p);

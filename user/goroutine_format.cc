@@ -28,7 +28,11 @@ bool ElideWrapperCalling(const std::string& callee) {
 }
 
 std::string Header(const Goroutine& g) {
-  std::string status = g.state == "waiting" && !g.wait_reason.empty() ? g.wait_reason : g.state;
+  // As runtime.goroutineheader: a parked goroutine shows its wait reason, and
+  // one the runtime's leak detector marked (_Gleaked, 1.26+) says so.
+  bool parked = g.state == "waiting" || g.state == "leaked";
+  std::string status = parked && !g.wait_reason.empty() ? g.wait_reason : g.state;
+  if (g.state == "leaked") status += " (leaked)";
   std::string s = fmt::format("goroutine {} [{}", g.goid, status);
   if (g.wait_seconds && *g.wait_seconds >= 60) s += fmt::format(", {} minutes", static_cast<int64_t>(*g.wait_seconds / 60));
   return s + "]:\n";

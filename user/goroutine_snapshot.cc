@@ -28,21 +28,32 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-// Goroutine states (runtime2.go), the same in every release 1.19-1.25.
+// Goroutine states (runtime2.go): 0-9 the same in every release 1.19-1.27;
+// 1.26 added _Gleaked (a waiting goroutine the runtime's leak detector found
+// can never wake; it keeps that status) and _Gdeadextra (a dead g lent to an
+// extra M for cgo callbacks, which the runtime counts nowhere).
 constexpr uint32_t kGrunnable = 1, kGrunning = 2, kGsyscall = 3, kGwaiting = 4, kGdead = 6, kGcopystack = 8,
-                   kGpreempted = 9, kGscan = 0x1000;
+                   kGpreempted = 9, kGleaked = 10, kGdeadextra = 11, kGscan = 0x1000;
+
+bool IsDead(uint32_t s) { return s == kGdead || s == kGdeadextra; }
+// Parked with its wait reason and wait time still set.
+bool IsWaiting(uint32_t s) { return s == kGwaiting || s == kGleaked; }
 
 std::string StateName(uint32_t s) {
-  static const char* const kNames[] = {"idle", "runnable", "running",   "syscall",  "waiting",
-                                       "moribund", "dead",  "enqueue", "copystack", "preempted"};
+  static const char* const kNames[] = {"idle",    "runnable",  "running",   "syscall", "waiting", "moribund",
+                                       "dead",    "enqueue",   "copystack", "preempted", "leaked",
+                                       "dead"};  // _Gdeadextra: Go's dumps skip it as they skip _Gdead
   return s < std::size(kNames) ? kNames[s] : fmt::format("status {}", s);
 }
 
-// Go's waitReasonStrings (runtime2.go) by constant name, the union of 1.19-1.25:
+// Go's waitReasonStrings (runtime2.go) by constant name, the union of 1.19-1.27:
 // used only when the target's own array cannot be read.
 const std::map<std::string, std::string, std::less<>>& WaitReasonNames() {
   static const std::map<std::string, std::string, std::less<>> m = {
       {"waitReasonZero", ""},
+      {"waitReasonCleanupWait", "cleanup wait"},
+      {"waitReasonSynctestWaitGroupWait", "sync.WaitGroup.Wait (durable)"},
+      {"waitReasonUpdateGOMAXPROCSIdle", "GOMAXPROCS updater (idle)"},
       {"waitReasonGCAssistMarking", "GC assist marking"},
       {"waitReasonIOWait", "IO wait"},
       {"waitReasonChanReceiveNilChan", "chan receive (nil chan)"},
@@ -364,7 +375,7 @@ bool SameState(const RawG& a, const RawG& b) {
 }
 
 bool HasSavedStack(uint32_t status) {
-  return status == kGrunnable || status == kGwaiting || status == kGsyscall || status == kGpreempted;
+  return status == kGrunnable || IsWaiting(status) || status == kGsyscall || status == kGpreempted;
 }
 
 // The stack range to copy for g, or an explanation of why there is none.
@@ -694,7 +705,7 @@ std::string GoFuncNameForPrint(std::string_view name) {
 size_t Snapshot::user_goroutines() const {
   size_t n = 0;
   for (const auto& g : goroutines)
-    if (!g.system && g.status != kGdead) n++;
+    if (!g.system && !IsDead(g.status)) n++;
   return n;
 }
 
@@ -723,7 +734,7 @@ class GReader {
     for (const auto& p : pieces) {
       if (!p.ok) continue;
       RawG g = Decode(L_, buf, static_cast<uint8_t*>(p.out) - buf.data(), p.addr);
-      if (g.status == kGdead && !include_dead_) continue;
+      if (IsDead(g.status) && !include_dead_) continue;
       out->push_back(std::move(g));
     }
     std::span<RawG> gs(out->data() + first, out->size() - first);
@@ -771,7 +782,7 @@ class GReader {
     for (int attempt = 0; attempt < 3; attempt++) {
       if (!mem_.Read(g.addr, buf.data(), L_.size)) break;
       RawG now = Decode(L_, buf, 0, g.addr);
-      if (now.goid != g.goid || now.status == kGdead) {  // exited (the g may even be reused)
+      if (now.goid != g.goid || IsDead(now.status)) {  // exited (the g may even be reused)
         g.unavailable = true;
         g.note = "goroutine exited while the snapshot was taken";
         return;
@@ -801,7 +812,7 @@ class GReader {
 
 // Whether the frame-pointer chain must agree with the SP-delta unwinding: for
 // goroutines parked through mcall (gopark, gosched), which saves BP.
-bool FramePointersComparable(const RawG& g) { return g.status == kGwaiting; }
+bool FramePointersComparable(const RawG& g) { return IsWaiting(g.status); }
 
 }  // namespace
 
@@ -862,7 +873,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
   snap.goroutines.reserve(gs.size());
   for (RawG& r : gs) {
     Unwound u;
-    if (!r.unavailable && r.status != kGdead) {
+    if (!r.unavailable && !IsDead(r.status)) {
       u = unwinder.Run(r, opts.frame_pointers);
       // A stack copied while its goroutine ran (and parked again at the same
       // place before it was read again) does not unwind cleanly, or the two
@@ -880,8 +891,8 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
     g.goid = r.goid;
     g.status = r.status;
     g.state = StateName(r.status);
-    if (r.status == kGwaiting && r.waitreason != 0) g.wait_reason = reasons.Name(r.waitreason);
-    if ((r.status == kGwaiting || r.status == kGsyscall) && r.waitsince > 0 && now_ns > 0)
+    if (IsWaiting(r.status) && r.waitreason != 0) g.wait_reason = reasons.Name(r.waitreason);
+    if ((IsWaiting(r.status) || r.status == kGsyscall) && r.waitsince > 0 && now_ns > 0)
       g.wait_seconds = std::max(0.0, (now_ns - static_cast<double>(r.waitsince)) / 1e9);
     if (r.parent_goid && *r.parent_goid != 0) g.parent_goid = r.parent_goid;
     g.gopc = r.gopc;
@@ -906,7 +917,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
     if (r.unavailable) {
       g.stack_quality = StackQuality::kUnavailable;
       g.stack_note = r.note;
-    } else if (r.status != kGdead) {
+    } else if (!IsDead(r.status)) {
       g.stack_quality = u.quality;
       g.stack_note = u.note;
       for (const RawFrame& rf : u.frames) {

@@ -183,6 +183,19 @@ void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
     attach(ProbePurpose::kHeapSampleFree, impl_->skel->progs.on_free_special);
     attach(ProbePurpose::kHeapSampleAlloc, impl_->skel->progs.on_mprof_malloc);
   } else {
+    // 1.27+: mallocgc hands small sizes to the size-specialized allocators,
+    // which compiled code also calls directly; count each allocation once.
+    for (const auto& s : sites) {
+      if (s.purpose != ProbePurpose::kMalloc || !s.ok() || !s.dispatch_below) continue;
+      const Func* mallocgc = t.binary->pclntab().FindFunc(s.function_entry);
+      if (!mallocgc) throw Error("runtime.mallocgc vanished from the pclntab");
+      impl_->skel->bss->malloc_dispatch_below = s.dispatch_below;
+      impl_->skel->bss->mallocgc_lo = mallocgc->entry + t.load_bias;
+      impl_->skel->bss->mallocgc_hi = mallocgc->end + t.load_bias;
+      // The specialized allocators first: an allocation handed on after
+      // mallocgc's probe is live must be counted.
+      attach(ProbePurpose::kMallocSpecialized, impl_->skel->progs.on_malloc_specialized);
+    }
     attach(ProbePurpose::kMalloc, impl_->skel->progs.on_mallocgc);
   }
   if (impl_->mode != HeapMode::kInit) return;

@@ -30,9 +30,10 @@ std::vector<std::string> InitFunctionNames(const GoBinary& bin, const std::vecto
 
 void RequireInitSites(const std::vector<ProbeSite>& sites) {
   for (const ProbeSite& s : sites) {
-    bool needed = s.purpose == ProbePurpose::kMalloc || s.purpose == ProbePurpose::kInitFunctions ||
-                  s.purpose == ProbePurpose::kRuntimeInitDone || s.purpose == ProbePurpose::kMainMain;
-    if (needed && !s.ok())
+    bool needed = s.purpose == ProbePurpose::kMalloc || s.purpose == ProbePurpose::kMallocSpecialized ||
+                  s.purpose == ProbePurpose::kInitFunctions || s.purpose == ProbePurpose::kRuntimeInitDone ||
+                  s.purpose == ProbePurpose::kMainMain;
+    if (needed && !s.ok() && !s.not_needed())
       throw Error(fmt::format("cannot trace package init: probe site {}: {}", PurposeName(s.purpose), s.error));
   }
 }

@@ -230,7 +230,10 @@ void ExpectExactCounts(const RawHeapProfile& p, const testing::TestBinary& b) {
   for (const Want& w : {Want{"goscope.test/heapwork.ExactSmall", 112, 10000},
                         Want{"goscope.test/heapwork.ExactPointers", ptr_size, 2000},
                         Want{"goscope.test/heapwork.ExactLarge", 40960, 300},
-                        Want{"goscope.test/heapwork.ExactTiny", 8, 5000}}) {
+                        Want{"goscope.test/heapwork.ExactTiny", 8, 5000},
+                        // 1.27+: a size-specialized allocator called directly, and one mallocgc hands on.
+                        Want{"goscope.test/heapwork.ExactPair", 16, 3000},
+                        Want{"goscope.test/heapwork.ExactSmall40", 48, 4000}}) {
     SCOPED_TRACE(w.site);
     SiteValues v = At(p, w.site, w.size);
     EXPECT_EQ(v.alloc_objects, w.count);

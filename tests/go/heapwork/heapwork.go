@@ -22,6 +22,7 @@ var (
 	sink     []byte
 	sinkPtrs []*int
 	sinkTiny *[8]byte
+	sinkPair *pair
 	// Retained keeps SiteRetained's objects live. Allocated by Prepare, so
 	// that SiteRetained allocates only the objects themselves.
 	Retained [][]byte
@@ -88,7 +89,12 @@ const (
 	NumPointers = 2000  // make([]*int, 128), 1024 bytes with pointers: class 1024; 1152 on 1.22+ (8-byte type header)
 	NumTiny     = 5000  // new([8]byte): tiny allocator, 8 bytes requested
 	NumLarge    = 300   // make([]byte, 40000): 5 pages, 40960
+	// Below 81 bytes Go 1.27 allocates in size-specialized functions, reached two ways:
+	NumPair    = 3000 // new(pair), 16 bytes with pointers: the compiler calls mallocgcSmallScanNoHeaderSC2 itself
+	NumSmall40 = 4000 // make([]byte, n) with n = 40 unknown to the compiler: makeslice -> mallocgc hands it to mallocgcSmallNoScanSC3 (class 48)
 )
+
+type pair struct{ a, b *int }
 
 //go:noinline
 func ExactSmall() {
@@ -118,12 +124,28 @@ func ExactLarge() {
 	}
 }
 
+//go:noinline
+func ExactPair() {
+	for i := 0; i < NumPair; i++ {
+		sinkPair = new(pair)
+	}
+}
+
+//go:noinline
+func ExactSmall40(n int) {
+	for i := 0; i < NumSmall40; i++ {
+		sink = make([]byte, n)
+	}
+}
+
 // Exact runs the exact workload.
 func Exact() {
 	ExactSmall()
 	ExactPointers()
 	ExactTiny()
 	ExactLarge()
-	sink, sinkPtrs, sinkTiny = nil, nil, nil
+	ExactPair()
+	ExactSmall40(40)
+	sink, sinkPtrs, sinkTiny, sinkPair = nil, nil, nil, nil
 	runtime.GC()
 }
