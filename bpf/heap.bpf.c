@@ -3,12 +3,14 @@
 //
 // Sampled (on_mprof_malloc + on_free_special): rides Go's own heap sampler.
 // runtime.mProf_Malloc runs once per sampled allocation, on the allocating
-// goroutine's stack (called from profilealloc in mallocgc; 1.19-1.25), and the
-// sampled object carries a profile special that runtime.freeSpecial releases
-// when the sweeper frees the object. One ring-buffer event each.
+// goroutine's stack (called from profilealloc in mallocgc and, 1.27+, in the
+// size-specialized allocators), and the sampled object carries a profile
+// special that runtime.freeSpecial releases when the sweeper frees the
+// object. One ring-buffer event each.
 //
-// Exact (on_mallocgc): every runtime.mallocgc call, aggregated in the kernel
-// by (stack, accounted size); user space reads the maps at the end. No frees.
+// Exact (on_mallocgc, and on_malloc_specialized on 1.27+): every allocation,
+// aggregated in the kernel by (stack, accounted size); user space reads the
+// maps at the end. No frees.
 // With init attribution (goscope run) the key also holds the package init
 // function running at the time (on_init_function: the last one entered; they
 // never nest), whether the init goroutine itself allocated (GODEBUG=inittrace
@@ -16,7 +18,7 @@
 // is also one ring-buffer event, with its time.
 //
 // What the runtime passes (read in runtime/{malloc,mprof,mheap,mgcsweep}.go):
-//  mProf_Malloc   1.19-1.22 (p, size) = (AX, BX); 1.23+ (mp, p, size) = (AX, BX,
+//  mProf_Malloc   1.19-1.22 (p, size) = (AX, BX); 1.23-1.27 (mp, p, size) = (AX, BX,
 //                 CX). size is the object's whole slot: the size class (1.19-
 //                 1.21 `size` after rounding, 1.22-1.23 `fullSize` =
 //                 span.elemsize, 1.24 span.elemsize / the class size), 16 for a
@@ -24,16 +26,15 @@
 //                 are never sampled), whole pages for large objects. p is the
 //                 object's address; for 1.22+ pointerful objects above 512
 //                 bytes that is base+8, past the malloc header.
-//  freeSpecial    (s *special, p, size) = (AX, BX, CX) in 1.19-1.25, called by
+//  freeSpecial    (s *special, p, size) = (AX, BX, CX) in 1.19-1.27, called by
 //                 the sweeper for every kind of special of an unmarked object.
 //                 For a profile special p = span.base + special.offset, exactly
 //                 the p mProf_Malloc was given (base+8 included), and size =
 //                 span.elemsize. mProf_Free(b *bucket, size) gets no address,
 //                 so the free probe is on freeSpecial. special.kind is a byte at
-//                 +10 (<= 1.23) or +16 (1.24: offset became a uintptr);
+//                 +10 (<= 1.23) or +16 (1.24+: offset became a uintptr);
 //                 _KindSpecialProfile is 2 (<= 1.22), 3 (1.23-1.24: weak
-//                 handles took 2), 4 in 1.25 per DESIGN.md (no 1.25 toolchain
-//                 here to check); both come from the layout.
+//                 handles took 2), 4 (1.25-1.27); both come from the layout.
 //  mallocgc       (size, typ, needzero) = (AX, BX, CX) in 1.19-1.27; every heap
 //                 allocation enters it up to 1.26 (1.24 dispatches to
 //                 mallocgcTiny/Small*/Large from it). size 0 returns &zerobase:

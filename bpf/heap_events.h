@@ -5,7 +5,7 @@
 #define HEAP_STACK_MAX 64        // sampled mode: frames per allocation event
 #define HEAP_EXACT_STACK_MAX 32  // exact mode: frames per aggregated stack
 
-// Go's size classes (identical in 1.19-1.25: runtime/sizeclasses.go).
+// Go's size classes (identical in 1.19-1.27: runtime/sizeclasses.go, internal/runtime/gc since 1.25).
 #define HEAP_NUM_SIZE_CLASSES 68
 #define HEAP_SIZE_TO_CLASS8_LEN 129    // smallSizeMax/smallSizeDiv + 1
 #define HEAP_SIZE_TO_CLASS128_LEN 249  // (_MaxSmallSize-smallSizeMax)/largeSizeDiv + 1
@@ -98,7 +98,7 @@ struct heap_config {
   __u64 g_m;
   __u64 m_curg;
   // Exact mode (runtime.mallocgc(size, typ, needzero) = (AX, BX, CX)).
-  __u64 type_ptrdata_offset;  // _type.ptrdata / abi.Type.PtrBytes: 8 in 1.19-1.25
+  __u64 type_ptrdata_offset;  // _type.ptrdata / abi.Type.PtrBytes: 8 in 1.19-1.27
   __u32 malloc_header_size;   // 8 in 1.22+ (pointerful objects > 512 bytes carry a type header), else 0
   __u32 max_small_size;       // 32768 - malloc_header_size
   __u32 tiny_exact;           // 1: the four offsets below are known (tiny block accounting)

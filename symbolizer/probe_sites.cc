@@ -205,6 +205,27 @@ ProbeSite ExitSite(const GoBinary& bin) {
   return s;
 }
 
+// One entry site per pclntab function that `wanted` selects (wrappers
+// excluded), in pclntab order; the first function without a site makes it an
+// error. No function selected: addresses and error both empty.
+template <typename Pred>
+ProbeSite EntrySitesOfEach(const GoBinary& bin, ProbePurpose p, std::string function, Pred wanted,
+                           std::vector<std::string_view>* names = nullptr) {
+  ProbeSite s{p, std::move(function), 0, {}, "", "", ""};
+  for (const Func& f : bin.pclntab().funcs()) {
+    if (f.func_id != 0 || !wanted(f.name)) continue;
+    ProbeSite one = EntrySiteOf(bin, p, f);
+    if (!one.ok()) {
+      s.error = one.error;
+      s.addresses.clear();
+      return s;
+    }
+    s.addresses.push_back(one.addresses[0]);
+    if (names) names->push_back(f.name);
+  }
+  return s;
+}
+
 // Package init: runtime.main runs each package's init functions in dependency
 // order, one at a time, on the main goroutine; they never nest (Go code cannot
 // call an init function) and nothing else allocates between two of them. So
@@ -212,17 +233,8 @@ ProbeSite ExitSite(const GoBinary& bin) {
 // every release, without following doInit's recursion (<= 1.20) or its task
 // structures. One site per function, in pclntab order.
 ProbeSite InitFunctionSites(const GoBinary& bin) {
-  ProbeSite s{ProbePurpose::kInitFunctions, "PKG.init*", 0, {}, "", "", ""};
-  for (const Func& f : bin.pclntab().funcs()) {
-    if (f.func_id != 0 || !IsPackageInitFunction(f.name)) continue;
-    ProbeSite one = EntrySiteOf(bin, ProbePurpose::kInitFunctions, f);
-    if (!one.ok()) {
-      s.error = one.error;
-      s.addresses.clear();
-      return s;
-    }
-    s.addresses.push_back(one.addresses[0]);
-  }
+  ProbeSite s = EntrySitesOfEach(bin, ProbePurpose::kInitFunctions, "PKG.init*", IsPackageInitFunction);
+  if (!s.error.empty()) return s;
   s.how = fmt::format("entry of {} package init functions", s.addresses.size());
   if (s.addresses.empty()) s.error = "no package init function in the pclntab";
   return s;
@@ -238,25 +250,16 @@ bool IsSizeSpecializedAllocator(std::string_view name) {
   return std::regex_match(name.begin(), name.end(), re);
 }
 
+// None linked (before 1.27, or the experiment off): not needed.
 ProbeSite SizeSpecializedSites(const GoBinary& bin) {
-  ProbeSite s{ProbePurpose::kMallocSpecialized, "runtime.mallocgc*SC*", 0, {}, "", "", ""};
-  std::vector<std::string> names;
-  for (const Func& f : bin.pclntab().funcs()) {
-    if (f.func_id != 0 || !IsSizeSpecializedAllocator(f.name)) continue;
-    ProbeSite one = EntrySiteOf(bin, ProbePurpose::kMallocSpecialized, f);
-    if (!one.ok()) {
-      s.error = one.error;
-      s.addresses.clear();
-      return s;
-    }
-    s.addresses.push_back(one.addresses[0]);
-    names.push_back(std::string(f.name.substr(std::string_view("runtime.").size())));
-  }
+  std::vector<std::string_view> names;
+  ProbeSite s = EntrySitesOfEach(bin, ProbePurpose::kMallocSpecialized, "runtime.mallocgc*SC*",
+                                 IsSizeSpecializedAllocator, &names);
   if (!s.addresses.empty()) {
     s.how = fmt::format("entry of {} size-specialized allocators:", s.addresses.size());
-    for (const auto& n : names) s.how += " " + n;
+    for (std::string_view n : names) s.how += fmt::format(" {}", n.substr(std::string_view("runtime.").size()));
   }
-  return s;  // none linked (before 1.27, or the experiment off): not needed
+  return s;
 }
 
 // mallocgc's first test after size == 0 is `size < len(mallocNoScanTable)` when

@@ -13,6 +13,19 @@ const std::vector<std::string>& RequiredLayoutKeys(const GoBinary& bin) {
   return kKeys;
 }
 
+std::string TestedReleases() {
+  std::string out;
+  auto minors = TableMinorVersions();
+  for (size_t i = 0; i < minors.size();) {
+    size_t j = i;
+    while (j + 1 < minors.size() && minors[j + 1] == minors[j] + 1) ++j;
+    if (!out.empty()) out += ", ";
+    out += j == i ? fmt::format("go1.{}", minors[i]) : fmt::format("go1.{}..go1.{}", minors[i], minors[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
 Verdict AssessTraceability(const GoBinary& bin, const RuntimeLayout& layout, const std::vector<ProbeSite>& sites) {
   Verdict v;
   auto ver = bin.version();

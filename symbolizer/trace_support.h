@@ -16,6 +16,10 @@ constexpr int kMinGoMinor = 19;
 // alone (the offset table cannot know it); stripped, it is refused item by item.
 constexpr int kMaxGoMinor = 27;
 
+// The releases the offset table was generated from, which are the ones the
+// test suite runs on: "go1.19, go1.21..go1.27".
+std::string TestedReleases();
+
 struct Verdict {
   bool traceable = false;
   std::vector<std::string> problems;  // each one alone makes the binary untraceable

@@ -25,7 +25,7 @@ std::vector<uint64_t> FindRets(std::span<const uint8_t> code, uint64_t addr);
 
 // Where an entry probe is cheapest for a Go ABIInternal function: the first
 // instruction after the stack-check prologue that the kernel emulates rather
-// than single-steps (see DESIGN.md "Where a probe sits decides its cost").
+// than single-steps (docs/DESIGN.md, "Where a probe sits decides its cost").
 // Returns nullopt if the prologue is not recognised (the caller then uses entry).
 struct EntrySite {
   uint64_t address = 0;

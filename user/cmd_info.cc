@@ -51,6 +51,7 @@ json ToJson(const Report& r) {
   j["pid"] = r.pid ? json(r.pid) : json(nullptr);
   if (r.pid) j["load_bias"] = fmt::format("{:#x}", r.load_bias);
   j["go_version"] = b.go_version();
+  j["tested_releases"] = TestedReleases();
   if (const auto& bi = b.build_info()) {
     json settings = json::object();
     for (const auto& [k, v] : bi->settings) settings[k] = v;
@@ -99,7 +100,8 @@ json ToJson(const Report& r) {
 void PrintText(const Report& r, bool all_layout) {
   const GoBinary& b = *r.bin;
   fmt::print("{}{}\n", r.path, r.pid ? fmt::format(" (pid {}, load bias {:#x})", r.pid, r.load_bias) : "");
-  fmt::print("  go version    {}\n", b.go_version().empty() ? "unknown" : b.go_version());
+  fmt::print("  go version    {} (goscope is tested on {})\n", b.go_version().empty() ? "unknown" : b.go_version(),
+             TestedReleases());
   if (const auto& bi = b.build_info()) {
     fmt::print("  main package  {}\n", bi->path.empty() ? "-" : bi->path);
     for (const auto& [k, v] : bi->settings)

@@ -643,8 +643,11 @@ std::string NameForPrint(std::string_view name) { return GoFuncNameForPrint(name
 class FrameSymbolizer {
  public:
   FrameSymbolizer(const GoBinary& bin, uint64_t bias) : bin_(bin), bias_(bias) {
+    // abi.FuncIDWrapper, the last FuncID: 1.22 added corostart, 1.25 split
+    // runfinq into runFinalizers and runCleanups (internal/abi/symtab.go).
     auto v = bin.version();
-    wrapper_id_ = v && v->second >= 22 ? 22 : 21;  // abi.FuncIDWrapper: corostart was added in 1.22
+    const int minor = v ? v->second : 0;
+    wrapper_id_ = minor >= 25 ? 23 : minor >= 22 ? 22 : 21;
   }
 
   const std::vector<GoFrame>& Frames(const RawFrame& rf) {

@@ -20,7 +20,7 @@
 namespace goscope {
 namespace {
 
-// runtime/sizeclasses.go, identical in Go 1.19-1.25.
+// runtime/sizeclasses.go (internal/runtime/gc from 1.25), identical in Go 1.19-1.27.
 constexpr uint16_t kClassToSize[HEAP_NUM_SIZE_CLASSES] = {
     0,     8,     16,    24,    32,    48,    64,    80,    96,    112,   128,   144,   160,   176,
     192,   208,   224,   240,   256,   288,   320,   352,   384,   416,   448,   480,   512,   576,

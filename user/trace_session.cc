@@ -86,7 +86,7 @@ void TraceSession::SeedFromMemory() {
     last_ = TakeSnapshot(target_, layout_);
   } catch (const Error& e) {
     // Exited or exec'd meanwhile: the run ends, its outputs are still written.
-    if (!ExecDetected()) error_ = e.what();
+    EndOnReadError(e);
     return;
   }
   goroutines_->Drain([&](const GoroutineEvent& e) { life_.OnEvent(e); });
@@ -118,6 +118,18 @@ bool TraceSession::ExecDetected() {
   return true;
 }
 
+// A read of the target's memory failed. If it exec'd, that is the reason to
+// report; but the read can fail while the kernel is still replacing the
+// image, a moment before /proc/PID/exe names the new file: look again briefly.
+void TraceSession::EndOnReadError(const Error& e) {
+  for (int i = 0; i < 20; i++) {
+    if (ExecDetected()) return;
+    if (!ProcessAlive(target_.pid)) break;
+    usleep(5000);
+  }
+  error_ = e.what();
+}
+
 int TraceSession::Poll() {
   if (!error_.empty() || ExecDetected()) return 0;
   int n = 0;
@@ -137,7 +149,7 @@ void TraceSession::MaybeReport(const RunControl& run) {
   try {
     last_ = TakeSnapshot(target_, layout_);
   } catch (const Error& e) {
-    error_ = e.what();  // the target may have exited mid-read: still write what we have
+    EndOnReadError(e);  // the target may have exited or exec'd mid-read: still write what we have
     return;
   }
   Say(fmt::format("{:.0f}s: {} created, {} exited, {} goroutines, {} events lost", run.elapsed_seconds(),
@@ -151,7 +163,7 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
       goroutines_->Drain(on_event);
       if (!run.target_exited() && ProcessAlive(target_.pid)) last_ = TakeSnapshot(target_, layout_);
     } catch (const Error& e) {
-      error_ = e.what();
+      EndOnReadError(e);
     }
   }
   const size_t probe_count = probes();

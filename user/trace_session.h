@@ -67,6 +67,7 @@ class TraceSession {
  private:
   void DrainGc();
   bool ExecDetected();  // sets error_ when the process now runs another file
+  void EndOnReadError(const Error& e);  // sets error_: the exec, if that is why the read failed, else e
   void Say(const std::string& line) const;
 
   const TargetProcess& target_;

@@ -572,8 +572,9 @@ Outcome CheckBinary(const Target& t) {
   uint64_t runtime_text = 0;
   std::vector<FuncRange> fns = NmFunctions(*tc, t.path, &err, &runtime_text);
   o.pc_source = "nm";
+  uint64_t twin_runtime_text = 0;
   if (fns.empty() && t.twin && SameFunctionLayout(t.path, t.twin->path)) {
-    fns = NmFunctions(*tc, t.twin->path, &err);
+    fns = NmFunctions(*tc, t.twin->path, &err, &twin_runtime_text);
     o.pc_source = "nm of twin " + t.twin->variant;
   }
   std::string pcln = secs.gopclntab.found ? ReadBytes(t.path, secs.gopclntab) : "";
@@ -589,8 +590,11 @@ Outcome CheckBinary(const Target& t) {
   // stripped, externally linked binary .text starts with C start-up code
   // (_start, crt) before runtime.text, so every answer is off by that much.
   // Correct it with the table's own textStart: ask about pc + (base - textStart).
+  // Go 1.26+ headers no longer hold textStart (0): the twin's runtime.text
+  // symbol says where it is, as the header did before.
   const uint64_t base = runtime_text ? runtime_text : secs.text.addr;
-  const uint64_t text_start = PclntabTextStart(pcln);
+  uint64_t text_start = PclntabTextStart(pcln);
+  if (!text_start && !runtime_text) text_start = twin_runtime_text;
   const int64_t shift = text_start ? static_cast<int64_t>(base - text_start) : 0;
 
   std::vector<Answer> want = RunAddr2line(*tc, t.path, pcs, shift, &err);

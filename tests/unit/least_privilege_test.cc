@@ -5,6 +5,8 @@
 // none of them goscope refuses, naming what it needs.
 #include <sys/stat.h>
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -24,17 +26,24 @@ const char* kSetprivCaps =
     "--ambient-caps=+bpf,+perfmon,+sys_ptrace ";
 const char* kSetprivNone = "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all ";
 
-// A directory nobody (65534) can write.
+// A directory nobody (65534) can write, and reach wherever the clone lives
+// (under /root, mode 0700, nobody can open nothing).
 struct OpenDir {
   heaptest::TempDir dir;
   OpenDir() { ::chmod(dir.path().c_str(), 0777); }
+  // A copy of an executable that nobody can run.
+  std::string Executable(const std::string& path) const {
+    std::string copy = dir.path() + "/" + std::filesystem::path(path).filename().string();
+    std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+    ::chmod(copy.c_str(), 0755);
+    return copy;
+  }
 };
 
+// The newest toolchain's build of a program.
 const testing::TestBinary* Find(const std::string& name, const std::string& variant) {
   static const auto bins = testing::LoadTestBinaries();
-  for (const auto& b : bins)
-    if (b.name == name && b.variant == variant && b.go_version.starts_with("go1.24")) return &b;
-  return nullptr;
+  return testing::NewestBuild(bins, name, variant);
 }
 
 TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
@@ -42,15 +51,17 @@ TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
   if (RunCommand("command -v setpriv", "", nullptr).empty()) GTEST_SKIP() << "setpriv (util-linux) not installed";
   const auto* leaker = Find("leaker", "stripped");
   const auto* inittest = Find("inittest", "plain");
-  ASSERT_TRUE(leaker && inittest) << "go1.24 test binaries missing";
+  ASSERT_TRUE(leaker && inittest) << "test binaries missing";
+  OpenDir out;
+  const std::string goscope = out.Executable(GOSCOPE_BINARY);
+  const std::string inittest_copy = out.Executable(inittest->path);
 
   // attach to a process owned by root (this test runs as root).
   Child target({leaker->path});
   ASSERT_TRUE(target.WaitFor(0, "ready").has_value()) << target.err();
-  OpenDir out;
   int rc = -1;
   std::string err;
-  RunCommand(std::string(kSetprivCaps) + ShellQuote(GOSCOPE_BINARY) + " attach -p " + std::to_string(target.pid()) +
+  RunCommand(std::string(kSetprivCaps) + ShellQuote(goscope) + " attach -p " + std::to_string(target.pid()) +
                  " --duration 2 -o " + ShellQuote(out.dir.path() + "/attach"),
              "", &rc, &err);
   EXPECT_EQ(rc, 0) << err;
@@ -62,8 +73,8 @@ TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
   EXPECT_EQ(s["memprofilerate_restored"], s["memprofilerate_written"]) << s.dump(1);
 
   // run: the program starts as the same unprivileged user.
-  std::string stdout_text = RunCommand(std::string(kSetprivCaps) + ShellQuote(GOSCOPE_BINARY) + " run -q --until main -o " +
-                                           ShellQuote(out.dir.path() + "/run") + " -- " + ShellQuote(inittest->path),
+  std::string stdout_text = RunCommand(std::string(kSetprivCaps) + ShellQuote(goscope) + " run -q --until main -o " +
+                                           ShellQuote(out.dir.path() + "/run") + " -- " + ShellQuote(inittest_copy),
                                        "", &rc, &err);
   EXPECT_EQ(rc, 0) << err;
   EXPECT_NE(stdout_text.find("registry 2000"), std::string::npos) << stdout_text;
@@ -78,7 +89,7 @@ TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
   ::chmod(config.c_str(), 0644);
   Child agent({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                "--inh-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search",
-               "--ambient-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search", GOSCOPE_BINARY, "agent", "--listen",
+               "--ambient-caps=+bpf,+perfmon,+sys_ptrace,+dac_read_search", goscope, "agent", "--listen",
                "127.0.0.1:0", "--config", config});
   auto line = agent.WaitFor(1, "listening on 127.0.0.1:", 30000);
   ASSERT_TRUE(line.has_value()) << agent.err();
@@ -100,13 +111,15 @@ TEST(LeastPrivilege, WithoutCapabilitiesItRefusesAndSaysWhatItNeeds) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to an unprivileged user";
   const auto* inittest = Find("inittest", "plain");
   ASSERT_TRUE(inittest);
+  OpenDir dir;
+  const std::string goscope = dir.Executable(GOSCOPE_BINARY);
   int rc = -1;
   std::string err;
-  RunCommand(std::string(kSetprivNone) + ShellQuote(GOSCOPE_BINARY) + " run -- " + ShellQuote(inittest->path), "", &rc,
-             &err);
+  RunCommand(std::string(kSetprivNone) + ShellQuote(goscope) + " run -- " + ShellQuote(dir.Executable(inittest->path)),
+             "", &rc, &err);
   EXPECT_NE(rc, 0);
   EXPECT_NE(err.find("CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE"), std::string::npos) << err;
-  RunCommand(std::string(kSetprivNone) + ShellQuote(GOSCOPE_BINARY) + " agent", "", &rc, &err);
+  RunCommand(std::string(kSetprivNone) + ShellQuote(goscope) + " agent", "", &rc, &err);
   EXPECT_NE(rc, 0);
   EXPECT_NE(err.find("CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE"), std::string::npos) << err;
 }

@@ -225,6 +225,18 @@ inline GoVersion ParseGoVersion(const std::string& v) {
   return g;
 }
 
+// The build of program `name`, variant `variant`, by the newest toolchain
+// that built one; nullptr if none did.
+inline const TestBinary* NewestBuild(const std::vector<TestBinary>& bins, const std::string& name,
+                                     const std::string& variant) {
+  const TestBinary* newest = nullptr;
+  for (const auto& b : bins)
+    if (b.name == name && b.variant == variant &&
+        (!newest || ParseGoVersion(newest->go_version) < ParseGoVersion(b.go_version)))
+      newest = &b;
+  return newest;
+}
+
 struct GoToolchain {
   std::string version;  // go1.22.12
   std::string goroot;   // /usr/lib/go-1.22

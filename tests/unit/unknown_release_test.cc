@@ -28,17 +28,11 @@ std::string Slurp(const std::string& path) {
 class UnknownRelease : public ::testing::Test {
  protected:
   void SetUp() override {
-    const TestBinary* newest = nullptr;
-    auto all = testing::LoadTestBinaries();
-    binaries_ = all;
-    for (const auto& b : binaries_)
-      if (b.name == "goroutines" && b.variant == "plain" &&
-          (!newest || testing::ParseGoVersion(b.go_version).minor > testing::ParseGoVersion(newest->go_version).minor))
-        newest = &b;
+    binaries_ = testing::LoadTestBinaries();
+    const TestBinary* newest = testing::NewestBuild(binaries_, "goroutines", "plain");
     ASSERT_NE(newest, nullptr) << "no goroutines test binary";
-    char tmpl[] = "/tmp/goscope-unknown-release-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = tmp_.path();
+    ASSERT_FALSE(dir_.empty());
     from_ = newest->go_version;
     to_ = "go1.99." + std::string(from_.size() - 7, '0');  // "go1.99.0" for "go1.27.4"
     ASSERT_EQ(to_.size(), from_.size());
@@ -49,7 +43,6 @@ class UnknownRelease : public ::testing::Test {
     }
     ASSERT_EQ(paths_.size(), 2u);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A copy of path with every occurrence of the version string replaced.
   std::string Patch(const std::string& path, const std::string& out) {
@@ -63,6 +56,7 @@ class UnknownRelease : public ::testing::Test {
     return out;
   }
 
+  heaptest::TempDir tmp_;
   std::vector<TestBinary> binaries_;
   std::string dir_, from_, to_;
   std::map<std::string, std::string> paths_;

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"goscope.test/inittest/bg"
+	"goscope.test/inittest/known"
 	"goscope.test/inittest/patterns"
 	"goscope.test/inittest/registry"
 	"goscope.test/inittest/tables"
@@ -34,8 +35,9 @@ func init() {
 
 func main() {
 	<-bg.Done
-	fmt.Printf("registry %d tables %d patterns %d bg %d names %d\n",
-		len(registry.Entries), len(tables.Squares)+len(tables.Cubes), patterns.Count(), bg.Total, len(names))
+	fmt.Printf("registry %d tables %d patterns %d bg %d names %d known %d\n",
+		len(registry.Entries), len(tables.Squares)+len(tables.Cubes), patterns.Count(), bg.Total, len(names),
+		len(known.Pairs)+len(known.Buf40))
 	args := os.Args[1:]
 	if len(args) == 0 {
 		return
