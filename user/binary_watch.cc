@@ -8,9 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "binary_info.h"
 #include "error.h"
-#include "runtime_variables.h"
-#include "trace_support.h"
 
 namespace goscope {
 
@@ -32,14 +31,14 @@ BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary
     target_.pid = -1;
     target_.exe_path = fmt::format("/proc/self/fd/{}", fd_);
     target_.binary = std::move(binary);
-    layout_ = ResolveRuntimeLayout(*target_.binary);
-    sites_ = FindProbeSites(*target_.binary);
-    Verdict verdict = AssessTraceability(*target_.binary, layout_, sites_);
-    if (!verdict.traceable) {
-      std::string why;
-      for (const auto& p : verdict.problems) why += (why.empty() ? "" : "; ") + p;
+    BinaryInfo info = PrepareBinary(target_.binary);
+    if (!info.verdict.traceable) {
+      std::string why;  // one line: the agent logs it
+      for (const auto& p : info.verdict.problems) why += (why.empty() ? "" : "; ") + p;
       throw Error(fmt::format("{} cannot be traced: {}", target_.binary->go_version(), why));
     }
+    layout_ = std::move(info.layout);
+    sites_ = std::move(info.sites);
     goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, kGoroutineRingBytes);
     goroutines_->Attach(sites_);
     try {

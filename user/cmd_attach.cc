@@ -8,19 +8,17 @@
 
 #include <fmt/format.h>
 
+#include "binary_info.h"
 #include "atomic_file.h"
 #include "cli_args.h"
 #include "process_events.h"
 #include "startup_trace.h"
 #include "commands.h"
 #include "error.h"
-#include "probe_sites.h"
 #include "run_control.h"
-#include "runtime_variables.h"
 #include "target_process.h"
 #include "trace_cli.h"
 #include "trace_session.h"
-#include "trace_support.h"
 #include "uprobe_links.h"
 
 namespace goscope {
@@ -90,21 +88,14 @@ int AttachOnExec(const std::string& pattern, bool until_main, double duration,
   };
   try {
     TargetProcess target = TargetProcess::Find(caught);
-    RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
-    auto sites = FindProbeSites(*target.binary);
-    Verdict verdict = AssessTraceability(*target.binary, layout, sites);
-    if (!verdict.traceable) {
-      resume();
-      fmt::print(stderr, "goscope attach: process {} cannot be traced:\n", caught);
-      for (const auto& p : verdict.problems) fmt::print(stderr, "  {}\n", p);
-      return 3;
-    }
-    RequireInitSites(sites);
+    BinaryInfo info = PrepareBinary(target.binary);
+    RequireTraceable(info, fmt::format("process {}", caught));  // resumed by the handler below
+    RequireInitSites(info.sites);
     std::string dir = out_dir.value_or(DefaultOutDir(caught));
     if (!out_dir) EnsureOutputDir(dir);
     StartupTraceOptions so{opts, until_main, duration, /*end_on_signals=*/true, dir};
     fmt::print(stderr, "goscope attach: caught pid {} at its exec\n", caught);
-    return TraceFromFirstInstruction(target, layout, sites, so, resume);
+    return TraceFromFirstInstruction(target, info.layout, info.sites, so, resume);
   } catch (...) {
     resume();
     throw;
@@ -151,18 +142,12 @@ int RunAttach(int argc, char** argv) {
   EnsureOutputDir(dir);  // fail before attaching, not after the run
 
   const GoBinary& bin = *target.binary;
-  RuntimeLayout layout = ResolveRuntimeLayout(bin);
-  auto sites = FindProbeSites(bin);
-  Verdict verdict = AssessTraceability(bin, layout, sites);
-  if (!verdict.traceable) {
-    fmt::print(stderr, "goscope attach: process {} cannot be traced:\n", target.pid);
-    for (const auto& p : verdict.problems) fmt::print(stderr, "  {}\n", p);
-    return 3;
-  }
+  BinaryInfo info = PrepareBinary(target.binary);
+  RequireTraceable(info, fmt::format("process {}", target.pid));
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 
-  TraceSession session(target, layout, sites, opts);
+  TraceSession session(target, info.layout, info.sites, opts);
   session.AttachGoroutinesAndGc();
   session.StartHeap();
   RunControl run(target.pid, duration);

@@ -5,17 +5,15 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "binary_info.h"
 #include "atomic_file.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
 #include "gc_report.h"
 #include "gc_tracer.h"
-#include "probe_sites.h"
 #include "run_control.h"
-#include "runtime_variables.h"
 #include "target_process.h"
-#include "trace_support.h"
 #include "uprobe_links.h"
 
 namespace goscope {
@@ -66,19 +64,13 @@ int RunGc(int argc, char** argv) {
 
   TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
   const GoBinary& bin = *target.binary;
-  RuntimeLayout layout = ResolveRuntimeLayout(bin);
-  auto sites = FindProbeSites(bin);
-  Verdict verdict = AssessTraceability(bin, layout, sites);
-  if (!verdict.traceable) {
-    fmt::print(stderr, "goscope gc: process {} cannot be traced:\n", target.pid);
-    for (const auto& p : verdict.problems) fmt::print(stderr, "  {}\n", p);
-    return 3;
-  }
+  BinaryInfo info = PrepareBinary(target.binary);
+  RequireTraceable(info, fmt::format("process {}", target.pid));
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 
-  GcTracer tracer(target, layout);
-  tracer.Attach(sites);
+  GcTracer tracer(target, info.layout);
+  tracer.Attach(info.sites);
   uint64_t start_ns = MonotonicNs();
   RunControl run(target.pid, duration);
   fmt::print(stderr, "goscope gc: {} probes live on pid {} ({}, runtime.work from {}); tracing GC{}\n",

@@ -5,16 +5,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "binary_info.h"
 #include "atomic_file.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
 #include "goroutine_format.h"
 #include "goroutine_snapshot.h"
-#include "probe_sites.h"
-#include "runtime_variables.h"
 #include "target_process.h"
-#include "trace_support.h"
 
 namespace goscope {
 namespace {
@@ -108,13 +106,9 @@ int RunGoroutines(int argc, char** argv) {
   }
 
   TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
-  RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
-  Verdict verdict = AssessTraceability(*target.binary, layout, FindProbeSites(*target.binary));
-  if (!verdict.traceable) {
-    fmt::print(stderr, "goscope goroutines: process {} ({}) cannot be read:\n", target.pid, target.binary->path());
-    for (const auto& p : verdict.problems) fmt::print(stderr, "  {}\n", p);
-    return 3;
-  }
+  BinaryInfo info = PrepareBinary(target.binary);
+  RequireTraceable(info, fmt::format("process {} ({})", target.pid, target.binary->path()));
+  const RuntimeLayout& layout = info.layout;
 
   Snapshot snap = TakeSnapshot(target, layout, sopts);
   GoroutineFormatOptions fopts;

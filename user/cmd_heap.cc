@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "binary_info.h"
 #include "atomic_file.h"
 #include "cli_args.h"
 #include "commands.h"
@@ -18,9 +19,7 @@
 #include "heap_session.h"
 #include "heap_tracer.h"
 #include "memprofilerate.h"
-#include "probe_sites.h"
 #include "run_control.h"
-#include "runtime_variables.h"
 #include "target_process.h"
 #include "uprobe_links.h"
 
@@ -124,8 +123,10 @@ int RunHeap(int argc, char** argv) {
   TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
   const std::string out = args.get_or("-o", fmt::format("heap-{}.pb.gz", target.pid));
   const GoBinary& bin = *target.binary;
-  RuntimeLayout layout = ResolveRuntimeLayout(bin);
-  std::vector<ProbeSite> sites = FindProbeSites(bin);
+  BinaryInfo binary_info = PrepareBinary(target.binary);
+  RequireTraceable(binary_info, fmt::format("process {}", target.pid));
+  const RuntimeLayout& layout = binary_info.layout;
+  const std::vector<ProbeSite>& sites = binary_info.sites;
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 

@@ -2,14 +2,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "binary_info.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
-#include "go_binary.h"
-#include "probe_sites.h"
-#include "runtime_variables.h"
 #include "target_process.h"
-#include "trace_support.h"
 
 namespace goscope {
 namespace {
@@ -36,16 +33,12 @@ struct Report {
   std::string path;
   pid_t pid = 0;
   uint64_t load_bias = 0;
-  std::shared_ptr<const GoBinary> bin;
-  RuntimeLayout layout;
-  std::string dwarf_error;
-  std::vector<ProbeSite> sites;
+  BinaryInfo info;
   std::vector<uint64_t> newproc1_rets;
-  Verdict verdict;
 };
 
 json ToJson(const Report& r) {
-  const GoBinary& b = *r.bin;
+  const GoBinary& b = *r.info.binary;
   json j;
   j["path"] = r.path;
   j["pid"] = r.pid ? json(r.pid) : json(nullptr);
@@ -63,7 +56,7 @@ json ToJson(const Report& r) {
   j["build_id"] = b.identity();
   j["symtab"] = b.has_symtab();
   j["dwarf"] = b.has_dwarf();
-  if (!r.dwarf_error.empty()) j["dwarf_error"] = r.dwarf_error;
+  if (!r.info.dwarf_error.empty()) j["dwarf_error"] = r.info.dwarf_error;
   j["pclntab"] = {{"address", fmt::format("{:#x}", b.pclntab().vaddr())},
                   {"format", FormatName(b.pclntab().format())},
                   {"text_start", fmt::format("{:#x}", b.pclntab().text_start())},
@@ -74,7 +67,7 @@ json ToJson(const Report& r) {
   else
     j["moduledata"] = nullptr;
   json sites = json::array();
-  for (const auto& s : r.sites) {
+  for (const auto& s : r.info.sites) {
     json addrs = json::array();
     for (uint64_t a : s.addresses) addrs.push_back(fmt::format("{:#x}", a));
     sites.push_back({{"purpose", PurposeName(s.purpose)},
@@ -89,16 +82,16 @@ json ToJson(const Report& r) {
   for (uint64_t a : r.newproc1_rets) rets.push_back(fmt::format("{:#x}", a));
   j["newproc1_rets"] = rets;
   json layout = json::object();
-  for (const auto& [k, v] : r.layout.values) layout[k] = {{"value", v.value}, {"source", SourceName(v.source)}};
+  for (const auto& [k, v] : r.info.layout.values) layout[k] = {{"value", v.value}, {"source", SourceName(v.source)}};
   j["runtime_layout"] = layout;
-  j["traceable"] = r.verdict.traceable;
-  j["problems"] = r.verdict.problems;
-  j["notes"] = r.verdict.notes;
+  j["traceable"] = r.info.verdict.traceable;
+  j["problems"] = r.info.verdict.problems;
+  j["notes"] = r.info.verdict.notes;
   return j;
 }
 
 void PrintText(const Report& r, bool all_layout) {
-  const GoBinary& b = *r.bin;
+  const GoBinary& b = *r.info.binary;
   fmt::print("{}{}\n", r.path, r.pid ? fmt::format(" (pid {}, load bias {:#x})", r.pid, r.load_bias) : "");
   fmt::print("  go version    {} (goscope is tested on {})\n", b.go_version().empty() ? "unknown" : b.go_version(),
              TestedReleases());
@@ -110,7 +103,7 @@ void PrintText(const Report& r, bool all_layout) {
   fmt::print("  build id      {}\n", b.identity().empty() ? "none" : b.identity());
   fmt::print("  elf           {}, symtab {}, DWARF {}{}\n", b.elf().is_pie() ? "PIE" : "fixed address",
              b.has_symtab() ? "yes" : "no (stripped)", b.has_dwarf() ? "yes" : "no",
-             r.dwarf_error.empty() ? "" : " (unreadable: " + r.dwarf_error + ")");
+             r.info.dwarf_error.empty() ? "" : " (unreadable: " + r.info.dwarf_error + ")");
   fmt::print("  pclntab       {:#x}, {} format, {} functions, text at {:#x} (from {})\n", b.pclntab().vaddr(),
              FormatName(b.pclntab().format()), b.pclntab().funcs().size(), b.pclntab().text_start(),
              b.text_start_origin());
@@ -118,7 +111,7 @@ void PrintText(const Report& r, bool all_layout) {
     fmt::print("  moduledata    {:#x} (from {})\n", md->address.value, SourceName(md->address.source));
 
   fmt::print("\nprobe sites\n");
-  for (const auto& s : r.sites) {
+  for (const auto& s : r.info.sites) {
     if (s.not_needed()) {
       fmt::print("  {:<20} {:<30} none needed in this release\n", PurposeName(s.purpose), s.function);
       continue;
@@ -138,20 +131,20 @@ void PrintText(const Report& r, bool all_layout) {
   fmt::print("\nruntime layout{}\n", all_layout ? "" : " (the values tracers require; --layout lists all)");
   std::vector<std::string> keys;
   if (all_layout)
-    for (const auto& [k, v] : r.layout.values) keys.push_back(k);
+    for (const auto& [k, v] : r.info.layout.values) keys.push_back(k);
   else
     keys = RequiredLayoutKeys(b), keys.push_back("runtime.MemProfileRate"),
     keys.push_back("runtime.waitReasonStrings");
   for (const auto& k : keys) {
-    Sourced v = r.layout.get(k);
+    Sourced v = r.info.layout.get(k);
     bool address = k.find('.', 8) == std::string::npos;  // "runtime.allgs": a variable
     fmt::print("  {:<34} {:<12} {}\n", k,
                !v.known() ? "-" : address ? fmt::format("{:#x}", v.value) : std::to_string(v.value),
                v.known() ? SourceName(v.source) : "unknown");
   }
-  fmt::print("\n{}\n", r.verdict.traceable ? "verdict: traceable" : "verdict: NOT traceable");
-  for (const auto& p : r.verdict.problems) fmt::print("  problem: {}\n", p);
-  for (const auto& n : r.verdict.notes) fmt::print("  note: {}\n", n);
+  fmt::print("\n{}\n", r.info.verdict.traceable ? "verdict: traceable" : "verdict: NOT traceable");
+  for (const auto& p : r.info.verdict.problems) fmt::print("  problem: {}\n", p);
+  for (const auto& n : r.info.verdict.notes) fmt::print("  note: {}\n", n);
 }
 
 }  // namespace
@@ -168,24 +161,23 @@ int RunInfo(int argc, char** argv) {
     return 0;
   }
   Report r;
+  std::shared_ptr<const GoBinary> bin;
   if (auto pid = args.get_int("-p")) {
     TargetProcess t = TargetProcess::Find(static_cast<pid_t>(*pid));
-    r.path = t.exe_path, r.pid = t.pid, r.load_bias = t.load_bias, r.bin = t.binary;
+    r.path = t.exe_path, r.pid = t.pid, r.load_bias = t.load_bias, bin = t.binary;
   } else if (args.positional().size() == 1) {
     r.path = args.positional()[0];
-    r.bin = GoBinary::Open(r.path);
+    bin = GoBinary::Open(r.path);
   } else {
     throw Error("give one PATH or -p PID; see goscope info --help");
   }
-  r.layout = ResolveRuntimeLayout(*r.bin, &r.dwarf_error);
-  r.sites = FindProbeSites(*r.bin);
-  if (const Func* f = r.bin->pclntab().LookupFunction("runtime.newproc1")) r.newproc1_rets = FunctionRets(*r.bin, *f);
-  r.verdict = AssessTraceability(*r.bin, r.layout, r.sites);
+  r.info = PrepareBinary(bin);
+  if (const Func* f = bin->pclntab().LookupFunction("runtime.newproc1")) r.newproc1_rets = FunctionRets(*bin, *f);
   if (args.has("--json"))
     fmt::print("{}\n", ToJson(r).dump(2, ' ', false, json::error_handler_t::replace));
   else
     PrintText(r, args.has("--layout"));
-  return r.verdict.traceable ? 0 : 3;
+  return r.info.verdict.traceable ? 0 : 3;
 }
 
 }  // namespace goscope

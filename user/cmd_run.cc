@@ -4,17 +4,15 @@
 // caused, then traces the rest of the run like attach (or lets it go).
 #include <fmt/format.h>
 
+#include "binary_info.h"
 #include "atomic_file.h"
 #include "child_process.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
-#include "probe_sites.h"
-#include "runtime_variables.h"
 #include "startup_trace.h"
 #include "target_process.h"
 #include "trace_cli.h"
-#include "trace_support.h"
 #include "uprobe_links.h"
 
 namespace goscope {
@@ -81,16 +79,9 @@ int RunRun(int argc, char** argv) {
     fmt::print(stderr, "goscope run: {}\n", e.what());
     return e.shell_status();  // as a shell would
   }
-  std::shared_ptr<const GoBinary> binary = GoBinary::Open(path);
-  RuntimeLayout layout = ResolveRuntimeLayout(*binary);
-  auto sites = FindProbeSites(*binary);
-  Verdict verdict = AssessTraceability(*binary, layout, sites);
-  if (!verdict.traceable) {
-    fmt::print(stderr, "goscope run: {} cannot be traced:\n", path);
-    for (const auto& p : verdict.problems) fmt::print(stderr, "  {}\n", p);
-    return 3;
-  }
-  RequireInitSites(sites);
+  BinaryInfo info = PrepareBinary(GoBinary::Open(path));
+  RequireTraceable(info, path);
+  RequireInitSites(info.sites);
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
   std::optional<std::string> out_dir = args.get("-o");
@@ -98,8 +89,8 @@ int RunRun(int argc, char** argv) {
 
   ChildProcess child(path, command);
   TargetProcess target = TargetProcess::Find(child.pid());
-  if (target.binary->elf().build_id() != binary->elf().build_id() ||
-      target.binary->go_version() != binary->go_version())
+  if (target.binary->elf().build_id() != info.binary->elf().build_id() ||
+      target.binary->go_version() != info.binary->go_version())
     throw Error(fmt::format("{} changed between inspection and exec", path));
   const std::string dir = out_dir.value_or(DefaultOutDir(child.pid()));
   if (!out_dir) EnsureOutputDir(dir);
@@ -109,7 +100,7 @@ int RunRun(int argc, char** argv) {
   int rc = 0;
   bool resumed = false;
   try {
-    rc = TraceFromFirstInstruction(target, layout, sites, so, [&] {
+    rc = TraceFromFirstInstruction(target, info.layout, info.sites, so, [&] {
       child.Resume();
       resumed = true;
     });

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "binary_info.h"
 #include "commands.h"
 #include "error.h"
 
@@ -49,6 +50,9 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
       return c.run(argc - 2, argv + 2);
+    } catch (const goscope::Untraceable& e) {
+      fmt::print(stderr, "goscope {}: {}\n", c.name, e.what());
+      return 3;
     } catch (const goscope::Error& e) {
       fmt::print(stderr, "goscope {}: {}\n", c.name, e.what());
       return 1;

@@ -91,12 +91,23 @@ TEST_F(UnknownRelease, StrippedIsRefusedItemByItemButStillSymbolizes) {
   EXPECT_EQ(rc, 0) << sym;
   EXPECT_NE(sym.find("main.main"), std::string::npos) << sym;
 
-  // A command that needs the layout refuses the running program, naming an item.
+  // Every command that needs the layout refuses the running program (exit 3,
+  // naming an item) before it loads or writes anything; run refuses to start it.
   heaptest::Child prog({paths_["stripped"], "-recv", "3"});
   ASSERT_TRUE(prog.WaitFor(0, "ready")) << prog.err();
-  heaptest::Child gs({heaptest::GoscopeBinary(), "goroutines", "-p", std::to_string(prog.pid())});
-  EXPECT_EQ(gs.Wait(), 3) << gs.err();
-  EXPECT_NE(gs.err().find("runtime.g.goid"), std::string::npos) << gs.err();
+  const std::string pid = std::to_string(prog.pid());
+  for (std::vector<std::string> cmd : {std::vector<std::string>{"goroutines", "-p", pid},
+                                       {"attach", "-p", pid, "--duration", "1", "-o", dir_ + "/attach"},
+                                       {"heap", "-p", pid, "--duration", "1", "-o", dir_ + "/heap.pb.gz"},
+                                       {"gc", "-p", pid, "--duration", "1"},
+                                       {"run", "--", paths_["stripped"], "-recv", "1"}}) {
+    cmd.insert(cmd.begin(), heaptest::GoscopeBinary());
+    heaptest::Child gs(cmd);
+    EXPECT_EQ(gs.Wait(), 3) << cmd[1] << ": " << gs.err();
+    EXPECT_NE(gs.err().find("cannot be traced:"), std::string::npos) << cmd[1] << ": " << gs.err();
+    EXPECT_NE(gs.err().find("runtime.g.goid"), std::string::npos) << cmd[1] << ": " << gs.err();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/heap.pb.gz"));
 }
 
 TEST_F(UnknownRelease, WithDwarfGoroutinesAndAttachWork) {
