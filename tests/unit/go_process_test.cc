@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -62,6 +63,32 @@ class Child {
  private:
   pid_t pid_ = -1;
   bool reaped_ = false;
+};
+
+// A child stopped by the kernel at its exec (PTRACE_TRACEME), with the new
+// image in place: it keeps its identity for as long as we look, however short
+// the program's run and however loaded the machine. Killed at the end.
+class StoppedAtExec {
+ public:
+  explicit StoppedAtExec(const std::string& path) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    int st = 0;
+    if (pid_ < 0 || waitpid(pid_, &st, 0) != pid_ || !WIFSTOPPED(st)) pid_ = -1;
+  }
+  ~StoppedAtExec() {
+    if (pid_ > 0) kill(pid_, SIGKILL), waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
 };
 
 // Waits until the child has exec'd path (its /proc/PID/exe points there).
@@ -302,9 +329,9 @@ TEST(GoProcess, CgoAndPieProcessesAreGo) {
   for (const auto& b : testing::LoadTestBinaries()) {
     if (b.go_version.rfind("go1.24", 0) != 0) continue;
     if (b.variant != "pie" && b.variant != "cgo-stripped") continue;
-    // cgotest runs briefly; a stopped child keeps its identity for as long as we look.
-    Child c({b.path});
-    kill(c.pid(), SIGSTOP);
+    // cgotest runs briefly: look at it stopped at its exec.
+    StoppedAtExec c(b.path);
+    ASSERT_GT(c.pid(), 0) << testing::TestBinaryLabel(b);
     ASSERT_TRUE(WaitExec(c.pid(), b.path)) << testing::TestBinaryLabel(b);
     auto exe = IdentifyExecutable(c.pid());
     ASSERT_TRUE(exe);

@@ -237,8 +237,10 @@ TEST(RunInit, UntilExitTracesTheRestLikeAttach) {
     if (b.variant != "stripped") continue;
     const std::string label = testing::TestBinaryLabel(b);
     heaptest::TempDir dir;
+    // A second of life after main: the sampled heap starts after main.main,
+    // and on a loaded machine 300 ms were once not enough for it to begin.
     Outcome o = RunShell(ShellQuote(GOSCOPE_BINARY) + " run -o " + ShellQuote(dir.path()) + " -- " + ShellQuote(b.path) +
-                    " sleep 300");
+                    " sleep 1000");
     ASSERT_EQ(o.rc, 0) << label << o.err;
     nlohmann::json s = ReadJson(dir.path() + "/summary.json");
     ASSERT_TRUE(s.is_object()) << label;
