@@ -66,7 +66,7 @@ void HeapSession::Stop() {
     std::string why;
     restored_ = rate_->Restore(&why);
     if (restored_) {
-      restore_message_ = fmt::format("runtime.MemProfileRate restored to {}", rate_->original());
+      restore_message_ = rate_->outcome();
     } else {
       bool alive = ProcessAlive(target_.pid);
       restore_message_ = alive ? fmt::format("runtime.MemProfileRate NOT restored: {}", why)
@@ -80,8 +80,12 @@ void HeapSession::Stop() {
 
 std::string HeapSession::RateNote() const {
   if (!rate_) return "";
-  return wrote_ ? fmt::format(", MemProfileRate {} (written by goscope; was 0)", rate_->effective())
-                : fmt::format(", MemProfileRate {} (the program's own)", rate_->effective());
+  if (!wrote_) return fmt::format(", MemProfileRate {} (the program's own)", rate_->effective());
+  if (rate_->shared()) return fmt::format(", MemProfileRate {} (written by another goscope on it; was 0)", rate_->effective());
+  if (rate_->inherited())
+    return fmt::format(", MemProfileRate {} (left by a goscope that did not restore it; was 0: restored at the end)",
+                       rate_->effective());
+  return fmt::format(", MemProfileRate {} (written by goscope; was 0)", rate_->effective());
 }
 
 std::vector<HeapRecord> HeapSession::Records() const {
@@ -141,6 +145,10 @@ nlohmann::json HeapSession::SummaryJson() const {
       {"memprofilerate_restored", wrote_ ? restored_ : false},
       {"heap_events_lost", tracer_.lost()},
   };
+  // Shared with another goscope, or taken over from one that was killed.
+  if (rate_ && rate_->shared()) j["memprofilerate_shared"] = true;
+  if (rate_ && rate_->inherited()) j["memprofilerate_inherited"] = true;
+  if (!restore_message_.empty()) j["memprofilerate_outcome"] = restore_message_;
   if (exact) {
     HeapExactStats st = tracer_.exact_stats();
     j["alloc_samples"] = st.calls;

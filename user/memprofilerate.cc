@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -69,21 +72,131 @@ std::string ProcessImage(pid_t pid) {
 
 }  // namespace
 
+// Who relies on a rate goscope wrote into a process. Each goscope (attach,
+// heap, run, agent) that samples through it holds a shared flock on
+// /run/lock/goscope-memprofilerate-PID-STARTTICKS for as long as it does; the
+// file records the value written and the program's original. Whoever finds
+// the lock free is alone: it may write, or take over a record left by a
+// goscope that was killed before it could restore; the last holder to leave
+// restores the original and removes the file. The record is the only way a
+// later goscope can tell a rate goscope left behind from the program's own.
+class RateLedger {
+ public:
+  explicit RateLedger(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    // /run/lock is writable by everyone: a record someone else made could
+    // make us "restore" a rate into the program. Only our own counts.
+    struct stat st {};
+    if (fd_ >= 0 && (::fstat(fd_, &st) != 0 || st.st_uid != ::geteuid() || (st.st_mode & 077) || !S_ISREG(st.st_mode))) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~RateLedger() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RateLedger(const RateLedger&) = delete;
+  RateLedger& operator=(const RateLedger&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  // True when no other goscope holds the ledger (this one then holds it alone).
+  bool TryAlone() { return ::flock(fd_, LOCK_EX | LOCK_NB) == 0; }
+  void Share() { (void)::flock(fd_, LOCK_SH); }
+
+  struct Record {
+    int64_t written = 0, original = 0;
+  };
+  std::optional<Record> Read() const {
+    char buf[64] = {};
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    Record r;
+    if (n <= 0 || std::sscanf(buf, "%lld %lld", reinterpret_cast<long long*>(&r.written),
+                              reinterpret_cast<long long*>(&r.original)) != 2)
+      return std::nullopt;
+    return r;
+  }
+  void Write(const Record& r) {
+    std::string line = fmt::format("{} {}\n", r.written, r.original);
+    if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, line.data(), line.size(), 0);
+  }
+  void Remove() { ::unlink(path_.c_str()); }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+namespace {
+
+std::string LedgerPath(pid_t pid) {
+  auto exe = IdentifyExecutable(pid);
+  if (!exe) return "";
+  return fmt::format("/run/lock/goscope-memprofilerate-{}-{}", pid, exe->start_ticks);
+}
+
+}  // namespace
+
 MemProfileRateOverride::MemProfileRateOverride(pid_t pid, uint64_t address, int64_t rate, bool allow_write)
     : pid_(pid), address_(address), rate_(rate), image_(ProcessImage(pid)) {
   auto v = ReadMemProfileRate(pid, address);
   if (!v) throw Error(fmt::format("cannot read runtime.MemProfileRate at {:#x} in process {}", address, pid));
   original_ = *v;
-  if (original_ != 0 || rate <= 0 || !allow_write) return;
-  if (int err = WriteWord(pid, address, rate))
-    throw Error(fmt::format("cannot write runtime.MemProfileRate at {:#x} in process {}: {}", address, pid,
+  if (rate <= 0 || !allow_write) return;
+  std::string path;
+  try {
+    path = LedgerPath(pid);
+  } catch (const Error&) {
+  }
+  ledger_ = path.empty() ? nullptr : std::make_unique<RateLedger>(path);
+  if (!ledger_ || !ledger_->ok()) {
+    // No ledger (no /run/lock): write only a 0, as before, and say nothing to later goscopes.
+    ledger_.reset();
+    if (original_ == 0) Write();
+    return;
+  }
+  if (ledger_->TryAlone()) {
+    auto rec = ledger_->Read();
+    if (rec && rec->written == original_ && original_ != 0 && rec->original == 0) {
+      // Left by a goscope that never restored (killed): ours to restore now.
+      rate_ = rec->written;
+      original_ = rec->original;
+      written_ = true;
+      inherited_ = true;
+    } else if (original_ == 0) {
+      Write();
+      ledger_->Write({rate_, original_});
+    } else {
+      // The program's own rate: nothing to share or restore.
+      ledger_->Remove();
+      ledger_.reset();
+      return;
+    }
+    ledger_->Share();
+    return;
+  }
+  // Another goscope is sampling this process right now.
+  ledger_->Share();
+  auto rec = ledger_->Read();
+  if (rec && rec->written == original_ && rec->original == 0) {
+    rate_ = rec->written;  // sample at its rate: one rate per process
+    original_ = rec->original;
+    written_ = true;
+    shared_ = true;
+  } else {
+    ledger_.reset();  // it samples at the program's own rate: nothing of ours to restore
+  }
+}
+
+void MemProfileRateOverride::Write() {
+  if (int err = WriteWord(pid_, address_, rate_))
+    throw Error(fmt::format("cannot write runtime.MemProfileRate at {:#x} in process {}: {}", address_, pid_,
                             std::strerror(err)));
   written_ = true;  // from here on the destructor restores, whatever happens next
-  auto back = ReadMemProfileRate(pid, address);
-  if (!back || *back != rate) {
+  auto back = ReadMemProfileRate(pid_, address_);
+  if (!back || *back != rate_) {
     Restore();
     throw Error(fmt::format("runtime.MemProfileRate at {:#x} in process {} did not read back as {} after writing it",
-                            address, pid, rate));
+                            address_, pid_, rate_));
   }
 }
 
@@ -99,7 +212,13 @@ bool MemProfileRateOverride::Restore(std::string* why) {
     };
     const std::string image = ProcessImage(pid_);
     auto now = ReadMemProfileRate(pid_, address_);
-    if (image.empty() || !Alive(pid_)) {
+    if (ledger_ && !ledger_->TryAlone()) {
+      // Another goscope still samples at this rate: the last one restores.
+      restore_ok_ = true;
+      outcome_ = fmt::format("runtime.MemProfileRate left at {} for another goscope still sampling process {}",
+                             rate_, pid_);
+      ledger_.reset();
+    } else if (image.empty() || !Alive(pid_)) {
       fail(fmt::format("process {} exited", pid_));
     } else if (image != image_) {
       fail(fmt::format("process {} now runs another program (exec or pid reuse); nothing written", pid_));
@@ -115,7 +234,11 @@ bool MemProfileRateOverride::Restore(std::string* why) {
                 : std::string("cannot read runtime.MemProfileRate back after restoring it"));
     } else {
       restore_ok_ = true;
+      outcome_ = fmt::format("runtime.MemProfileRate restored to {}", original_);
     }
+    // Alone and done (restored, or nothing left to restore): the record goes.
+    if (ledger_) ledger_->Remove();
+    ledger_.reset();
   }
   if (!restore_ok_ && why) *why = restore_why_;
   return restore_ok_;

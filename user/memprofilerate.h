@@ -39,10 +39,21 @@
 //    it), and read back to verify. After the restore, 1.24+ take one more
 //    sample per P (noticing the change); profile specials already attached are
 //    freed normally at sweep.
+//  - Several goscopes, and goscopes that die: every goscope that samples
+//    through a rate goscope wrote holds a shared lock on a record in /run/lock
+//    (the written value and the original, per process instance). A second
+//    goscope samples at the rate already written instead of taking it for the
+//    program's own; the last to leave restores. One killed before it could
+//    restore leaves the record unheld, and the next goscope on that process
+//    takes the restore over. Records are trusted only when owned by goscope's
+//    own user and private to it. Without /run/lock (or from another mount
+//    namespace, or as another user) goscope writes only a 0, as before, and no
+//    later goscope can tell its rate from the program's.
 #pragma once
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -73,22 +84,36 @@ class MemProfileRateOverride {
   int64_t original() const { return original_; }
   // The rate the sampler runs at: the written one, else the original.
   int64_t effective() const { return written_ ? rate_ : original_; }
-  // Whether this object wrote to the target (and has not restored it yet).
+  // Whether the rate in the target is goscope's (written by this object, or
+  // shared with or inherited from another goscope) and not restored yet.
   bool written() const { return written_ && !restored_; }
+  // Another live goscope wrote the rate this one samples at.
+  bool shared() const { return shared_; }
+  // A goscope killed before restoring left the rate; this one restores it.
+  bool inherited() const { return inherited_; }
+  // After a successful Restore: "restored to 0", or left for another goscope.
+  const std::string& outcome() const { return outcome_; }
 
   // Writes the original value back if this object wrote, then reads it back.
-  // True when the target now holds the original value or nothing was written;
+  // True when the target now holds the original value, nothing was written,
+  // or another goscope still samples at the rate (the last one restores);
   // false (with *why) when the target exited, the program changed the rate
   // itself (left alone), or the write or read-back failed. Idempotent.
   bool Restore(std::string* why = nullptr);
 
  private:
+  void Write();  // rate_ into the target, read back
+
+  std::unique_ptr<class RateLedger> ledger_;
   pid_t pid_;
   uint64_t address_;
   int64_t rate_;
   int64_t original_ = 0;
   std::string image_;  // which program the pid ran when the rate was read (see ProcessImage)
   bool written_ = false;
+  bool shared_ = false;
+  bool inherited_ = false;
+  std::string outcome_;
   bool restored_ = false;
   bool restore_ok_ = false;
   std::string restore_why_;

@@ -6,9 +6,14 @@
 // picks the written rate up.
 #include <signal.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+
+#include <memory>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
+#include "bpf_required.h"
 #include "error.h"
 #include "heap_test_util.h"
 #include "memprofilerate.h"
@@ -119,6 +124,119 @@ TEST(MemProfileRate, RestoreLeavesARateTheProgramChangedAndSurvivesExit) {
     EXPECT_FALSE(o.Restore(&why));
     EXPECT_NE(why.find("exited"), std::string::npos) << why;
   }
+}
+
+// The record a goscope keeps while it relies on a rate it wrote (see memprofilerate.h).
+std::string LedgerOf(pid_t pid) {
+  std::string stat = testing::RunCommand("cat /proc/" + std::to_string(pid) + "/stat", "", nullptr);
+  std::istringstream in(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && in >> field; i++) {
+  }
+  return "/run/lock/goscope-memprofilerate-" + std::to_string(pid) + "-" + field;
+}
+
+// The newest toolchain's heapprog, ready; nullptr (with a failure) if it did not start.
+std::unique_ptr<Child> StartNewestHeapprog() {
+  auto progs = heaptest::HeapPrograms("heapprog");
+  if (progs.empty()) return nullptr;
+  auto prog = std::make_unique<Child>(std::vector<std::string>{progs.back().path});
+  if (!prog->WaitFor(0, "heapprog: ready")) {
+    ADD_FAILURE() << "heapprog did not start: " << prog->err();
+    return nullptr;
+  }
+  return prog;
+}
+
+TEST(MemProfileRate, TwoWritersShareOneRateAndTheLastRestores) {
+  auto prog = StartNewestHeapprog();
+  ASSERT_TRUE(prog);
+  const uint64_t addr = RateAddress(prog->pid());
+  auto first = std::make_unique<MemProfileRateOverride>(prog->pid(), addr, 4096, true);
+  EXPECT_TRUE(testing::FileExists(LedgerOf(prog->pid())));
+  MemProfileRateOverride second(prog->pid(), addr, 8192, true);
+  EXPECT_TRUE(second.shared());
+  EXPECT_TRUE(second.written());
+  EXPECT_EQ(second.original(), 0) << "the program's rate, not the first writer's";
+  EXPECT_EQ(second.effective(), 4096) << "one rate per process: the one already written";
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 4096);
+  // The first leaves: the second still samples, so the rate stays.
+  EXPECT_TRUE(first->Restore());
+  EXPECT_NE(first->outcome().find("left at 4096"), std::string::npos) << first->outcome();
+  first.reset();
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 4096);
+  // The last one restores the program's 0 and removes the record.
+  std::string why;
+  EXPECT_TRUE(second.Restore(&why)) << why;
+  EXPECT_EQ(second.outcome(), "runtime.MemProfileRate restored to 0");
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 0);
+  EXPECT_FALSE(testing::FileExists(LedgerOf(prog->pid())));
+}
+
+TEST(MemProfileRate, ARateLeftByAKilledWriterIsRestoredByTheNext) {
+  auto prog = StartNewestHeapprog();
+  ASSERT_TRUE(prog);
+  const uint64_t addr = RateAddress(prog->pid());
+  // A writer that dies without restoring: a child that writes and is SIGKILLed.
+  pid_t writer = ::fork();
+  if (writer == 0) {
+    MemProfileRateOverride o(prog->pid(), addr, 4096, true);
+    ::raise(SIGKILL);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(writer, &st, 0), writer);
+  ASSERT_TRUE(WIFSIGNALED(st));
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 4096) << "left behind";
+  {
+    MemProfileRateOverride next(prog->pid(), addr, 8192, true);
+    EXPECT_TRUE(next.inherited());
+    EXPECT_EQ(next.original(), 0);
+    EXPECT_EQ(next.effective(), 4096);
+  }
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 0) << "the next writer restored the program's 0";
+  EXPECT_FALSE(testing::FileExists(LedgerOf(prog->pid())));
+  // A program's own nonzero rate is never taken for one goscope left, record or not.
+  ASSERT_TRUE(Poke(prog->pid(), addr, 65536));
+  {
+    MemProfileRateOverride o(prog->pid(), addr, 4096, true);
+    EXPECT_FALSE(o.written());
+    EXPECT_FALSE(o.inherited());
+    EXPECT_EQ(o.effective(), 65536);
+  }
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 65536);
+}
+
+// The same through the CLI, with real goscope processes: a second `heap` on a
+// process samples at the first one's rate and says so; the first to leave
+// leaves the rate; a goscope SIGKILLed mid-run leaves the rate, and the next
+// one restores it.
+TEST(MemProfileRate, CliSharesARateAndTakesOverOneLeftBehind) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto prog = StartNewestHeapprog();
+  ASSERT_TRUE(prog);
+  const uint64_t addr = RateAddress(prog->pid());
+  const std::string pid = std::to_string(prog->pid());
+  heaptest::TempDir dir;
+  auto heap = [&](const char* name, const char* seconds) {
+    return std::make_unique<Child>(std::vector<std::string>{heaptest::GoscopeBinary(), "heap", "-p", pid, "--duration",
+                                                            seconds, "-o", dir.path() + "/" + name + ".pb.gz"});
+  };
+  auto first = heap("first", "30");
+  ASSERT_TRUE(first->WaitFor(1, "probes live", 30000)) << first->err();
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 524288);
+  auto second = heap("second", "1");
+  EXPECT_EQ(second->Wait(30000), 0) << second->err();
+  EXPECT_NE(second->err().find("written by another goscope"), std::string::npos) << second->err();
+  EXPECT_NE(second->err().find("left at 524288 for another goscope"), std::string::npos) << second->err();
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 524288) << "the first still samples";
+  first->Signal(SIGKILL);
+  first->Wait();
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 524288) << "a killed goscope cannot restore";
+  auto third = heap("third", "1");
+  EXPECT_EQ(third->Wait(30000), 0) << third->err();
+  EXPECT_NE(third->err().find("left by a goscope that did not restore it"), std::string::npos) << third->err();
+  EXPECT_NE(third->err().find("restored to 0"), std::string::npos) << third->err();
+  EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 0);
 }
 
 TEST(MemProfileRate, UnreadableAddressThrows) {
