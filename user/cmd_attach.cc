@@ -8,14 +8,14 @@
 
 #include <fmt/format.h>
 
-#include "binary_info.h"
 #include "atomic_file.h"
+#include "binary_info.h"
 #include "cli_args.h"
-#include "process_events.h"
-#include "startup_trace.h"
 #include "commands.h"
 #include "error.h"
+#include "process_events.h"
 #include "run_control.h"
+#include "startup_trace.h"
 #include "target_process.h"
 #include "trace_cli.h"
 #include "trace_session.h"

@@ -5,13 +5,14 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "binary_info.h"
 #include "atomic_file.h"
+#include "binary_info.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
 #include "gc_report.h"
 #include "gc_tracer.h"
+#include "output_schema.h"
 #include "run_control.h"
 #include "target_process.h"
 #include "uprobe_links.h"
@@ -89,6 +90,7 @@ int RunGc(int argc, char** argv) {
   auto on_stw = [&](const StwPause& p) { stw.push_back(p); };
   while (run.Wait(100)) tracer.Drain(on_cycle, on_stw);
   tracer.Drain(on_cycle, on_stw);
+  const size_t probes = tracer.probes();  // before detaching: how many were live
   tracer.Detach();
   tracer.Drain(on_cycle, on_stw);
   uint64_t end_ns = MonotonicNs();
@@ -105,11 +107,12 @@ int RunGc(int argc, char** argv) {
       pauses.push_back(j);
     }
     nlohmann::json doc = {
+        {"schema_version", kOutputSchemaVersion},
         {"pid", target.pid},
         {"go_version", bin.go_version()},
         {"duration_seconds", (end_ns - start_ns) / 1e9},
         {"start_ns", start_ns},
-        {"probes", tracer.probes()},
+        {"probes", probes},
         {"events_lost", tracer.lost()},
         {"ended_because", run.why()},
         {"stw_pauses", pauses},

@@ -5,8 +5,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "binary_info.h"
 #include "atomic_file.h"
+#include "binary_info.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"

@@ -10,8 +10,8 @@
 
 #include <fmt/format.h>
 
-#include "binary_info.h"
 #include "atomic_file.h"
+#include "binary_info.h"
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"

@@ -6,6 +6,7 @@
 #include "cli_args.h"
 #include "commands.h"
 #include "error.h"
+#include "output_schema.h"
 #include "target_process.h"
 
 namespace goscope {
@@ -41,6 +42,7 @@ json ToJson(const Report& r) {
   const GoBinary& b = *r.info.binary;
   json j;
   j["path"] = r.path;
+  j["schema_version"] = kOutputSchemaVersion;
   j["pid"] = r.pid ? json(r.pid) : json(nullptr);
   if (r.pid) j["load_bias"] = fmt::format("{:#x}", r.load_bias);
   j["go_version"] = b.go_version();

@@ -4,8 +4,8 @@
 // caused, then traces the rest of the run like attach (or lets it go).
 #include <fmt/format.h>
 
-#include "binary_info.h"
 #include "atomic_file.h"
+#include "binary_info.h"
 #include "child_process.h"
 #include "cli_args.h"
 #include "commands.h"

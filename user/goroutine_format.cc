@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "output_schema.h"
+
 namespace goscope {
 namespace {
 
@@ -245,6 +247,7 @@ json GoroutinesJson(const Snapshot& snap) {
   }
   json out;
   out["pid"] = snap.pid;
+  out["schema_version"] = kOutputSchemaVersion;
   out["go_version"] = snap.go_version;
   out["read_ms"] = std::round(snap.read_seconds * 1e6) / 1e3;
   out["frozen"] = snap.frozen;

@@ -148,7 +148,6 @@ nlohmann::json HeapSession::SummaryJson() const {
   // Shared with another goscope, or taken over from one that was killed.
   if (rate_ && rate_->shared()) j["memprofilerate_shared"] = true;
   if (rate_ && rate_->inherited()) j["memprofilerate_inherited"] = true;
-  if (!restore_message_.empty()) j["memprofilerate_outcome"] = restore_message_;
   if (exact) {
     HeapExactStats st = tracer_.exact_stats();
     j["alloc_samples"] = st.calls;

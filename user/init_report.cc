@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "go_names.h"
+#include "output_schema.h"
 
 namespace goscope {
 namespace {
@@ -85,6 +86,7 @@ nlohmann::json InitReportJson(const InitReport& r) {
                         {"background_bytes", p.background_bytes}});
   }
   return {
+      {"schema_version", kOutputSchemaVersion},
       {"pid", r.pid},
       {"go_version", r.go_version},
       {"complete", r.complete()},

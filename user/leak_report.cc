@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "output_schema.h"
+
 namespace goscope {
 namespace {
 
@@ -76,7 +78,8 @@ LeakReport FindLeakSuspects(const std::vector<Goroutine>& snapshot, const Gorout
 }
 
 std::string LeakReportJson(const LeakReport& r) {
-  nlohmann::json j = {{"pid", r.pid},
+  nlohmann::json j = {{"schema_version", kOutputSchemaVersion},
+                      {"pid", r.pid},
                       {"go_version", r.go_version},
                       {"live_goroutines", r.live_goroutines},
                       {"window_seconds", r.window_seconds}};

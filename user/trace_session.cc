@@ -13,6 +13,7 @@
 #include "gc_report.h"
 #include "goroutine_format.h"
 #include "leak_report.h"
+#include "output_schema.h"
 #include "pprof_profile.h"
 #include "stack_symbolizer.h"
 #include "timeline.h"
@@ -225,6 +226,7 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
   for (auto& ev : GcTraceEvents(target_.pid, 0, start_ns_, cycles_, stw_)) timeline["traceEvents"].push_back(ev);
   WriteFileAtomically(dir + "/timeline.json", timeline.dump() + "\n");
   nlohmann::json summary = {
+      {"schema_version", kOutputSchemaVersion},
       {"pid", target_.pid},
       {"go_version", bin.go_version()},
       {"duration_seconds", (end_ns - start_ns_) / 1e9},
