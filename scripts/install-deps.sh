@@ -52,7 +52,7 @@ apt_install build-essential cmake pkg-config git ca-certificates \
   clang llvm libclang-rt-14-dev \
   libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev nlohmann-json3-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
-  binutils procps psmisc curl util-linux
+  binutils procps psmisc curl util-linux libxml2-utils
 
 echo "install-deps: libbpf and bpftool from bookworm-backports"
 apt_install -t bookworm-backports libbpf-dev bpftool

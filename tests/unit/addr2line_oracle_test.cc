@@ -54,6 +54,7 @@
 #include <gtest/gtest.h>
 
 #include "testbin.h"
+#include "tool_required.h"
 
 #ifndef GOSCOPE_BINARY
 #error "GOSCOPE_BINARY must be defined (tests/CMakeLists.txt does)"
@@ -726,7 +727,7 @@ TEST(Addr2lineOracle, InstalledGoPrograms) {
     while (std::getline(ss, p, ':'))
       if (!p.empty()) paths.push_back(p);
   }
-  if (paths.empty()) GTEST_SKIP() << "no /usr/bin/restic and no $GOSCOPE_ORACLE_EXTRA";
+  if (paths.empty()) GOSCOPE_REQUIRE_TOOL_OR_SKIP("/usr/bin/restic", "restic");
   std::vector<Target> targets;
   for (const auto& p : paths) {
     std::string v = BinaryGoVersion(p);

@@ -293,7 +293,7 @@ TEST(Agent, TracesAProcessWhoseBinaryWasDeleted) {
 // answers a query about a traced program's goroutines through its HTTP API.
 TEST(Agent, RealPrometheusScrapesItAndAnswersAboutAProgram) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
   auto bins = AgentPrograms();
   ASSERT_FALSE(bins.empty());
   Program p = StartProgram(bins.back(), 13);

@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "flame_graph.h"
+#include "tool_required.h"
 
 namespace goscope {
 namespace {
@@ -60,7 +61,6 @@ size_t Count(const std::string& haystack, const std::string& needle) {
   return n;
 }
 
-bool HaveXmllint() { return std::system("command -v xmllint >/dev/null 2>&1") == 0; }
 
 // Empty when xmllint accepts the document, else its complaint.
 std::string XmllintErrors(const std::string& svg) {
@@ -268,7 +268,7 @@ TEST(FlameGraph, NoSamples) {
     EXPECT_EQ(Count(svg, "<g class=\"f\">"), 0u);
     EXPECT_EQ(svg.find("<svg"), svg.find("<svg version"));
     EXPECT_EQ(svg.rfind("</svg>\n"), svg.size() - 7);
-    if (HaveXmllint()) {
+    if (testing::ToolInstalled("xmllint") || testing::ToolsRequired()) {
       EXPECT_EQ(XmllintErrors(svg), "");
     }
   }
@@ -282,7 +282,7 @@ TEST(FlameGraph, DeepStacks) {
 }
 
 TEST(FlameGraph, WellFormedXml) {
-  if (!HaveXmllint()) GTEST_SKIP() << "xmllint not installed (apt-get install libxml2-utils)";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("xmllint", "libxml2-utils");
   std::string weird = "main.F[...];pkg.G<int>&\"it's\";bad\x01"
                       "ctl;bad\xff\xfeutf8;caf\xc3\xa9;trunc\xe2\x82 5\n"
                       "main.F[...];]]>--&amp 3\n";

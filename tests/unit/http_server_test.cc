@@ -33,6 +33,7 @@
 #include "http_request.h"
 #include "http_server.h"
 #include "prometheus_text.h"
+#include "tool_required.h"
 
 namespace goscope {
 namespace {
@@ -645,7 +646,6 @@ TEST(HttpServer, StopIsPromptWithClientsConnected) {
   EXPECT_THROW(server.Handle("/late", [](const HttpRequest&) { return Text(""); }), Error);
 }
 
-bool HaveTool(const std::string& name) { return std::system(("command -v " + name + " >/dev/null 2>&1").c_str()) == 0; }
 
 std::string RunShell(const std::string& cmd, int* exit_code) {
   std::string out;
@@ -662,7 +662,7 @@ std::string RunShell(const std::string& cmd, int* exit_code) {
 // What the agent will do: a /metrics page behind a token, scraped by a real
 // HTTP client, checked by Prometheus' own parser.
 TEST(HttpServer, CurlScrapesAPagePromtoolAccepts) {
-  if (!HaveTool("curl")) GTEST_SKIP() << "curl not installed";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("curl", "curl");
   HttpServerOptions o = LocalOptions();
   o.bearer_token = "scrape-token";
   HttpServer server(o);

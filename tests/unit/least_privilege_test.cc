@@ -13,6 +13,7 @@
 #include "bpf_required.h"
 #include "heap_test_util.h"
 #include "testbin.h"
+#include "tool_required.h"
 
 namespace goscope {
 namespace {
@@ -48,7 +49,7 @@ const testing::TestBinary* Find(const std::string& name, const std::string& vari
 
 TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
-  if (RunCommand("command -v setpriv", "", nullptr).empty()) GTEST_SKIP() << "setpriv (util-linux) not installed";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("setpriv", "util-linux");
   const auto* leaker = Find("leaker", "stripped");
   const auto* inittest = Find("inittest", "plain");
   ASSERT_TRUE(leaker && inittest) << "test binaries missing";
@@ -107,7 +108,7 @@ TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
 }
 
 TEST(LeastPrivilege, WithoutCapabilitiesItRefusesAndSaysWhatItNeeds) {
-  if (RunCommand("command -v setpriv", "", nullptr).empty()) GTEST_SKIP() << "setpriv (util-linux) not installed";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("setpriv", "util-linux");
   if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to an unprivileged user";
   const auto* inittest = Find("inittest", "plain");
   ASSERT_TRUE(inittest);

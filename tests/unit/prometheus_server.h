@@ -59,24 +59,13 @@
 #include <nlohmann/json.hpp>
 
 #include "error.h"
+#include "tool_required.h"
 
 namespace goscope::testing {
 
 inline constexpr const char* kPrometheusBinary = "/usr/bin/prometheus";
 inline constexpr const char* kPromtoolBinary = "/usr/bin/promtool";
 
-// Skips the test when a Prometheus tool is not installed, with the reason;
-// fails instead under GOSCOPE_REQUIRE_BPF=1 (CI), where everything the
-// suite needs must be there.
-#define GOSCOPE_REQUIRE_TOOL_OR_SKIP(path)                                                    \
-  do {                                                                                        \
-    if (::access((path), X_OK) != 0) {                                                        \
-      const char* req_ = std::getenv("GOSCOPE_REQUIRE_BPF");                                  \
-      if (req_ && std::string(req_) == "1")                                                   \
-        FAIL() << (path) << " missing (apt-get install prometheus, or scripts/install-deps.sh)"; \
-      GTEST_SKIP() << (path) << " not installed (apt-get install prometheus)";                \
-    }                                                                                         \
-  } while (0)
 
 struct PrometheusServerOptions {
   std::string target;               // "127.0.0.1:PORT", scraped over plain HTTP

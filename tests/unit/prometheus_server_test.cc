@@ -102,7 +102,7 @@ struct MetricsTarget {
 // ---------------------------------------------------------------- the utility
 
 TEST(PrometheusServer, ScrapesAGoscopeHttpServerAndAnswersPromQL) {
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
   MetricsTarget target;
   PrometheusServer prom({.target = target.address()});
   ASSERT_NE(prom.port(), 0);
@@ -144,7 +144,7 @@ TEST(PrometheusServer, ScrapesAGoscopeHttpServerAndAnswersPromQL) {
 }
 
 TEST(PrometheusServer, SendsTheBearerTokenFromItsFile) {
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
   heaptest::TempDir dir;
   const std::string token = "goscope-scrape-Token_0123456789";
   // Prometheus trims the file's trailing newline, as LoadBearerToken does.
@@ -169,7 +169,7 @@ TEST(PrometheusServer, SendsTheBearerTokenFromItsFile) {
 }
 
 TEST(PrometheusServer, StopsCleanlyAndLeavesNothingBehind) {
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
   PrometheusServer prom({.target = "127.0.0.1:1"});  // nothing listens there: the target is just down
   const pid_t pid = prom.pid();
   const std::string dir = prom.dir();
@@ -185,7 +185,7 @@ TEST(PrometheusServer, StopsCleanlyAndLeavesNothingBehind) {
 }
 
 TEST(PrometheusServer, ReportsWhyItCouldNotStart) {
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
   heaptest::TempDir dir;
   const std::string rules =
       WriteFile(dir.path(), "bad.yml", "groups: [{name: x, rules: [{alert: A, expr: 'up ==='}]}]\n", 0644);
@@ -220,7 +220,7 @@ std::string Promtool(const std::string& args, int* rc) {
 }
 
 TEST(PrometheusDeploy, PromtoolChecksTheRulesAndConfigAndPassesTheRuleTests) {
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPromtoolBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPromtoolBinary, "prometheus");
   const std::string dir = kDeployDir + "/prometheus";
   const std::string all_rules = fmt::format("SUCCESS: {} rules found", AlertNames().size());
   int rc = -1;
@@ -369,7 +369,7 @@ bool CanRunScenario(std::string* why) {
 // deploy/prometheus/alerts.yml.
 TEST(PrometheusDeploy, AgentWithTheUnitsCapabilitiesIsScrapedAndTheRulesEvaluate) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
-  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary);
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
   std::string why;
   if (!CanRunScenario(&why)) GTEST_SKIP() << why;
   const std::vector<std::string> caps = UnitCapabilities();

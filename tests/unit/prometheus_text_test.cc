@@ -19,6 +19,7 @@
 
 #include "error.h"
 #include "prometheus_text.h"
+#include "tool_required.h"
 
 namespace goscope {
 namespace {
@@ -27,16 +28,6 @@ namespace fs = std::filesystem;
 
 const char* kPromtool = "/usr/bin/promtool";
 
-// Skips (or fails in CI) when promtool is not installed.
-#define REQUIRE_PROMTOOL()                                                                         \
-  do {                                                                                             \
-    if (!fs::exists(kPromtool)) {                                                                  \
-      const char* req_ = std::getenv("GOSCOPE_REQUIRE_BPF");                                       \
-      if (req_ && std::string(req_) == "1")                                                        \
-        FAIL() << kPromtool << " missing (apt-get install prometheus; scripts/install-deps.sh)";   \
-      GTEST_SKIP() << kPromtool << " not installed (apt-get install prometheus)";                  \
-    }                                                                                              \
-  } while (0)
 
 struct PromtoolResult {
   int exit_code;
@@ -203,7 +194,7 @@ std::string FullPage() {
 }
 
 TEST(PrometheusText, PromtoolAcceptsFullPage) {
-  REQUIRE_PROMTOOL();
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(kPromtool, "prometheus");
   auto r = Promtool(FullPage());
   EXPECT_EQ(r.exit_code, 0) << r.output << "\n---\n" << FullPage();
   EXPECT_EQ(r.output, "") << FullPage();
@@ -211,7 +202,7 @@ TEST(PrometheusText, PromtoolAcceptsFullPage) {
 
 // The oracle can fail: promtool rejects what the writer refuses to write.
 TEST(PrometheusText, PromtoolRejectsWhatTheWriterRefuses) {
-  REQUIRE_PROMTOOL();
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(kPromtool, "prometheus");
   std::string good = "# HELP a_total h\n# TYPE a_total counter\na_total{x=\"1\"} 1\n";
   EXPECT_EQ(Promtool(good).exit_code, 0);
   // An unescaped newline inside a label value, and a counter without _total.

@@ -13,6 +13,7 @@
 #include "bpf_required.h"
 #include "heap_test_util.h"
 #include "testbin.h"
+#include "tool_required.h"
 
 namespace goscope {
 namespace {
@@ -155,7 +156,7 @@ TEST(RunInit, KnownPackagesReportWhatTheirInitAllocated) {
 
 TEST(RunInit, RealProgramFromDebianMatchesInittrace) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
-  if (!testing::FileExists("/usr/bin/restic")) GTEST_SKIP() << "/usr/bin/restic not installed (scripts/install-deps.sh installs it)";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("/usr/bin/restic", "restic");
   // restic: stripped, externally linked, go1.19, 230+ packages with a heavy init.
   ExpectInitMatchesInittrace("/usr/bin/restic", "version", "restic");
 }

@@ -19,6 +19,7 @@
 #include "error.h"
 #include "runtime_layout.h"
 #include "testbin.h"
+#include "tool_required.h"
 
 namespace goscope {
 namespace {
@@ -44,12 +45,6 @@ struct TempDir {
     if (!path.empty()) std::filesystem::remove_all(path, ec);
   }
 };
-
-bool HaveObjcopy() {
-  int rc = 0;
-  RunCommand("objcopy --version >/dev/null 2>&1", "", &rc);
-  return rc == 0;
-}
 
 const TestBinary* FirstWith(const std::vector<TestBinary>& bins, const std::string& variant,
                             const std::string& version = "") {
@@ -230,7 +225,7 @@ TEST(RuntimeLayout, StrippedBinariesHaveNoDwarfLayout) {
 // Go <= 1.11 wrote GNU-style .zdebug_* sections, later ones SHF_COMPRESSED,
 // other tools may decompress: all three must read the same.
 TEST(RuntimeLayout, CompressionFormsReadTheSame) {
-  if (!HaveObjcopy()) GTEST_SKIP() << "objcopy not installed";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("objcopy", "binutils");
   auto bins = LoadTestBinaries();
   const TestBinary* b = FirstWith(bins, "plain");
   ASSERT_NE(b, nullptr);
@@ -258,7 +253,7 @@ TEST(RuntimeLayout, BadInputThrowsOrDegrades) {
   EXPECT_THROW(ReadDwarfLayout(text), Error);
 
   // Scribble over an uncompressed .debug_info: any result or Error, no crash.
-  if (!HaveObjcopy()) GTEST_SKIP() << "objcopy not installed";
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP("objcopy", "binutils");
   auto bins = LoadTestBinaries();
   const TestBinary* b = FirstWith(bins, "plain");
   ASSERT_NE(b, nullptr);
