@@ -1,12 +1,14 @@
 #include "uprobe_links.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -76,18 +78,48 @@ void UprobeLinks::DetachAll() {
 
 namespace {
 
-bool KernelHasUprobeMulti() {
-  utsname u{};
-  int major = 0, minor = 0;
-  if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
-  return major > 6 || (major == 6 && minor >= 6);
+// Tests make goscope take the paths a kernel without a feature takes:
+// GOSCOPE_PRETEND_KERNEL_LACKS=uprobe_multi,ringbuf,attach_cookie (any of them).
+bool PretendLacks(const char* feature) {
+  const char* v = std::getenv("GOSCOPE_PRETEND_KERNEL_LACKS");
+  if (!v) return false;
+  std::string list = std::string(",") + v + ",";
+  return list.find(std::string(",") + feature + ",") != std::string::npos;
+}
+
+// Asks the kernel, as libbpf's own feature probe does: a trivial program
+// loaded for uprobe_multi, and a multi link on "/", which fails with EBADF
+// where the link type exists (the path is no regular file) and EINVAL where
+// it does not. Backports make the kernel's version number no answer.
+bool ProbeUprobeMulti() {
+  const bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                   // exit
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, load_opts, .expected_attach_type = BPF_TRACE_UPROBE_MULTI);
+  int prog = bpf_prog_load(BPF_PROG_TYPE_KPROBE, nullptr, "GPL", insns, 2, &load_opts);
+  if (prog < 0) return false;
+  unsigned long offset = 0;
+  LIBBPF_OPTS(bpf_link_create_opts, link_opts);
+  link_opts.uprobe_multi.path = "/";
+  link_opts.uprobe_multi.offsets = &offset;
+  link_opts.uprobe_multi.cnt = 1;
+  int link = bpf_link_create(prog, -1, BPF_TRACE_UPROBE_MULTI, &link_opts);
+  int err = errno;
+  if (link >= 0) close(link);
+  close(prog);
+  return link < 0 && err == EBADF;
 }
 
 }  // namespace
 
+bool KernelHasUprobeMulti() {
+  static const bool has = !PretendLacks("uprobe_multi") && ProbeUprobeMulti();
+  return has;
+}
+
 void PrepareUprobeMulti(bpf_object* obj) {
-  static const bool supported = KernelHasUprobeMulti();
-  if (!supported) return;
+  if (!KernelHasUprobeMulti()) return;
   bpf_program* prog;
   bpf_object__for_each_program(prog, obj) {
     if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE && !std::strcmp(bpf_program__section_name(prog), "uprobe"))
@@ -118,6 +150,16 @@ bool CanLoadBpf(std::string* why) {
   }
   if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
     *why = "kernel has no BTF (/sys/kernel/btf/vmlinux); CO-RE programs cannot load";
+    return false;
+  }
+  // Asked of the kernel, not read off its version (distributions backport).
+  if (PretendLacks("ringbuf") || libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) != 1) {
+    *why = "kernel has no BPF ring buffer (Linux 5.8+)";
+    return false;
+  }
+  if (PretendLacks("attach_cookie") ||
+      libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, nullptr) != 1) {
+    *why = "kernel has no BPF attach cookies (Linux 5.15+)";
     return false;
   }
   return true;

@@ -40,14 +40,19 @@ class UprobeLinks {
   size_t probes_ = 0;
 };
 
+// Whether the kernel has uprobe_multi links (Linux 6.6+), asked of the kernel
+// once per process.
+bool KernelHasUprobeMulti();
+
 // Call between a skeleton's open and load: where the kernel has uprobe_multi
-// links (6.6+), makes every uprobe program of obj attach through them. Worth
+// links, makes every uprobe program of obj attach through them. Worth
 // it: the kernel waits for an RCU grace period (~0.1 s here) each time it
 // removes a single uprobe, but once for a whole multi link, so detaching 300
 // init-function probes takes 0.1 s instead of 40.
 void PrepareUprobeMulti(bpf_object* obj);
 
-// Whether this process can load BPF programs; *why says what is missing.
+// Whether this process can load goscope's BPF programs: capabilities, BTF,
+// ring buffers and attach cookies (probed); *why says what is missing.
 bool CanLoadBpf(std::string* why);
 
 }  // namespace goscope
