@@ -294,7 +294,7 @@ GoExecutableDetector::Verdict GoExecutableDetector::Decide(const std::string& pa
   // Go sections, or no section headers at all: only the reader can tell.
   v.parsed = true;
   try {
-    v.binary = binaries_.Get(path);
+    binaries_.Get(path);
     v.is_go = true;
   } catch (const Error& e) {
     v.why = e.what();
@@ -338,9 +338,16 @@ bool GoExecutableDetector::IsGoExecutable(const std::string& path, std::string* 
 }
 
 std::shared_ptr<const GoBinary> GoExecutableDetector::Binary(const ProcessExecutable& exe) {
-  std::lock_guard lock(mu_);
-  auto it = verdicts_.find(exe.file_key());
-  return it == verdicts_.end() ? nullptr : it->second.binary;
+  {
+    std::lock_guard lock(mu_);
+    auto it = verdicts_.find(exe.file_key());
+    if (it == verdicts_.end() || !it->second.is_go) return nullptr;
+  }
+  try {
+    return binaries_.Get(exe.proc_exe);
+  } catch (const Error&) {
+    return nullptr;  // the process is gone, and the file with it
+  }
 }
 
 GoExecutableDetector::Stats GoExecutableDetector::stats() const {

@@ -86,7 +86,8 @@ class GoExecutableDetector {
   // A file by path (stat()ed for its identity). Throws Error if it cannot be stat()ed.
   bool IsGoExecutable(const std::string& path, std::string* why = nullptr);
 
-  // The parsed binary of a file IsGoExecutable said yes to, else nullptr.
+  // The parsed binary of a file IsGoExecutable said yes to (from the cache, or
+  // parsed again if the cache let it go), else nullptr.
   std::shared_ptr<const GoBinary> Binary(const ProcessExecutable& exe);
 
   struct Stats {
@@ -101,8 +102,7 @@ class GoExecutableDetector {
     bool is_go = false;
     bool parsed = false;      // went to the Go reader
     bool conclusive = false;  // about the file itself, not a read that raced its process
-    std::string why;
-    std::shared_ptr<const GoBinary> binary;
+    std::string why;  // the binary itself stays in the BinaryCache, which bounds what it keeps
   };
   Verdict Decide(const std::string& path, const std::string& key);
   bool Answer(const std::string& key, const std::string& path, std::string* why);

@@ -340,6 +340,30 @@ TEST(GoProcess, CgoAndPieProcessesAreGo) {
   }
 }
 
+// A build host runs thousands of distinct Go binaries: the cache keeps every
+// binary someone still holds, and of the rest only the most recently used,
+// up to its capacity.
+TEST(BinaryCacheBound, KeepsWhatIsHeldAndTheMostRecentlyUsedOfTheRest) {
+  std::vector<std::string> paths;
+  for (const auto& b : testing::LoadTestBinaries())
+    if (b.variant == "plain" && paths.size() < 12) paths.push_back(b.path);
+  ASSERT_EQ(paths.size(), 12u);
+  BinaryCache cache(/*idle_capacity=*/4);
+  std::vector<std::shared_ptr<const GoBinary>> held = {cache.Get(paths[0]), cache.Get(paths[1])};
+  std::vector<std::weak_ptr<const GoBinary>> dropped;
+  for (size_t i = 2; i < paths.size(); ++i) dropped.push_back(cache.Get(paths[i]));  // held by nobody but the cache
+  EXPECT_EQ(cache.size(), 2u + 4u);
+  for (size_t i = 0; i < dropped.size(); ++i)
+    EXPECT_EQ(dropped[i].expired(), i < dropped.size() - 4) << paths[i + 2];
+  // Held ones are never evicted: the same object comes back, not a new parse.
+  EXPECT_EQ(cache.Get(paths[0]).get(), held[0].get());
+  EXPECT_EQ(cache.Get(paths[1]).get(), held[1].get());
+  // Released, they become idle and age out like the rest.
+  held.clear();
+  for (size_t i = 2; i < paths.size(); ++i) cache.Get(paths[i]);
+  EXPECT_EQ(cache.size(), 4u);
+}
+
 TEST(GoProcess, OptOutThroughTheEnvironment) {
   Child off({"/bin/sleep", "30"}, {"PATH=/usr/bin", "GOSCOPE_AGENT=off"});
   Child near({"/bin/sleep", "30"}, {"GOSCOPE_AGENT=offline", "X_GOSCOPE_AGENT=off", "GOSCOPE_AGENT_X=off"});
