@@ -7,8 +7,10 @@
 #
 # Programs: Debian's /usr/bin/restic ("restic version": go1.19, stripped, externally
 # linked, 234 packages initialized, ~13k allocations before main) and tests/go/inittest
-# (go1.24, 21 packages, ~11k allocations, 0.5 MB in one package). Each round runs both
-# ways, in alternating order. Three figures per program:
+# (21 packages, ~11k allocations, 0.5 MB in one package) built with each toolchain of
+# BENCH_INIT_GO_VERSIONS that is installed, one program per toolchain ("inittest-go1.24",
+# "inittest-go1.27", ...). Programs are measured one after another; each round runs the
+# program both ways, in alternating order. Three figures per program:
 #   wall       exec to exit of the whole command: what a user waits for. Traced includes
 #              goscope's own start (reading the binary, loading BPF, attaching every
 #              init-function probe) and its report writing
@@ -17,11 +19,15 @@
 #              (which includes its own tiny main) bounds it from above
 #   per-alloc  (traced init - untraced wall) / allocations before main: an upper bound on
 #              the added cost per allocation
-# Environment: BENCH_ROUNDS (default 20), GOSCOPE_CLI (default BUILD_DIR/user/goscope).
+# Environment: BENCH_ROUNDS (default 20), GOSCOPE_CLI (default BUILD_DIR/user/goscope),
+# BENCH_INIT_GO_VERSIONS (toolchains in /usr/lib/go-VERSION to build inittest with, default
+# "1.24 1.27"; those not installed are skipped with a note).
 # Output: BUILD_DIR/bench-out/init.md and init.tsv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
+mkdir -p "$build"
+build=$(cd "$build" && pwd) # absolute: GOCACHE and go build -o are used from tests/go
 cli=${GOSCOPE_CLI:-$build/user/goscope}
 rounds=${BENCH_ROUNDS:-20}
 out=$build/bench-out
@@ -30,14 +36,20 @@ mkdir -p "$out" "$work"
 [[ -x $cli ]] || cmake --build "$build" --target goscope >/dev/null
 [[ $EUID -eq 0 ]] || { echo "bench-init: needs root (BPF)" >&2; exit 1; }
 
+go_versions=${BENCH_INIT_GO_VERSIONS:-1.24 1.27}
 progs=()
 [[ -x /usr/bin/restic ]] && progs+=("restic|/usr/bin/restic|version")
-if [[ -x /usr/lib/go-1.24/bin/go ]]; then
+for v in $go_versions; do
+  go=/usr/lib/go-$v/bin/go
+  if [[ ! -x $go ]]; then
+    echo "bench-init: $go not installed, no inittest-go$v" >&2
+    continue
+  fi
   (cd "$root/tests/go" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 \
-    GOCACHE=$work/.gocache /usr/lib/go-1.24/bin/go build -o "$work/inittest" ./inittest)
-  progs+=("inittest|$work/inittest|")
-fi
-[[ ${#progs[@]} -gt 0 ]] || { echo "bench-init: neither restic nor go1.24 installed" >&2; exit 1; }
+    GOCACHE=$work/.gocache "$go" build -o "$work/inittest-go$v" ./inittest)
+  progs+=("inittest-go$v|$work/inittest-go$v|")
+done
+[[ ${#progs[@]} -gt 0 ]] || { echo "bench-init: neither restic nor any of go $go_versions installed" >&2; exit 1; }
 
 now_ns() { date +%s%N; }
 tsv=$out/init.tsv
