@@ -99,10 +99,12 @@ void Agent::ConsiderOrThrow(pid_t pid) {
   } catch (const Error&) {
     return;  // unreadable (another pid namespace's init, a kernel thread): not ours to trace
   }
-  if (!exe || !detector_.IsGoExecutable(*exe)) return;
+  if (!exe) return;
+  // The config first: telling a Go binary for sure parses it, and the parse
+  // stays cached; a process the config leaves out must cost neither.
   CgroupLabels cgroup = ReadCgroupLabels(pid).value_or(CgroupLabels{});
   Selection sel = Selects(opts_.config, ProcessInfo{exe->path, exe->comm, cgroup.cgroup});
-  if (!sel.selected || OptedOut(pid)) return;
+  if (!sel.selected || !detector_.IsGoExecutable(*exe) || OptedOut(pid)) return;
   const std::string key = exe->file_key();
   std::shared_ptr<BinaryWatch> watch;
   if (auto it = watches_.find(key); it != watches_.end()) {
@@ -324,6 +326,9 @@ std::string Agent::MetricsText() {
       "Events the kernel side dropped (ring buffer full), counted in BPF.", static_cast<double>(lost));
   own("goscope_agent_attached_binaries", MetricType::kGauge, "Executables with probes attached.",
       static_cast<double>(watches_.size()));
+  own("goscope_agent_cached_binaries", MetricType::kGauge,
+      "Parsed executables kept: those traced, plus the most recently seen others (bounded).",
+      static_cast<double>(cache_.size()));
   own("goscope_agent_traced_processes", MetricType::kGauge, "Go processes traced.", static_cast<double>(procs_.size()));
   own("goscope_agent_processes_traced_total", MetricType::kCounter, "Go processes traced since the agent started.",
       static_cast<double>(processes_traced_total_));

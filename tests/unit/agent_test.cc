@@ -256,13 +256,22 @@ TEST(Agent, AThousandShortLivedProcessesLeaveNothingBehind) {
   EXPECT_NE(m.find("goscope_agent_attached_binaries 1\n"), std::string::npos) << m;
   EXPECT_NE(m.find("goscope_agent_traced_processes 1\n"), std::string::npos) << m;
   EXPECT_LE(OpenFds(agent.pid()), fds_before) << "descriptors leaked";
-  // Memory at rest is reported, not asserted: here it stays flat, but fresh CI
-  // runs under -j2 load measured +24 to +32 MB over the 1000 processes, not yet
-  // explained (allocator retention or a per-process leak of ~30 KB); see the
-  // session notes. Recorded so the figure is in every test log.
+  // Memory at rest is reported, not asserted. Its growth under CI was traced
+  // (heaptrack, smaps) to parsed binaries of other Go programs the agent saw
+  // meanwhile (build tools, other tests' programs), mapped and cached: bounded,
+  // and now only for processes its config selects. Recorded so the figure is
+  // in every test log, with the cache size beside it.
   const double growth = rss() - rss_before;
   RecordProperty("rss_growth_bytes", std::to_string(static_cast<long long>(growth)));
-  std::printf("agent RSS at rest: %.1f MB before, %+.1f MB after 1000 processes\n", rss_before / 1e6, growth / 1e6);
+  std::smatch cm;
+  std::string page = agent.Get("/metrics");
+  ASSERT_TRUE(std::regex_search(page, cm, std::regex(R"(\ngoscope_agent_cached_binaries (\d+))"))) << page;
+  const int cached = std::stoi(cm[1]);
+  std::printf("agent RSS at rest: %.1f MB before, %+.1f MB after 1000 processes; %d binaries parsed and kept\n",
+              rss_before / 1e6, growth / 1e6, cached);
+  // Whatever else ran on the machine meanwhile, the agent parsed only what its
+  // config selects: the steady binary and the short-lived one.
+  EXPECT_LE(cached, 2) << page;
   // No uprobe on the short-lived binary remains: the kernel lists every uprobe link.
   std::string links = RunCommand("bpftool link list 2>/dev/null", "", &rc);
   EXPECT_EQ(links.find(other), std::string::npos) << links;
