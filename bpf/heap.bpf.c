@@ -43,9 +43,12 @@
 //                 called directly by compiled code and by mallocgc for every size
 //                 below malloc_dispatch_below. Each allocation is counted once:
 //                 at the specialized allocator, and at mallocgc only when it
-//                 does not hand the allocation on. A specialized call that
-//                 came through mallocgc drops mallocgc's frame from its stack,
-//                 so both paths give the stack a mallocgc probe would.
+//                 does not hand the allocation on: a probe on the first branch
+//                 of its own path when the binary's code allows (one trap per
+//                 allocation), else at its entry, skipping the sizes it hands
+//                 on (two traps for those). A specialized call that came
+//                 through mallocgc drops mallocgc's frame from its stack, so
+//                 every path gives the stack a mallocgc entry probe would.
 // The allocating goroutine: mallocgc and mProf_Malloc run on the goroutine that
 // allocates (mProf_Malloc switches to the system stack only afterwards, for
 // setprofilebucket), except when the runtime allocates on g0 for it (malg in
@@ -130,14 +133,23 @@ static __always_inline __u64 read_u64(__u64 addr) {
 // self-referencing frame pointer, an unreadable frame, or max frames.
 // skip_lo/skip_hi: a return address in that range (mallocgc's code, for a
 // size-specialized allocator it called) is left out, and the walk starts at
-// the frame it would return to.
+// the frame it would return to. in_frame: the probe sits inside the function's
+// body, its frame set up: the return address is at [RBP+8], not at [RSP].
 static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out, const int max, __u64 skip_lo,
-                                                 __u64 skip_hi) {
+                                                 __u64 skip_hi, int in_frame) {
   __u64 ret = 0;
-  if (bpf_probe_read_user(&ret, sizeof(ret), (void *)ctx->sp) || !ret) return 0;
+  __u64 bp = ctx->bp;
+  if (in_frame) {
+    __u64 frame[2] = {};
+    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) return 0;
+    ret = frame[1];
+    bp = frame[0];
+  } else if (bpf_probe_read_user(&ret, sizeof(ret), (void *)ctx->sp)) {
+    return 0;
+  }
+  if (!ret) return 0;
   __u32 n = 0;
   if (!(ret >= skip_lo && ret < skip_hi)) out[n++] = ret;
-  __u64 bp = ctx->bp;
   for (int i = 1; i < max; i++) {
     if (!bp || (bp & 7)) break;
     __u64 frame[2] = {};
@@ -151,7 +163,7 @@ static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out
 }
 
 static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const int max) {
-  return walk_stack_skipping(ctx, out, max, 0, 0);
+  return walk_stack_skipping(ctx, out, max, 0, 0, 0);
 }
 
 // The goroutine the allocation is for: m.curg (the user goroutine, also when
@@ -272,7 +284,7 @@ static __always_inline __u64 accounted_size(struct pt_regs *ctx, __u64 size, __u
 
 // One allocation, at mallocgc or a size-specialized allocator:
 // (size, typ, needzero) = (AX, BX, CX) at both.
-static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, __u64 skip_hi) {
+static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, __u64 skip_hi, int in_frame) {
   __u64 size = ctx->ax;
   bump(HEAP_EXACT_CALLS);
   struct heap_exact_key key = {};
@@ -292,7 +304,7 @@ static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, 
   __u32 zero = 0;
   struct heap_exact_stack *st = bpf_map_lookup_elem(&exact_scratch, &zero);
   if (!st) return 0;
-  __u32 n = walk_stack_skipping(ctx, st->pcs, HEAP_EXACT_STACK_MAX, skip_lo, skip_hi);
+  __u32 n = walk_stack_skipping(ctx, st->pcs, HEAP_EXACT_STACK_MAX, skip_lo, skip_hi, in_frame);
   st->nframes = n;
   st->pad = 0;
   __u64 h = 0xcbf29ce484222325ull;  // FNV-1a over the pcs' bytes, a word at a time
@@ -337,12 +349,20 @@ int on_mallocgc(struct pt_regs *ctx) {
     return 0;
   }
   if (size < malloc_dispatch_below) return 0;  // counted where mallocgc hands it (1.27+)
-  return count_allocation(ctx, 0, 0);
+  return count_allocation(ctx, 0, 0, 0);
+}
+
+// 1.27+, where the binary allows: inside mallocgc, past its hand-over to the
+// size-specialized allocators, so only what it allocates itself comes here
+// (the handed-on ones trap once, at the specialized allocator, not twice).
+SEC("uprobe")
+int on_mallocgc_own_path(struct pt_regs *ctx) {
+  return count_allocation(ctx, 0, 0, 1);
 }
 
 SEC("uprobe")
 int on_malloc_specialized(struct pt_regs *ctx) {
-  return count_allocation(ctx, mallocgc_lo, mallocgc_hi);
+  return count_allocation(ctx, mallocgc_lo, mallocgc_hi, 0);
 }
 
 // ---- init attribution (goscope run) ----------------------------------------

@@ -265,22 +265,54 @@ ProbeSite SizeSpecializedSites(const GoBinary& bin) {
 // mallocgc's first test after size == 0 is `size < len(mallocNoScanTable)` when
 // it dispatches to the size-specialized allocators (1.27+: `cmp rax, 0x51;
 // jae`). Only then does it call mallocgcTinySC2 directly, which confirms it.
-// 0 when it does not dispatch; nullopt when it calls them but the compare
-// could not be read (a probe would then count some allocations twice).
-std::optional<uint64_t> MallocDispatchBelow(const GoBinary& bin, const Func& mallocgc) {
+struct MallocDispatch {
+  uint64_t below = 0;        // 0: mallocgc hands nothing on
+  uint64_t continue_at = 0;  // where the jae goes: mallocgc's own allocation path
+  bool frame_set_up = false;  // push rbp; mov rbp, rsp came before the test
+};
+
+// nullopt when mallocgc calls them but the compare could not be read (a probe
+// would then count some allocations twice).
+std::optional<MallocDispatch> FindMallocDispatch(const GoBinary& bin, const Func& mallocgc) {
   const Func* tiny = bin.pclntab().LookupFunction("runtime.mallocgcTinySC2");
-  if (!tiny || FindCallsTo(Code(bin, mallocgc), mallocgc.entry, tiny->entry).empty()) return 0;
+  if (!tiny || FindCallsTo(Code(bin, mallocgc), mallocgc.entry, tiny->entry).empty()) return MallocDispatch{};
   Bytes code = Code(bin, mallocgc);
   std::vector<Instruction> in = Decode(code.subspan(0, std::min<size_t>(code.size(), 96)), mallocgc.entry);
   static const std::regex cmp(R"(^rax, (0x[0-9a-f]+|\d+)$)");
+  bool pushed = false, framed = false;
   for (size_t i = 0; i + 1 < in.size(); ++i) {
+    pushed |= in[i].mnemonic == "push" && in[i].operands == "rbp";
+    framed |= pushed && in[i].mnemonic == "mov" && in[i].operands == "rbp, rsp";
     std::smatch m;
     if (in[i].mnemonic == "cmp" && std::regex_match(in[i].operands, m, cmp) && in[i + 1].mnemonic == "jae") {
       uint64_t below = std::stoull(m[1].str(), nullptr, 0);
-      if (below > 16 && below <= 1024) return below;
+      if (below > 16 && below <= 1024)
+        return MallocDispatch{below, std::stoull(in[i + 1].operands, nullptr, 0), framed};
     }
   }
   return std::nullopt;
+}
+
+// From where mallocgc goes on with what it did not hand on, the first
+// instruction the kernel emulates (a branch or call), reached through nothing
+// but stores to its frame, compares and tests: AX, BX, CX (size, typ,
+// needzero), R14, RSP and RBP still hold what they held at the jae. It runs
+// once per allocation mallocgc makes itself and never for one it hands on, so
+// a probe there spares the handed-on ones a second trap. 0 if the code has
+// another shape.
+uint64_t MallocOwnPathSite(const GoBinary& bin, const Func& mallocgc, uint64_t from) {
+  if (from <= mallocgc.entry || from >= mallocgc.end) return 0;
+  Bytes code = Code(bin, mallocgc);
+  std::vector<Instruction> in = Decode(code.subspan(from - mallocgc.entry), from);
+  static const std::regex store(R"(^(byte|word|dword|qword) ptr \[rsp( \+ (0x[0-9a-f]+|\d+))?\], [a-z0-9]+$)");
+  for (size_t i = 0; i < in.size() && i < 12; ++i) {
+    const Instruction& x = in[i];
+    if (x.mnemonic.starts_with("j") || x.mnemonic == "call") return x.address;
+    bool harmless = x.mnemonic == "cmp" || x.mnemonic == "test" || x.mnemonic.starts_with("nop") ||
+                    (x.mnemonic == "mov" && std::regex_match(x.operands, store));
+    if (!harmless) return 0;
+  }
+  return 0;
 }
 
 ProbeSite MallocSite(const GoBinary& bin) {
@@ -291,13 +323,22 @@ ProbeSite MallocSite(const GoBinary& bin) {
     return s;
   }
   ProbeSite s = EntrySiteOf(bin, ProbePurpose::kMalloc, *f);
-  auto below = MallocDispatchBelow(bin, *f);
-  if (!below) {
+  auto dispatch = FindMallocDispatch(bin, *f);
+  if (!dispatch) {
     s.addresses.clear();
     s.error = "runtime.mallocgc calls the size-specialized allocators, but its size test was not recognised";
-  } else if (*below) {
-    s.dispatch_below = *below;
-    s.how += fmt::format("; sizes below {} are counted in the size-specialized allocators", *below);
+    return s;
+  }
+  if (!dispatch->below) return s;
+  s.dispatch_below = dispatch->below;
+  if (uint64_t own = dispatch->frame_set_up ? MallocOwnPathSite(bin, *f, dispatch->continue_at) : 0) {
+    s.addresses = {own};
+    s.in_frame = true;
+    s.how = fmt::format("entry+{}: first branch on mallocgc's own path, past its hand-over of sizes below {} "
+                        "to the size-specialized allocators (frame set up; size, typ in AX, BX)",
+                        own - f->entry, dispatch->below);
+  } else {
+    s.how += fmt::format("; sizes below {} are counted in the size-specialized allocators", dispatch->below);
   }
   return s;
 }

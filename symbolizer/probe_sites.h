@@ -41,7 +41,10 @@ struct ProbeSite {
   std::string error;                // why there is no site; addresses empty then
   // kMalloc only: mallocgc passes every allocation smaller than this to a
   // size-specialized allocator (0: none do). Read from mallocgc's own compare.
+  // in_frame: the site is past that hand-over, where mallocgc's frame is set
+  // up (its return address at [RBP+8]) and only what it allocates itself passes.
   uint64_t dispatch_below = 0;
+  bool in_frame = false;
   bool ok() const { return error.empty() && !addresses.empty(); }
   // No addresses and no error: this release has nothing to probe here.
   bool not_needed() const { return error.empty() && addresses.empty(); }

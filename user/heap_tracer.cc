@@ -185,18 +185,21 @@ void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
   } else {
     // 1.27+: mallocgc hands small sizes to the size-specialized allocators,
     // which compiled code also calls directly; count each allocation once.
+    bpf_program* malloc_prog = impl_->skel->progs.on_mallocgc;
     for (const auto& s : sites) {
       if (s.purpose != ProbePurpose::kMalloc || !s.ok() || !s.dispatch_below) continue;
       const Func* mallocgc = t.binary->pclntab().FindFunc(s.function_entry);
       if (!mallocgc) throw Error("runtime.mallocgc vanished from the pclntab");
-      impl_->skel->bss->malloc_dispatch_below = s.dispatch_below;
+      // At its entry the probe skips what mallocgc hands on; past the hand-over it sees none of it.
+      impl_->skel->bss->malloc_dispatch_below = s.in_frame ? 0 : s.dispatch_below;
       impl_->skel->bss->mallocgc_lo = mallocgc->entry + t.load_bias;
       impl_->skel->bss->mallocgc_hi = mallocgc->end + t.load_bias;
+      if (s.in_frame) malloc_prog = impl_->skel->progs.on_mallocgc_own_path;
       // The specialized allocators first: an allocation handed on after
       // mallocgc's probe is live must be counted.
       attach(ProbePurpose::kMallocSpecialized, impl_->skel->progs.on_malloc_specialized);
     }
-    attach(ProbePurpose::kMalloc, impl_->skel->progs.on_mallocgc);
+    attach(ProbePurpose::kMalloc, malloc_prog);
   }
   if (impl_->mode != HeapMode::kInit) return;
   attach(ProbePurpose::kRuntimeInitDone, impl_->skel->progs.on_runtime_init_done);
