@@ -56,7 +56,10 @@ int RunAgent(int argc, char** argv) {
         "MemProfileRate: where a program runs Go's heap sampler at 0, the agent writes\n"
         "heap_rate (524288) into it, and writes 0 back on SIGTERM/SIGINT (--no-write: never).\n"
         "After kill -9 of the agent the probes vanish with it but the rate stays as written\n"
-        "until the program restarts (sampling costs it ~nothing: one sample per 512 KiB).\n"
+        "until the next goscope or agent on that process restores it (records in /run/lock;\n"
+        "sampling costs the program ~nothing meanwhile: one sample per 512 KiB).\n"
+        "Only processes the config selects are parsed; of the parsed binaries it keeps those\n"
+        "it traces and the 32 most recent others (goscope_agent_cached_binaries).\n"
         "Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (to read\n"
         "other users' /proc/PID/environ for the opt-out; see deploy/README.md).\n\n{}",
         CliArgs::Usage(kOptions));

@@ -56,6 +56,9 @@ const char* const kTraceOutputsHelp =
     "Sampled heap profiling uses Go's own sampler; a program that never imported\n"
     "runtime/pprof runs it at rate 0, and goscope then writes --heap-rate into\n"
     "runtime.MemProfileRate for the run and writes 0 back at the end: the only write goscope\n"
-    "makes to a process (--no-write forbids it).\n";
+    "makes to a process (--no-write forbids it). Another goscope on the same process samples\n"
+    "at the rate already written and the last to leave writes 0 back; a rate left by a\n"
+    "goscope that was killed is restored by the next (records in /run/lock).\n"
+    "Output files and every JSON field: docs/OUTPUTS.md.\n";
 
 }  // namespace goscope
