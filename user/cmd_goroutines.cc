@@ -3,7 +3,6 @@
 #include <cstdio>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "atomic_file.h"
 #include "binary_info.h"
@@ -116,7 +115,7 @@ int RunGoroutines(int argc, char** argv) {
 
   std::string out;
   if (format == "json") {
-    out = GoroutinesJson(snap).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    out = GoroutinesJsonText(snap);
   } else if (format == "text") {
     out = args.has("--group") ? FormatGoroutinesGrouped(snap, fopts) : FormatGoroutinesText(snap, fopts);
   } else {

@@ -223,28 +223,31 @@ std::string FormatGoroutinesGrouped(const Snapshot& snap, const GoroutineFormatO
   return out;
 }
 
-json GoroutinesJson(const Snapshot& snap) {
-  json gs = json::array();
-  for (const Goroutine& g : snap.goroutines) {
-    json j;
-    j["goid"] = g.goid;
-    j["state"] = g.state;
-    j["wait_reason"] = g.wait_reason.empty() ? json(nullptr) : json(g.wait_reason);
-    j["wait_seconds"] = g.wait_seconds ? json(std::round(*g.wait_seconds * 1000) / 1000) : json(nullptr);
-    j["parent_goid"] = g.parent_goid ? json(*g.parent_goid) : json(nullptr);
-    j["created_by"] = g.created_by ? FrameJson(*g.created_by) : json(nullptr);
-    if (g.stack_quality == StackQuality::kUnavailable) {
-      j["stack"] = nullptr;
-    } else {
-      json st = json::array();
-      for (const GoFrame& f : g.stack) st.push_back(FrameJson(f));
-      j["stack"] = st;
-    }
-    j["stack_status"] = QualityName(g.stack_quality);
-    j["stack_note"] = g.stack_note.empty() ? json(nullptr) : json(g.stack_note);
-    j["system"] = g.system;
-    gs.push_back(std::move(j));
+namespace {
+
+json GoroutineJson(const Goroutine& g) {
+  json j;
+  j["goid"] = g.goid;
+  j["state"] = g.state;
+  j["wait_reason"] = g.wait_reason.empty() ? json(nullptr) : json(g.wait_reason);
+  j["wait_seconds"] = g.wait_seconds ? json(std::round(*g.wait_seconds * 1000) / 1000) : json(nullptr);
+  j["parent_goid"] = g.parent_goid ? json(*g.parent_goid) : json(nullptr);
+  j["created_by"] = g.created_by ? FrameJson(*g.created_by) : json(nullptr);
+  if (g.stack_quality == StackQuality::kUnavailable) {
+    j["stack"] = nullptr;
+  } else {
+    json st = json::array();
+    for (const GoFrame& f : g.stack) st.push_back(FrameJson(f));
+    j["stack"] = st;
   }
+  j["stack_status"] = QualityName(g.stack_quality);
+  j["stack_note"] = g.stack_note.empty() ? json(nullptr) : json(g.stack_note);
+  j["system"] = g.system;
+  return j;
+}
+
+// Every field but the goroutines.
+json SnapshotHeaderJson(const Snapshot& snap) {
   json out;
   out["pid"] = snap.pid;
   out["schema_version"] = kOutputSchemaVersion;
@@ -254,7 +257,34 @@ json GoroutinesJson(const Snapshot& snap) {
   out["stopped_ms"] = snap.frozen ? json(std::round(snap.stopped_seconds * 1e6) / 1e3) : json(nullptr);
   out["user_goroutines"] = snap.user_goroutines();
   out["wait_reasons_from"] = snap.wait_reasons_from;
+  return out;
+}
+
+constexpr auto kReplace = json::error_handler_t::replace;  // a stray byte in a name must not abort the output
+
+}  // namespace
+
+json GoroutinesJson(const Snapshot& snap) {
+  json out = SnapshotHeaderJson(snap);
+  json gs = json::array();
+  for (const Goroutine& g : snap.goroutines) gs.push_back(GoroutineJson(g));
   out["goroutines"] = std::move(gs);
+  return out;
+}
+
+std::string GoroutinesJsonText(const Snapshot& snap) {
+  // One goroutine at a time, one line each: a document of the whole process
+  // (100,000 goroutines) would cost several times the output's size in memory.
+  std::string out = SnapshotHeaderJson(snap).dump(2, ' ', false, kReplace);
+  out.resize(out.size() - 2);  // "\n}": the goroutines go last
+  out += ",\n  \"goroutines\": [";
+  bool first = true;
+  for (const Goroutine& g : snap.goroutines) {
+    out += first ? "\n    " : ",\n    ";
+    first = false;
+    out += GoroutineJson(g).dump(-1, ' ', false, kReplace);
+  }
+  out += first ? "]\n}\n" : "\n  ]\n}\n";
   return out;
 }
 

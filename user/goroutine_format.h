@@ -31,6 +31,9 @@ std::string FormatGoroutinesGrouped(const Snapshot& snap, const GoroutineFormatO
 // "wait_seconds", "parent_goid", "created_by", "stack", "system", ...}]}: every
 // goroutine (system ones marked), null where the runtime records nothing.
 nlohmann::json GoroutinesJson(const Snapshot& snap);
+// The same document as text (`goroutines --format json`), built one goroutine
+// at a time, each on one line.
+std::string GoroutinesJsonText(const Snapshot& snap);
 
 // A goroutine profile (sample type goroutine/count, identical stacks merged)
 // symbolized from the target's binary. Goroutines without a readable stack
