@@ -34,9 +34,11 @@ int PerfUprobesHeldBy(pid_t holder) {
   return n;
 }
 
-// Runs `goscope attach` on a program for 3 s with env; while it runs, counts
-// the perf-event uprobes it holds. Returns {probes it reported live, perf uprobes}.
-std::pair<int, int> AttachAndCount(const std::string& env) {
+// Runs `goscope attach` (goroutines and GC; the heap profile, which can be
+// unavailable for reasons of its own, is off) on a program for 3 s with env;
+// while it runs, counts the perf-event uprobes it holds. Returns {probes it
+// reported live, perf uprobes}; *err gets its stderr.
+std::pair<int, int> AttachAndCount(const std::string& env, std::string* err) {
   const auto bins = testing::LoadTestBinaries();
   const testing::TestBinary* leaker = testing::NewestBuild(bins, "leaker", "stripped");
   if (!leaker) return {-1, -1};
@@ -46,7 +48,8 @@ std::pair<int, int> AttachAndCount(const std::string& env) {
   std::vector<std::string> argv = {"/usr/bin/env"};
   if (!env.empty()) argv.push_back(env);
   for (std::string a : {heaptest::GoscopeBinary(), std::string("attach"), std::string("-p"), std::to_string(prog.pid()),
-                        std::string("--duration"), std::string("3"), std::string("-o"), dir.path()})
+                        std::string("--duration"), std::string("3"), std::string("--alloc-mode"), std::string("off"),
+                        std::string("-o"), dir.path()})
     argv.push_back(a);
   Child gs(argv);
   auto live = gs.WaitFor(1, "probes live", 30000);
@@ -57,6 +60,7 @@ std::pair<int, int> AttachAndCount(const std::string& env) {
   // env execs goscope: the holder is gs's pid.
   int perf = PerfUprobesHeldBy(gs.pid());
   EXPECT_EQ(gs.Wait(30000), 0) << gs.err();
+  *err = gs.err();
   std::smatch m;
   int probes = std::regex_search(*live, m, std::regex(R"((\d+) probes live)")) ? std::stoi(m[1]) : -1;
   return {probes, perf};
@@ -72,12 +76,15 @@ TEST(KernelFeatures, UprobeMultiIsProbedAndItsAbsenceFallsBackToOneLinkPerProbe)
   std::sscanf(u.release, "%d.%d", &major, &minor);
   EXPECT_EQ(KernelHasUprobeMulti(), major > 6 || (major == 6 && minor >= 6)) << u.release;
 
-  auto [probes, perf] = AttachAndCount("");
-  EXPECT_GT(probes, 0);
-  if (KernelHasUprobeMulti()) EXPECT_EQ(perf, 0) << "multi links, no perf-event uprobes";
+  std::string err, fallback_err;
+  auto [probes, perf] = AttachAndCount("", &err);
+  EXPECT_GT(probes, 0) << err;
+  if (KernelHasUprobeMulti()) {
+    EXPECT_EQ(perf, 0) << "multi links, no perf-event uprobes";
+  }
 
-  auto [fallback_probes, fallback_perf] = AttachAndCount("GOSCOPE_PRETEND_KERNEL_LACKS=uprobe_multi");
-  EXPECT_EQ(fallback_probes, probes) << "the same sites, attached one by one";
+  auto [fallback_probes, fallback_perf] = AttachAndCount("GOSCOPE_PRETEND_KERNEL_LACKS=uprobe_multi", &fallback_err);
+  EXPECT_EQ(fallback_probes, probes) << "the same sites, attached one by one\n" << err << "---\n" << fallback_err;
   EXPECT_EQ(fallback_perf, fallback_probes) << "one perf-event uprobe per probe";
 }
 

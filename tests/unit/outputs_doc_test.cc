@@ -89,9 +89,10 @@ void ExpectDocumented(const std::string& name, const json& doc,
     for (const auto& [field, always] : table) {
       if (!field.starts_with(prefix) || field.find("[].", prefix.size()) != std::string::npos) continue;
       if (prefix.empty() && field.find("[].") != std::string::npos) continue;
-      if (Trim(always) == "always")
+      if (Trim(always) == "always") {
         EXPECT_TRUE(obj->contains(field.substr(prefix.size())))
             << field << " is documented as always present but missing: " << obj->dump().substr(0, 300);
+      }
     }
   }
 }
