@@ -2,7 +2,9 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "runtime_layout.h"
 
@@ -29,14 +31,17 @@ bool InSegment(const ElfFile& elf, uint64_t vaddr, bool executable) {
   return false;
 }
 
-// gofunc's offset for this release; for one the table does not know, the
-// newest release's (validated by the caller: it must point at read-only data).
+// gofunc's offset for this release: its own row of the layout table; for a
+// release the table skips (1.20: no Debian toolchain), the next newer one's,
+// which shares its layout here; for one newer than the table, the newest's.
+// Validated by the caller: it must point at read-only data.
 std::optional<uint64_t> GofuncOffset(std::string_view go_version) {
-  Sourced known = TableLayout(go_version).get("runtime.moduledata.gofunc");
-  if (known.known()) return known.value;
+  const int minor = GoMinorVersion(go_version);
   auto minors = TableMinorVersions();
-  if (minors.empty() || GoMinorVersion(go_version) < minors.back()) return std::nullopt;
-  return TableLayout("go1." + std::to_string(minors.back())).get("runtime.moduledata.gofunc").value;
+  if (minor < 0 || minors.empty()) return std::nullopt;
+  auto at = std::lower_bound(minors.begin(), minors.end(), minor);
+  const int row = at == minors.end() ? minors.back() : *at;
+  return TableLayout("go1." + std::to_string(row)).get("runtime.moduledata.gofunc").value;
 }
 
 std::optional<Moduledata> Complete(const ElfFile& elf, const Relocations& rel, const Pclntab& tab, Sourced addr,
