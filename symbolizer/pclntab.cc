@@ -114,7 +114,7 @@ Pclntab::Pclntab(const ElfFile& elf, Bytes data, uint64_t vaddr) : elf_(elf), da
 }
 
 void Pclntab::set_text_start(uint64_t text) {
-  if (text_start_in_header_ || format_ == PclntabFormat::kGo116 || text_start_ != 0)
+  if (text_start_ != 0 || format_ == PclntabFormat::kGo116)
     throw Error(fmt::format("{}: pclntab text start set twice", elf_.path()));
   for (Func& f : funcs_) {
     f.entry += text;

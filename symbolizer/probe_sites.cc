@@ -275,8 +275,8 @@ struct MallocDispatch {
 // would then count some allocations twice).
 std::optional<MallocDispatch> FindMallocDispatch(const GoBinary& bin, const Func& mallocgc) {
   const Func* tiny = bin.pclntab().LookupFunction("runtime.mallocgcTinySC2");
-  if (!tiny || FindCallsTo(Code(bin, mallocgc), mallocgc.entry, tiny->entry).empty()) return MallocDispatch{};
   Bytes code = Code(bin, mallocgc);
+  if (!tiny || FindCallsTo(code, mallocgc.entry, tiny->entry).empty()) return MallocDispatch{};
   std::vector<Instruction> in = Decode(code.subspan(0, std::min<size_t>(code.size(), 96)), mallocgc.entry);
   static const std::regex cmp(R"(^rax, (0x[0-9a-f]+|\d+)$)");
   bool pushed = false, framed = false;

@@ -34,11 +34,11 @@ Verdict AssessTraceability(const GoBinary& bin, const RuntimeLayout& layout, con
   } else if (ver->second < kMinGoMinor) {
     v.problems.push_back(fmt::format("{} is older than the oldest supported release go1.{}", bin.go_version(),
                                      kMinGoMinor));
-  } else if (ver->second > kMaxGoMinor) {
-    v.notes.push_back(fmt::format("{} is newer than the releases goscope is tested on (go1.{}..go1.{}): the runtime "
+  } else if (ver->second > TableMinorVersions().back()) {
+    v.notes.push_back(fmt::format("{} is newer than the releases goscope is tested on ({}): the runtime "
                                   "layout comes from the binary's DWARF only, and the runtime's calling conventions "
                                   "are taken to be go1.{}'s",
-                                  bin.go_version(), kMinGoMinor, kMaxGoMinor, kMaxGoMinor));
+                                  bin.go_version(), TestedReleases(), TableMinorVersions().back()));
   }
   bool layout_missing = false;
   for (const auto& key : RequiredLayoutKeys(bin))

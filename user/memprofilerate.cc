@@ -57,20 +57,12 @@ std::optional<int64_t> ReadMemProfileRate(pid_t pid, uint64_t address) {
 
 namespace {
 
-// "dev:ino:starttime" of the program a pid runs: it changes when the process
-// execs another program and when the pid is reused. A write into a process is
-// made only while this is what it was when the address was worked out; the
-// address means nothing in another image.
-std::string ProcessImage(pid_t pid) {
-  try {
-    auto exe = IdentifyExecutable(pid);
-    return exe ? fmt::format("{}:{}:{}", exe->dev, exe->ino, exe->start_ticks) : "";
-  } catch (const Error&) {
-    return "";  // unreadable: treated as gone, nothing is written
-  }
-}
-
 }  // namespace
+
+// What a record holds: the rate goscope wrote, and the program's own before.
+struct RateRecord {
+  int64_t written = 0, original = 0;
+};
 
 // Who relies on a rate goscope wrote into a process. Each goscope (attach,
 // heap, run, agent) that samples through it holds a shared flock on
@@ -103,19 +95,16 @@ class RateLedger {
   bool TryAlone() { return ::flock(fd_, LOCK_EX | LOCK_NB) == 0; }
   void Share() { (void)::flock(fd_, LOCK_SH); }
 
-  struct Record {
-    int64_t written = 0, original = 0;
-  };
-  std::optional<Record> Read() const {
+  std::optional<RateRecord> Read() const {
     char buf[64] = {};
     ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
-    Record r;
+    RateRecord r;
     if (n <= 0 || std::sscanf(buf, "%lld %lld", reinterpret_cast<long long*>(&r.written),
                               reinterpret_cast<long long*>(&r.original)) != 2)
       return std::nullopt;
     return r;
   }
-  void Write(const Record& r) {
+  void Write(const RateRecord& r) {
     std::string line = fmt::format("{} {}\n", r.written, r.original);
     if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, line.data(), line.size(), 0);
   }
@@ -126,28 +115,27 @@ class RateLedger {
   int fd_ = -1;
 };
 
-namespace {
-
-std::string LedgerPath(pid_t pid) {
-  auto exe = IdentifyExecutable(pid);
-  if (!exe) return "";
-  return fmt::format("/run/lock/goscope-memprofilerate-{}-{}", pid, exe->start_ticks);
+// A write into a process is made only while it runs the image it ran when the
+// address was worked out; the address means nothing in another.
+std::optional<MemProfileRateOverride::Image> MemProfileRateOverride::ImageOf(pid_t pid) {
+  try {
+    auto exe = IdentifyExecutable(pid);
+    if (exe) return Image{exe->dev, exe->ino, exe->start_ticks};
+  } catch (const Error&) {
+  }
+  return std::nullopt;  // gone or unreadable: nothing is written
 }
 
-}  // namespace
-
 MemProfileRateOverride::MemProfileRateOverride(pid_t pid, uint64_t address, int64_t rate, bool allow_write)
-    : pid_(pid), address_(address), rate_(rate), image_(ProcessImage(pid)) {
+    : pid_(pid), address_(address), rate_(rate), image_(ImageOf(pid)) {
   auto v = ReadMemProfileRate(pid, address);
   if (!v) throw Error(fmt::format("cannot read runtime.MemProfileRate at {:#x} in process {}", address, pid));
   original_ = *v;
   if (rate <= 0 || !allow_write) return;
-  std::string path;
-  try {
-    path = LedgerPath(pid);
-  } catch (const Error&) {
-  }
-  ledger_ = path.empty() ? nullptr : std::make_unique<RateLedger>(path);
+  // One record per process instance: a reused pid never reads an old one.
+  if (image_)
+    ledger_ = std::make_unique<RateLedger>(
+        fmt::format("/run/lock/goscope-memprofilerate-{}-{}", pid, image_->start_ticks));
   if (!ledger_ || !ledger_->ok()) {
     // No ledger (no /run/lock): write only a 0, as before, and say nothing to later goscopes.
     ledger_.reset();
@@ -156,12 +144,8 @@ MemProfileRateOverride::MemProfileRateOverride(pid_t pid, uint64_t address, int6
   }
   if (ledger_->TryAlone()) {
     auto rec = ledger_->Read();
-    if (rec && rec->written == original_ && original_ != 0 && rec->original == 0) {
-      // Left by a goscope that never restored (killed): ours to restore now.
-      rate_ = rec->written;
-      original_ = rec->original;
-      written_ = true;
-      inherited_ = true;
+    if (rec && original_ != 0 && Adopt(*rec)) {
+      inherited_ = true;  // left by a goscope that never restored (killed): ours to restore now
     } else if (original_ == 0) {
       Write();
       ledger_->Write({rate_, original_});
@@ -177,14 +161,21 @@ MemProfileRateOverride::MemProfileRateOverride(pid_t pid, uint64_t address, int6
   // Another goscope is sampling this process right now.
   ledger_->Share();
   auto rec = ledger_->Read();
-  if (rec && rec->written == original_ && rec->original == 0) {
-    rate_ = rec->written;  // sample at its rate: one rate per process
-    original_ = rec->original;
-    written_ = true;
-    shared_ = true;
+  if (rec && Adopt(*rec)) {
+    shared_ = true;  // sample at its rate: one rate per process
   } else {
     ledger_.reset();  // it samples at the program's own rate: nothing of ours to restore
   }
+}
+
+// A record describes the rate in the process (goscope wrote it over a 0):
+// take it as ours to sample at and, last, to restore.
+bool MemProfileRateOverride::Adopt(const RateRecord& rec) {
+  if (rec.written != original_ || rec.original != 0) return false;
+  rate_ = rec.written;
+  original_ = rec.original;
+  written_ = true;
+  return true;
 }
 
 void MemProfileRateOverride::Write() {
@@ -210,15 +201,17 @@ bool MemProfileRateOverride::Restore(std::string* why) {
       restore_ok_ = false;
       restore_why_ = std::move(reason);
     };
-    const std::string image = ProcessImage(pid_);
-    auto now = ReadMemProfileRate(pid_, address_);
     if (ledger_ && !ledger_->TryAlone()) {
       // Another goscope still samples at this rate: the last one restores.
       restore_ok_ = true;
       outcome_ = fmt::format("runtime.MemProfileRate left at {} for another goscope still sampling process {}",
                              rate_, pid_);
       ledger_.reset();
-    } else if (image.empty() || !Alive(pid_)) {
+      return true;
+    }
+    const auto image = ImageOf(pid_);
+    auto now = ReadMemProfileRate(pid_, address_);
+    if (!image || !Alive(pid_)) {
       fail(fmt::format("process {} exited", pid_));
     } else if (image != image_) {
       fail(fmt::format("process {} now runs another program (exec or pid reuse); nothing written", pid_));

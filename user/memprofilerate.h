@@ -103,13 +103,21 @@ class MemProfileRateOverride {
 
  private:
   void Write();  // rate_ into the target, read back
+  bool Adopt(const struct RateRecord& rec);  // the rate another goscope wrote, if rec describes it
 
   std::unique_ptr<class RateLedger> ledger_;
   pid_t pid_;
   uint64_t address_;
   int64_t rate_;
   int64_t original_ = 0;
-  std::string image_;  // which program the pid ran when the rate was read (see ProcessImage)
+  // The program the pid runs (executable dev:ino, process start time): it
+  // changes when the process execs another program and when the pid is reused.
+  struct Image {
+    uint64_t dev = 0, ino = 0, start_ticks = 0;
+    bool operator==(const Image&) const = default;
+  };
+  static std::optional<Image> ImageOf(pid_t pid);
+  std::optional<Image> image_;  // when the rate was read; nullopt: unreadable
   bool written_ = false;
   bool shared_ = false;
   bool inherited_ = false;
