@@ -1,4 +1,4 @@
-// Events of gc.bpf.c, shared with user space (user/gc_tracer.cc).
+// Events of gc.bpf.c, shared with user space (user/probes/gc_tracer.cc).
 #pragma once
 
 enum gc_event_kind {

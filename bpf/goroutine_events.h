@@ -1,4 +1,4 @@
-// Events of goroutines.bpf.c, shared with user space (user/goroutine_tracer.cc).
+// Events of goroutines.bpf.c, shared with user space (user/probes/goroutine_tracer.cc).
 #pragma once
 
 #define GOROUTINE_STACK_MAX 32

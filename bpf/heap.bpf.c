@@ -56,7 +56,7 @@
 //
 // Probe sites (symbolizer/probe_sites): the pushq rbp after the stack-check
 // prologue; for go1.19's `sub rsp, N` frames, which have no emulated
-// instruction there, the first instruction after the check (user/heap_tracer.cc
+// instruction there, the first instruction after the check (user/probes/heap_tracer.cc
 // PastStackCheck). At both, RSP points at the return address, RBP still holds
 // the caller's frame pointer and the argument registers hold their entry
 // values; and both run once per completed call (a call that fails the stack

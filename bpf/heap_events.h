@@ -1,5 +1,5 @@
 // Events, maps and configuration of heap.bpf.c, shared with user space
-// (user/heap_tracer.cc).
+// (user/probes/heap_tracer.cc).
 #pragma once
 
 #define HEAP_STACK_MAX 64        // sampled mode: frames per allocation event

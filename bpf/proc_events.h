@@ -1,4 +1,4 @@
-// Events of proc_events.bpf.c, shared with user space (user/process_events.cc).
+// Events of proc_events.bpf.c, shared with user space (user/probes/process_events.cc).
 #pragma once
 
 #define PROC_EXEC_FILENAME_MAX 512

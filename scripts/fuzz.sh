@@ -36,7 +36,7 @@ seed_fuzz_http_request() { # DIR
   printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' >"$1/h2-preface"
 }
 
-# The example in user/agent_config.h, and a small one.
+# The example in user/agent/agent_config.h, and a small one.
 seed_fuzz_agent_config() { # DIR
   cat >"$1/full.json" <<'JSON'
 {

@@ -20,4 +20,12 @@ bool IsPackageInitFunction(std::string_view function) {
   return std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+std::string GoFuncNameForPrint(std::string_view name) {
+  size_t i = name.find('[');
+  if (i == std::string_view::npos) return std::string(name);
+  size_t j = name.rfind(']');
+  if (j == std::string_view::npos || j <= i) return std::string(name);
+  return std::string(name.substr(0, i)) + "[...]" + std::string(name.substr(j + 1));
+}
+
 }  // namespace goscope

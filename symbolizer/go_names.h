@@ -2,6 +2,7 @@
 // one of a package's init functions. Mirrors runtime.funcpkgpath and the
 // compiler's naming of init functions.
 #pragma once
+#include <string>
 #include <string_view>
 
 namespace goscope {
@@ -15,5 +16,9 @@ std::string_view FunctionPackage(std::string_view function);
 // N-th func init): the functions a package's init task runs. Not closures
 // ("PKG.init.func1", "PKG.init.0.func2") nor methods named init ("PKG.T.init").
 bool IsPackageInitFunction(std::string_view function);
+
+// A function name as Go prints it: generic shape arguments become "[...]"
+// (runtime.funcNameForPrint).
+std::string GoFuncNameForPrint(std::string_view name);
 
 }  // namespace goscope

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "agent_config.h"
+#include "agent/agent_config.h"
 #include "error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "http_request.h"
+#include "agent/http_request.h"
 
 namespace {
 

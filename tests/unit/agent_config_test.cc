@@ -1,6 +1,6 @@
 // The agent's config file: every field parsed, every mistake an error that
 // names the key and its line, and the include/exclude decision with its reason.
-#include "agent_config.h"
+#include "agent/agent_config.h"
 
 #include <unistd.h>
 

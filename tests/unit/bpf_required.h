@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "uprobe_links.h"
+#include "probes/uprobe_links.h"
 
 #define GOSCOPE_REQUIRE_BPF_OR_SKIP()                                                  \
   do {                                                                                 \

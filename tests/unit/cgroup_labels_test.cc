@@ -2,7 +2,7 @@
 // write them, turned into labels; then real processes: our own, a child, and
 // a child moved into a real cgroup v2 directory named like a Kubernetes
 // container's.
-#include "cgroup_labels.h"
+#include "process/cgroup_labels.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "error.h"
-#include "flame_graph.h"
+#include "output/flame_graph.h"
 #include "tool_required.h"
 
 namespace goscope {

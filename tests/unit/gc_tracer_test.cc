@@ -19,12 +19,12 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf_required.h"
-#include "gc_report.h"
-#include "gc_tracer.h"
+#include "output/gc_report.h"
+#include "probes/gc_tracer.h"
 #include "probe_sites.h"
 #include "runtime_layout.h"
 #include "runtime_variables.h"
-#include "target_process.h"
+#include "process/target_process.h"
 #include "testbin.h"
 
 namespace goscope {

@@ -2,7 +2,7 @@
 // of deleted files and vanished pids), the Go/not-Go verdict for every test
 // binary, the per-file memo, and the opt-out. Also measures what discovery
 // costs on this machine.
-#include "go_process.h"
+#include "process/go_process.h"
 
 #include <fcntl.h>
 #include <spawn.h>

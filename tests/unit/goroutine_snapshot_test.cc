@@ -28,10 +28,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "goroutine_format.h"
-#include "goroutine_snapshot.h"
+#include "output/goroutine_format.h"
+#include "process/goroutine_snapshot.h"
 #include "runtime_variables.h"
-#include "target_process.h"
+#include "process/target_process.h"
 #include "testbin.h"
 
 namespace goscope {

@@ -16,9 +16,9 @@
 #include "bpf_required.h"
 #include "error.h"
 #include "heap_test_util.h"
-#include "memprofilerate.h"
+#include "process/memprofilerate.h"
 #include "runtime_variables.h"
-#include "target_process.h"
+#include "process/target_process.h"
 #include "testbin.h"
 
 namespace goscope {

@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "error.h"
-#include "heap_profile.h"
+#include "output/heap_profile.h"
 #include "heap_test_util.h"
 
 namespace goscope {

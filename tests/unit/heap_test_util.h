@@ -24,9 +24,9 @@
 
 #include <gtest/gtest.h>
 
-#include "memprofilerate.h"
+#include "process/memprofilerate.h"
 #include "runtime_variables.h"
-#include "target_process.h"
+#include "process/target_process.h"
 #include "testbin.h"
 
 namespace goscope::heaptest {

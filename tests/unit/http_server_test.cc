@@ -30,9 +30,9 @@
 #include <gtest/gtest.h>
 
 #include "error.h"
-#include "http_request.h"
-#include "http_server.h"
-#include "prometheus_text.h"
+#include "agent/http_request.h"
+#include "agent/http_server.h"
+#include "output/prometheus_text.h"
 #include "tool_required.h"
 
 namespace goscope {

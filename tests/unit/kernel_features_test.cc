@@ -16,7 +16,7 @@
 #include "heap_test_util.h"
 #include "testbin.h"
 #include "tool_required.h"
-#include "uprobe_links.h"
+#include "probes/uprobe_links.h"
 
 namespace goscope {
 namespace {

@@ -13,7 +13,7 @@
 
 #include "error.h"
 #include "go_binary.h"
-#include "pprof_profile.h"
+#include "output/pprof_profile.h"
 #include "testbin.h"
 
 namespace goscope {

@@ -2,7 +2,7 @@
 // with the file's real device and inode, a process's exit once and only when
 // its last thread goes, and stop-on-exec really stops a program before its
 // first instruction.
-#include "process_events.h"
+#include "probes/process_events.h"
 
 #include <elf.h>
 #include <fcntl.h>

@@ -31,10 +31,10 @@
 #include "bpf_required.h"
 #include "error.h"
 #include "heap_test_util.h"
-#include "http_server.h"
+#include "agent/http_server.h"
 #include "prometheus_server.h"
-#include "prometheus_text.h"
-#include "run_control.h"
+#include "output/prometheus_text.h"
+#include "process/run_control.h"
 #include "testbin.h"
 
 namespace goscope {

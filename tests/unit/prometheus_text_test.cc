@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "error.h"
-#include "prometheus_text.h"
+#include "output/prometheus_text.h"
 #include "tool_required.h"
 
 namespace goscope {

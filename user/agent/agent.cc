@@ -1,0 +1,384 @@
+#include "agent/agent.h"
+
+#include <malloc.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "output/prometheus_text.h"
+#include "process/run_control.h"
+
+namespace goscope {
+namespace {
+
+// The agent's own CPU seconds and resident bytes, from /proc/self.
+std::pair<double, double> OwnUsage() {
+  std::ifstream stat("/proc/self/stat");
+  std::string s;
+  std::getline(stat, s);
+  double cpu = 0;
+  size_t close = s.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream in(s.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; in >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) {
+        stime = std::stoull(field);
+        break;
+      }
+    }
+    cpu = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  std::ifstream statm("/proc/self/statm");
+  unsigned long long size = 0, resident = 0;
+  statm >> size >> resident;
+  return {cpu, static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE))};
+}
+
+double Seconds() { return MonotonicNs() / 1e9; }
+
+// How long a binary's probes outlive its last process.
+constexpr double kRetireGraceSeconds = 5;
+
+}  // namespace
+
+Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
+  if (!opts_.profile_dir.empty()) store_ = std::make_unique<ProfileStore>(opts_.profile_dir, opts_.config.retention);
+  events_.Start();
+  if (!opts_.listen.empty()) {
+    HttpServerOptions ho;
+    ho.listen = opts_.listen;
+    ho.bearer_token = opts_.token;
+    ho.log = [this](const std::string& line) { Log("http: " + line); };
+    http_ = std::make_unique<HttpServer>(ho);
+    http_->Handle("/metrics", [this](const HttpRequest& r) { return ServeMetrics(r); });
+    http_->Handle("/debug/pprof/heap", [this](const HttpRequest& r) { return ServePprof(r, true); });
+    http_->Handle("/debug/pprof/goroutine", [this](const HttpRequest& r) { return ServePprof(r, false); });
+    http_->Handle("/leaks", [this](const HttpRequest& r) { return ServeLeaks(r); });
+    http_->Handle("/", [](const HttpRequest&) {
+      return HttpResponse{200, "text/plain; charset=utf-8",
+                          "goscope agent\n  /metrics\n  /debug/pprof/heap?pid=N\n  /debug/pprof/goroutine?pid=N\n"
+                          "  /leaks?pid=N\n",
+                          {}};
+    });
+    http_->Start();
+  }
+}
+
+Agent::~Agent() { Stop(); }
+
+uint16_t Agent::port() const { return http_ ? http_->port() : 0; }
+
+void Agent::Log(const std::string& line) const {
+  if (!opts_.quiet) fmt::print(stderr, "goscope agent: {}\n", line);
+}
+
+void Agent::Consider(pid_t pid) {
+  // One process's trouble (gone mid-read, unreadable, odd binary) never stops the agent.
+  try {
+    ConsiderOrThrow(pid);
+  } catch (const Error& e) {
+    Log(fmt::format("pid {}: not traced: {}", pid, e.what()));
+  }
+}
+
+void Agent::ConsiderOrThrow(pid_t pid) {
+  if (procs_.count(pid)) return;
+  std::optional<ProcessExecutable> exe;
+  try {
+    exe = IdentifyExecutable(pid);
+  } catch (const Error&) {
+    return;  // unreadable (another pid namespace's init, a kernel thread): not ours to trace
+  }
+  if (!exe) return;
+  // The config first: telling a Go binary for sure parses it, and the parse
+  // stays cached; a process the config leaves out must cost neither.
+  CgroupLabels cgroup = ReadCgroupLabels(pid).value_or(CgroupLabels{});
+  Selection sel = Selects(opts_.config, ProcessInfo{exe->path, exe->comm, cgroup.cgroup});
+  if (!sel.selected || !detector_.IsGoExecutable(*exe) || OptedOut(pid)) return;
+  const std::string key = exe->file_key();
+  std::shared_ptr<BinaryWatch> watch;
+  if (auto it = watches_.find(key); it != watches_.end()) {
+    watch = it->second;
+    retiring_.erase(key);
+  } else {
+    try {
+      std::shared_ptr<const GoBinary> binary = detector_.Binary(*exe);
+      if (!binary) return;
+      watch = std::make_shared<BinaryWatch>(pid, binary);
+    } catch (const Error& e) {
+      if (failed_binaries_.insert(key).second) {  // counted and told once per binary
+        attach_failures_++;
+        Log(fmt::format("pid {} ({}): not traced: {}", pid, exe->path, e.what()));
+      }
+      return;
+    }
+    watches_[key] = watch;
+    // Reading a binary's DWARF and pclntab leaves tens of MB of freed heap that
+    // glibc keeps; a long-lived agent gives it back.
+    malloc_trim(0);
+    Log(fmt::format("attached {} probes to {} ({}){}", watch->probes(), exe->path, watch->binary().go_version(),
+                    watch->degraded().empty() ? "" : "; degraded: " + watch->degraded()[0]));
+  }
+  try {
+    TargetProcess target = TargetProcess::Find(pid, &cache_);
+    watch->AddProcess(pid, target.load_bias);
+    procs_[pid] = std::make_unique<AgentProcess>(std::move(target), watch, *exe, cgroup);
+    watch_of_[pid] = key;
+    processes_traced_total_++;
+  } catch (const Error& e) {
+    Log(fmt::format("pid {}: {}", pid, e.what()));
+  }
+  if (!watch_of_.count(pid)) {  // the watch was made for a process that is already gone
+    bool used = false;
+    for (const auto& [p, k] : watch_of_) used |= k == key;
+    if (!used) retiring_.emplace(key, Seconds());
+  }
+}
+
+void Agent::Forget(pid_t pid, const char* why) {
+  auto it = procs_.find(pid);
+  if (it == procs_.end()) return;
+  it->second->watch().RemoveProcess(pid);
+  procs_.erase(it);
+  std::string key = watch_of_[pid];
+  watch_of_.erase(pid);
+  Log(fmt::format("pid {} {}", pid, why));
+  for (const auto& [p, k] : watch_of_)
+    if (k == key) return;
+  // The last process of the binary: its probes go after the grace period.
+  retiring_.emplace(key, Seconds());
+}
+
+void Agent::RetireWatches(bool all) {
+  for (auto it = retiring_.begin(); it != retiring_.end();) {
+    if (!all && Seconds() - it->second < kRetireGraceSeconds) {
+      ++it;
+      continue;
+    }
+    if (auto w = watches_.find(it->first); w != watches_.end()) {
+      lost_retired_ += w->second->lost();
+      watches_.erase(w);  // the kernel drops the probes with the links
+    }
+    it = retiring_.erase(it);
+  }
+}
+
+void Agent::DrainAll() {
+  BinaryWatch::Sinks sinks;
+  sinks.goroutine = [this](const GoroutineEvent& e) {
+    if (auto it = procs_.find(e.pid); it != procs_.end()) it->second->OnGoroutine(e);
+  };
+  sinks.heap = [this](const HeapEvent& e) {
+    if (auto it = procs_.find(e.pid); it != procs_.end()) it->second->OnHeap(e);
+  };
+  sinks.gc = [this](const GcCycle& c) {
+    if (auto it = procs_.find(c.pid); it != procs_.end()) it->second->OnGc(c);
+  };
+  for (auto& [key, watch] : watches_) events_read_ += static_cast<uint64_t>(watch->Drain(sinks));
+}
+
+void Agent::RefreshAll() {
+  std::vector<pid_t> gone;
+  for (auto& [pid, proc] : procs_) {
+    try {
+      proc->Refresh(opts_.config.allow_write, opts_.config.heap_rate);
+    } catch (const Error&) {
+      if (!ProcessAlive(pid)) gone.push_back(pid);  // an exit event lost or not yet read
+    }
+  }
+  for (pid_t pid : gone) Forget(pid, "exited");
+}
+
+void Agent::WriteProfiles() {
+  if (!store_) return;
+  for (auto& [pid, proc] : procs_) {
+    if (!proc->ready()) continue;
+    try {
+      store_->Write(pid, proc->comm(), "heap", proc->HeapProfile().SerializeGzipped());
+      store_->Write(pid, proc->comm(), "goroutine", proc->GoroutineProfile().SerializeGzipped());
+      profiles_written_ += 2;
+    } catch (const Error& e) {
+      Log(fmt::format("profiles of pid {}: {}", pid, e.what()));
+    }
+  }
+  profiles_pruned_ += store_->Prune();
+}
+
+void Agent::Run(const std::atomic<bool>& stop) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (pid_t pid : ScanProcesses()) Consider(pid);
+    RefreshAll();
+    Log(fmt::format("tracing {} Go processes of {} binaries{}", procs_.size(), watches_.size(),
+                    http_ ? fmt::format("; serving /metrics on port {}", port()) : ""));
+  }
+  double next_refresh = Seconds() + opts_.refresh_s, next_profiles = Seconds() + opts_.interval_s;
+  std::vector<pid_t> execs, exits;
+  uint64_t last_events = 0;
+  while (!stop.load()) {
+    execs.clear();
+    exits.clear();
+    // Drain every 10 ms while events pour in (the rings are small), else every 100 ms.
+    const int wait_ms = events_read_ - last_events > 200 ? 10 : 100;
+    last_events = events_read_;
+    try {
+      events_.Poll(wait_ms, [&](const ExecEvent& e) { execs.push_back(e.pid); },
+                   [&](const ExitEvent& e) { exits.push_back(e.pid); });
+    } catch (const Error& e) {
+      Log(std::string("process events: ") + e.what());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    DrainAll();  // events of processes that just exited still count
+    for (pid_t pid : exits) Forget(pid, "exited");
+    for (pid_t pid : execs) {
+      Forget(pid, "exec'd another program");
+      Consider(pid);
+    }
+    if (Seconds() >= next_refresh) {
+      RefreshAll();
+      RetireWatches(false);
+      next_refresh = Seconds() + opts_.refresh_s;
+    }
+    if (Seconds() >= next_profiles) {
+      WriteProfiles();
+      next_profiles = Seconds() + opts_.interval_s;
+    }
+  }
+  Stop();
+}
+
+void Agent::Stop() {
+  if (http_) http_->Stop();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return;
+  stopped_ = true;
+  DrainAll();
+  WriteProfiles();
+  size_t restored = 0;
+  for (auto& [pid, proc] : procs_) {
+    bool wrote = proc->wrote_rate();
+    std::string why = proc->RestoreRate();
+    if (!why.empty()) Log(fmt::format("pid {}: MemProfileRate not restored: {}", pid, why));
+    else if (wrote) restored++;
+  }
+  Log(fmt::format("stopped: restored MemProfileRate in {} processes; detaching from {} binaries", restored,
+                  watches_.size()));
+  procs_.clear();
+  watch_of_.clear();
+  retiring_.clear();
+  watches_.clear();
+}
+
+std::string Agent::MetricsText() {
+  std::lock_guard<std::mutex> lock(mu_);
+  PrometheusTextWriter w;
+  std::vector<const AgentProcess*> ready;
+  for (const auto& [pid, p] : procs_)
+    if (p->ready()) ready.push_back(p.get());
+  auto family = [&](const char* name, MetricType type, const char* help, auto value) {
+    w.Family(name, type, help);
+    for (const AgentProcess* p : ready) w.Sample(p->labels(), static_cast<double>(value(*p)));
+  };
+  family("goscope_goroutines", MetricType::kGauge, "Live goroutines, as runtime.NumGoroutine() counts them.",
+         [](const AgentProcess& p) { return p.goroutines(); });
+  family("goscope_goroutines_created_total", MetricType::kCounter, "Goroutines created since the agent attached.",
+         [](const AgentProcess& p) { return p.lifecycle().created(); });
+  family("goscope_goroutines_exited_total", MetricType::kCounter, "Goroutines exited since the agent attached.",
+         [](const AgentProcess& p) { return p.lifecycle().exited(); });
+  family("goscope_leak_suspect_goroutines", MetricType::kGauge,
+         "Goroutines in leak-suspect groups (one creation site, one blocked stack, blocking wait).",
+         [](const AgentProcess& p) { return p.leak_suspect_goroutines(); });
+  family("goscope_heap_alloc_bytes_total", MetricType::kCounter,
+         "Heap bytes allocated since the agent attached, estimated from Go's heap samples.",
+         [](const AgentProcess& p) { return p.heap_alloc_bytes(); });
+  family("goscope_heap_inuse_bytes", MetricType::kGauge,
+         "Heap bytes allocated since the agent attached and still live, estimated from Go's heap samples.",
+         [](const AgentProcess& p) { return p.heap_inuse_bytes(); });
+  family("goscope_memprofilerate_written", MetricType::kGauge,
+         "1 while the agent holds runtime.MemProfileRate at its own value (it was 0).",
+         [](const AgentProcess& p) { return p.wrote_rate() ? 1 : 0; });
+  family("goscope_gc_cycles_total", MetricType::kCounter, "GC cycles completed since the agent attached.",
+         [](const AgentProcess& p) { return p.gc_cycles(); });
+  w.Family("goscope_gc_pause_seconds", MetricType::kHistogram,
+           "Stop-the-world pauses of GC cycles (sweep and mark termination).");
+  for (const AgentProcess* p : ready)
+    w.Histogram(p->labels(), HistogramSample{kGcPauseBuckets, p->gc_pause_counts(), p->gc_pause_sum()});
+  uint64_t lost = lost_retired_;
+  size_t probes = 0;
+  for (const auto& [k, watch] : watches_) lost += watch->lost(), probes += watch->probes();
+  auto [cpu, rss] = OwnUsage();
+  auto own = [&](const char* name, MetricType type, const char* help, double v) {
+    w.Family(name, type, help);
+    w.Sample({}, v);
+  };
+  own("goscope_agent_events_total", MetricType::kCounter, "Events read from the kernel.", static_cast<double>(events_read_));
+  own("goscope_agent_events_lost_total", MetricType::kCounter,
+      "Events the kernel side dropped (ring buffer full), counted in BPF.", static_cast<double>(lost));
+  own("goscope_agent_attached_binaries", MetricType::kGauge, "Executables with probes attached.",
+      static_cast<double>(watches_.size()));
+  own("goscope_agent_cached_binaries", MetricType::kGauge,
+      "Parsed executables kept: those traced, plus the most recently seen others (bounded).",
+      static_cast<double>(cache_.size()));
+  own("goscope_agent_traced_processes", MetricType::kGauge, "Go processes traced.", static_cast<double>(procs_.size()));
+  own("goscope_agent_processes_traced_total", MetricType::kCounter, "Go processes traced since the agent started.",
+      static_cast<double>(processes_traced_total_));
+  own("goscope_agent_probes", MetricType::kGauge, "Uprobes attached.", static_cast<double>(probes));
+  own("goscope_agent_probe_attach_failures_total", MetricType::kCounter,
+      "Binaries whose probes could not be attached.", static_cast<double>(attach_failures_));
+  own("goscope_agent_profiles_written_total", MetricType::kCounter, "Profile files written.",
+      static_cast<double>(profiles_written_));
+  own("goscope_agent_cpu_seconds_total", MetricType::kCounter, "CPU time the agent used.", cpu);
+  own("goscope_agent_resident_memory_bytes", MetricType::kGauge, "The agent's resident memory.", rss);
+  return w.text();
+}
+
+HttpResponse Agent::ServeMetrics(const HttpRequest&) {
+  return HttpResponse{200, std::string(kPrometheusContentType), MetricsText(), {}};
+}
+
+AgentProcess* Agent::Lookup(const HttpRequest& r, HttpResponse* error) {
+  auto it = r.query.find("pid");
+  long pid = 0;
+  if (it == r.query.end() || it->second.empty() || it->second.size() > 9 ||
+      it->second.find_first_not_of("0123456789") != std::string::npos || (pid = std::stol(it->second)) <= 0) {
+    *error = HttpResponse{400, "text/plain; charset=utf-8", "?pid=N is required (a traced process id)\n", {}};
+    return nullptr;
+  }
+  auto p = procs_.find(static_cast<pid_t>(pid));
+  if (p == procs_.end() || !p->second->ready()) {
+    *error = HttpResponse{404, "text/plain; charset=utf-8", fmt::format("pid {} is not traced\n", pid), {}};
+    return nullptr;
+  }
+  return p->second.get();
+}
+
+HttpResponse Agent::ServePprof(const HttpRequest& r, bool heap) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HttpResponse error;
+  AgentProcess* p = Lookup(r, &error);
+  if (!p) return error;
+  PprofProfile prof = heap ? p->HeapProfile() : p->GoroutineProfile();
+  return HttpResponse{200, "application/octet-stream", prof.SerializeGzipped(),
+                      {{"Content-Disposition", heap ? "attachment; filename=\"heap.pb.gz\""
+                                                    : "attachment; filename=\"goroutine.pb.gz\""}}};
+}
+
+HttpResponse Agent::ServeLeaks(const HttpRequest& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HttpResponse error;
+  AgentProcess* p = Lookup(r, &error);
+  if (!p) return error;
+  return HttpResponse{200, "application/json", p->LeaksJson(), {}};
+}
+
+}  // namespace goscope

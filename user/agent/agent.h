@@ -1,0 +1,85 @@
+// goscope agent: every Go process on the host, continuously. Discovers Go
+// processes (a /proc scan at start, then the kernel's exec and exit events),
+// attaches one BinaryWatch per executable file and keeps an AgentProcess per
+// traced process; serves /metrics, pprof and leak reports over HTTP; writes
+// profiles every interval into a bounded directory. Stop() restores every
+// MemProfileRate it wrote.
+#pragma once
+#include <sys/types.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "agent/agent_config.h"
+#include "agent/agent_process.h"
+#include "binary_cache.h"
+#include "agent/binary_watch.h"
+#include "process/go_process.h"
+#include "agent/http_server.h"
+#include "probes/process_events.h"
+#include "agent/profile_store.h"
+
+namespace goscope {
+
+struct AgentOptions {
+  AgentConfig config;           // selection rules, allow_write, heap_rate, retention
+  std::string listen;           // "" = no HTTP endpoint
+  std::string token;            // bearer token ("" = none; required off loopback)
+  std::string profile_dir;      // "" = no profile files
+  double interval_s = 60;       // profile files period
+  double refresh_s = 2;         // goroutine snapshots, leak reports, MemProfileRate switch
+  bool quiet = false;
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions options);  // throws Error (BPF, listen address, profile dir)
+  ~Agent();
+
+  // Runs until stop is set; then Stop().
+  void Run(const std::atomic<bool>& stop);
+  // Restores every MemProfileRate the agent wrote, writes final profiles,
+  // detaches. Idempotent.
+  void Stop();
+  uint16_t port() const;
+
+  std::string MetricsText();
+
+ private:
+  void Log(const std::string& line) const;
+  void Consider(pid_t pid);
+  void ConsiderOrThrow(pid_t pid);
+  void Forget(pid_t pid, const char* why);
+  void DrainAll();
+  void RetireWatches(bool all);
+  void RefreshAll();
+  void WriteProfiles();
+  HttpResponse ServeMetrics(const HttpRequest&);
+  HttpResponse ServePprof(const HttpRequest&, bool heap);
+  HttpResponse ServeLeaks(const HttpRequest&);
+  AgentProcess* Lookup(const HttpRequest& r, HttpResponse* error);
+
+  AgentOptions opts_;
+  std::mutex mu_;  // the HTTP thread and the main loop share everything below
+  BinaryCache cache_;
+  GoExecutableDetector detector_{cache_};
+  ProcessEvents events_;
+  std::map<std::string, std::shared_ptr<BinaryWatch>> watches_;  // by file key (dev:ino:size:mtime)
+  // Watches whose last process exited, kept a few seconds (file key -> when):
+  // a binary started in a loop is not re-attached each time.
+  std::map<std::string, double> retiring_;
+  std::set<std::string> failed_binaries_;  // file keys whose probes could not be attached
+  std::map<pid_t, std::unique_ptr<AgentProcess>> procs_;
+  std::map<pid_t, std::string> watch_of_;  // pid -> file key
+  std::unique_ptr<ProfileStore> store_;
+  std::unique_ptr<HttpServer> http_;
+  uint64_t events_read_ = 0, lost_retired_ = 0, attach_failures_ = 0, processes_traced_total_ = 0;
+  uint64_t profiles_written_ = 0, profiles_pruned_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace goscope

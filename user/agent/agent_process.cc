@@ -1,0 +1,118 @@
+#include "agent/agent_process.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "output/leak_report_format.h"
+#include "output/goroutine_format.h"
+#include "session/heap_session.h"
+#include "process/run_control.h"
+#include "session/stack_symbolizer.h"
+
+namespace goscope {
+namespace {
+
+// Finished goroutines kept for leak ranking: an agent holds many processes.
+constexpr size_t kMaxFinished = 1000;
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
+                           const CgroupLabels& cgroup)
+    : target_(std::move(target)),
+      watch_(std::move(watch)),
+      start_ticks_(exe.start_ticks),
+      comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm),
+      life_(MonotonicNs(), kMaxFinished) {
+  labels_ = {{"pid", std::to_string(target_.pid)},
+             {"exe", exe.path},
+             {"go_version", target_.binary->go_version()},
+             {"comm", comm_}};
+  if (!cgroup.systemd_unit.empty()) labels_.push_back({"unit", cgroup.systemd_unit});
+  if (!cgroup.container_id.empty()) labels_.push_back({"container_id", cgroup.container_id});
+  if (!cgroup.pod_uid.empty()) labels_.push_back({"pod_uid", cgroup.pod_uid});
+}
+
+void AgentProcess::OnGc(const GcCycle& c) {
+  gc_cycles_++;
+  for (const GcPause& p : c.pauses) {
+    double s = p.duration_ns / 1e9;
+    pause_sum_ += s;
+    size_t i = std::lower_bound(kGcPauseBuckets.begin(), kGcPauseBuckets.end(), s) - kGcPauseBuckets.begin();
+    pause_counts_[i]++;
+  }
+}
+
+void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
+  snapshot_ = TakeSnapshot(target_, watch_->layout());
+  if (!refreshed_) life_.Seed(snapshot_.goroutines);
+  refreshed_ = true;
+  // The rate is final once the runtime runs goroutines (schedinit sets it to 0
+  // in binaries that never use the memory profile, after exec).
+  if (!rate_ && snapshot_.user_goroutines() > 0) {
+    try {
+      rate_ = std::make_unique<MemProfileRateOverride>(target_.pid, MemProfileRateAddress(target_, watch_->layout()),
+                                                       heap_rate, allow_write);
+    } catch (const Error&) {
+      // Unknown address or unreadable: no heap profile for this process, the rest works.
+    }
+  }
+  const GoBinary& bin = *target_.binary;
+  auto stack = [&](const TrackedGoroutine& g) { return SymbolizeStack(bin, target_.load_bias, g.creation_stack); };
+  leaks_ = FindLeakSuspects(snapshot_.goroutines, life_, MonotonicNs(), stack);
+  leaks_.pid = target_.pid;
+  leaks_.go_version = bin.go_version();
+}
+
+std::string AgentProcess::RestoreRate() {
+  if (!rate_ || !rate_->written()) return "";
+  std::string why;
+  if (rate_->Restore(&why)) return "";
+  return why;
+}
+
+size_t AgentProcess::leak_suspect_goroutines() const {
+  size_t n = 0;
+  for (const auto& s : leaks_.suspects) n += s.count;
+  return n;
+}
+
+HeapProfileInfo AgentProcess::Info() const {
+  HeapProfileInfo info;
+  info.rate = rate_ ? rate_->effective() : 0;
+  info.mappings = ExecutableMappings(target_);
+  info.comments.push_back(fmt::format("goscope agent: sampled at MemProfileRate {}{}", info.rate,
+                                      wrote_rate() ? " (set by goscope)" : ""));
+  return info;
+}
+
+double AgentProcess::heap_alloc_bytes() const {
+  int64_t rate = rate_ ? rate_->effective() : 0;
+  double total = 0;
+  for (const HeapRecord& r : heap_.Records()) total += static_cast<double>(ScaleHeapSample(r.alloc_objects, r.alloc_bytes, rate).second);
+  return total;
+}
+
+double AgentProcess::heap_inuse_bytes() const {
+  int64_t rate = rate_ ? rate_->effective() : 0;
+  double total = 0;
+  for (const HeapRecord& r : heap_.Records()) total += static_cast<double>(ScaleHeapSample(r.inuse_objects, r.inuse_bytes, rate).second);
+  return total;
+}
+
+PprofProfile AgentProcess::HeapProfile() const {
+  return BuildHeapProfile(heap_.Records(), Info(), ReturnAddressSymbolizer(target_));
+}
+
+PprofProfile AgentProcess::GoroutineProfile() const { return GoroutinesPprof(snapshot_, target_); }
+
+std::string AgentProcess::LeaksJson() const { return LeakReportJson(leaks_); }
+
+}  // namespace goscope

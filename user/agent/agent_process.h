@@ -1,0 +1,89 @@
+// What the node agent knows of one traced Go process: its identity and
+// labels, its goroutine lifecycle, heap samples and GC cycles (fed by its
+// binary's BinaryWatch), the latest goroutine snapshot and leak report, and
+// the MemProfileRate the agent may have written (restored on Stop).
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/binary_watch.h"
+#include "process/cgroup_labels.h"
+#include "process/go_process.h"
+#include "model/goroutine_lifecycle.h"
+#include "process/goroutine_snapshot.h"
+#include "output/heap_profile.h"
+#include "model/leak_report.h"
+#include "process/memprofilerate.h"
+#include "output/pprof_profile.h"
+#include "output/prometheus_text.h"
+#include "process/target_process.h"
+
+namespace goscope {
+
+// GC pause buckets (seconds) of goscope_gc_pause_seconds.
+inline const std::vector<double> kGcPauseBuckets = {1e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 5e-2};
+
+class AgentProcess {
+ public:
+  // exe: what discovery identified (path without " (deleted)", comm, start time).
+  AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
+               const CgroupLabels& cgroup);
+
+  pid_t pid() const { return target_.pid; }
+  uint64_t start_ticks() const { return start_ticks_; }
+  const std::string& comm() const { return comm_; }
+  BinaryWatch& watch() const { return *watch_; }
+  // pid, exe, go_version, comm, and unit / container_id / pod_uid where known.
+  const MetricLabels& labels() const { return labels_; }
+
+  void OnGoroutine(const GoroutineEvent& e) { life_.OnEvent(e); }
+  void OnHeap(const HeapEvent& e) { heap_.Add(e); }
+  void OnGc(const GcCycle& c);
+
+  // A fresh goroutine snapshot and leak report; the first time the runtime is
+  // up, the heap sampler switched on where it is off and writing is allowed.
+  // Throws Error when the process cannot be read (it may be exiting).
+  void Refresh(bool allow_write, int64_t heap_rate);
+  // Writes back the MemProfileRate the agent changed, if it did; "" or what went wrong.
+  std::string RestoreRate();
+  bool wrote_rate() const { return rate_ && rate_->written(); }
+
+  PprofProfile HeapProfile() const;       // sampled alloc and inuse, as Go's own heap profile
+  PprofProfile GoroutineProfile() const;  // from the latest snapshot
+  std::string LeaksJson() const;
+  bool ready() const { return refreshed_; }
+
+  // Scaled estimates from the samples (runtime/pprof's scaling).
+  double heap_alloc_bytes() const;
+  double heap_inuse_bytes() const;
+  size_t goroutines() const { return snapshot_.user_goroutines(); }
+  const GoroutineLifecycle& lifecycle() const { return life_; }
+  size_t leak_suspect_goroutines() const;
+  uint64_t gc_cycles() const { return gc_cycles_; }
+  const std::vector<uint64_t>& gc_pause_counts() const { return pause_counts_; }
+  double gc_pause_sum() const { return pause_sum_; }
+
+ private:
+  HeapProfileInfo Info() const;
+
+  TargetProcess target_;
+  std::shared_ptr<BinaryWatch> watch_;
+  uint64_t start_ticks_;
+  std::string comm_;
+  MetricLabels labels_;
+  GoroutineLifecycle life_;
+  HeapSampleSet heap_;
+  uint64_t gc_cycles_ = 0;
+  std::vector<uint64_t> pause_counts_ = std::vector<uint64_t>(kGcPauseBuckets.size() + 1, 0);
+  double pause_sum_ = 0;
+  std::unique_ptr<MemProfileRateOverride> rate_;
+  Snapshot snapshot_;
+  LeakReport leaks_;
+  bool refreshed_ = false;
+};
+
+}  // namespace goscope

@@ -1,0 +1,168 @@
+// goscope attach -p PID: goroutine lifecycle tracing of a running Go process,
+// from outside and with no change to it, ending in a leak report.
+#include <glob.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "output/atomic_file.h"
+#include "binary_info.h"
+#include "cli/cli_args.h"
+#include "cli/commands.h"
+#include "error.h"
+#include "probes/process_events.h"
+#include "process/run_control.h"
+#include "session/startup_trace.h"
+#include "process/target_process.h"
+#include "cli/trace_cli.h"
+#include "session/trace_session.h"
+#include "probes/uprobe_links.h"
+
+namespace goscope {
+namespace {
+
+// The executables a --wait-for pattern names now (a path, or a glob such as /opt/*/bin/server).
+std::vector<std::string> ExpandExecutablePattern(const std::string& pattern) {
+  glob_t g{};
+  std::vector<std::string> out;
+  if (glob(pattern.c_str(), 0, nullptr, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i)
+      if (access(g.gl_pathv[i], X_OK) == 0) out.emplace_back(g.gl_pathv[i]);
+  globfree(&g);
+  if (out.empty()) throw Error(fmt::format("--wait-for {}: no executable file matches", pattern));
+  return out;
+}
+
+std::vector<OptionSpec> Options() {
+  std::vector<OptionSpec> o = {
+      {"-p", true, "the Go process to trace"},
+      {"--wait-for", true, "instead of -p: wait for a process of this executable (path or glob) to start and trace it "
+                           "from its first instruction, package init included (as goscope run)"},
+      {"--until", true, "with --wait-for: main (trace init only) or exit (default: go on like attach)"},
+      {"--duration", true, "seconds to trace (default: until Ctrl-C, SIGTERM or the process exits)"},
+      {"-o", true, "output directory (default ./goscope-PID-TIME)"},
+  };
+  for (auto& spec : TraceOptionSpecs()) o.push_back(spec);
+  o.push_back({"--help", false, "show this help"});
+  return o;
+}
+
+// Stops the first process that execs one of the files matching pattern
+// before its first instruction, traces it as `goscope run` would, and lets
+// it go. Every other process caught meanwhile is let go at once.
+int AttachOnExec(const std::string& pattern, bool until_main, double duration,
+                 const std::optional<std::string>& out_dir, const TraceOptions& opts) {
+  std::vector<std::string> paths = ExpandExecutablePattern(pattern);
+  std::string why;
+  if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
+  // Refuse before waiting: the binary on disk is the one that will run.
+  std::shared_ptr<const GoBinary> binary = GoBinary::Open(paths[0]);
+  if (out_dir) EnsureOutputDir(*out_dir);
+  ProcessEvents events;
+  for (const auto& p : paths) events.StopOnExec(p);
+  events.Start();
+  fmt::print(stderr, "goscope attach: waiting for {} to start (Ctrl-C to give up)\n",
+             paths.size() == 1 ? paths[0] : fmt::format("{} ({} files)", pattern, paths.size()));
+  RunControl wait(getpid(), 0);  // ends on SIGINT/SIGTERM only
+  pid_t caught = 0;
+  auto on_exec = [&](const ExecEvent& e) {
+    if (!e.stopped) return;
+    if (caught == 0) caught = e.pid;
+    else kill(e.pid, SIGCONT);  // not ours: let it run
+  };
+  while (caught == 0 && wait.Wait(0)) events.Poll(200, on_exec, nullptr);
+  for (const auto& p : paths) events.ForgetStopOnExec(p);
+  events.Poll(0, on_exec, nullptr);  // a process caught as the files were let go
+  if (caught == 0) {
+    fmt::print(stderr, "goscope attach: stopped waiting: {}\n", wait.why());
+    return 0;
+  }
+  // From here the process is stopped and ours to let go, on every path.
+  bool resumed = false;
+  auto resume = [&] {
+    if (!resumed) kill(caught, SIGCONT);
+    resumed = true;
+  };
+  try {
+    TargetProcess target = TargetProcess::Find(caught);
+    BinaryInfo info = PrepareBinary(target.binary);
+    RequireTraceable(info, fmt::format("process {}", caught));  // resumed by the handler below
+    RequireInitSites(info.sites);
+    std::string dir = out_dir.value_or(DefaultOutDir(caught));
+    if (!out_dir) EnsureOutputDir(dir);
+    StartupTraceOptions so{opts, until_main, duration, /*end_on_signals=*/true, dir};
+    fmt::print(stderr, "goscope attach: caught pid {} at its exec\n", caught);
+    return TraceFromFirstInstruction(target, info.layout, info.sites, so, resume);
+  } catch (...) {
+    resume();
+    throw;
+  }
+}
+
+}  // namespace
+
+int RunAttach(int argc, char** argv) {
+  const auto options = Options();
+  CliArgs args("attach", options, argc, argv);
+  if (args.has("--help")) {
+    fmt::print(
+        "usage: goscope attach -p PID [--duration S] [-o DIR] [--interval S]\n"
+        "                      [--alloc-mode sampled|exact|off] [--heap-rate N] [--no-write] [--format folded]\n"
+        "       goscope attach --wait-for PATH|GLOB [--until main|exit] [same options]\n\n"
+        "--wait-for is for programs someone else starts (a service manager, a container runtime):\n"
+        "the kernel stops the first process that executes the file before its first instruction,\n"
+        "goscope attaches and lets it go, then reports package init as `goscope run` does\n"
+        "(init.json, init.txt, init-heap.pb.gz) before tracing the rest. Other processes of the\n"
+        "file that start meanwhile are let go untraced.\n\n"
+        "Traces goroutine creation and exit, heap allocations and GC cycles in a running Go\n"
+        "process with uprobes (no change to it, no restart) and, when the run ends, writes to DIR:\n"
+        "{}"
+        "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
+        "writes its outputs. Needs root.\n\n{}",
+        kTraceOutputsHelp, CliArgs::Usage(options));
+    return 0;
+  }
+  auto pid = args.get_int("-p");
+  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
+  if (duration < 0) throw Error("--duration must be positive");
+  TraceOptions opts = TraceOptionsFrom(args, "attach");
+  if (auto pattern = args.get("--wait-for")) {
+    if (pid) throw Error("-p and --wait-for exclude each other");
+    std::string until = args.get_or("--until", "exit");
+    if (until != "main" && until != "exit") throw Error("--until must be main or exit");
+    return AttachOnExec(*pattern, until == "main", duration, args.get("-o"), opts);
+  }
+  if (args.has("--until")) throw Error("--until needs --wait-for");
+  if (!pid) throw Error("-p PID or --wait-for PATH is required; see goscope attach --help");
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
+  std::string dir = args.get_or("-o", DefaultOutDir(target.pid));
+  EnsureOutputDir(dir);  // fail before attaching, not after the run
+
+  const GoBinary& bin = *target.binary;
+  BinaryInfo info = PrepareBinary(target.binary);
+  RequireTraceable(info, fmt::format("process {}", target.pid));
+  std::string why;
+  if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
+
+  TraceSession session(target, info.layout, info.sites, opts);
+  session.AttachGoroutinesAndGc();
+  session.StartHeap();
+  RunControl run(target.pid, duration);
+  fmt::print(stderr, "goscope attach: {} probes live on pid {} ({}); tracing {}{}\n", session.probes(), target.pid,
+             bin.go_version(), session.Description(),
+             duration > 0 ? fmt::format(" for {}s", duration) : " until Ctrl-C");
+  session.SeedFromMemory();
+  // Drain faster while events pour in: the ring buffer holds ~50k creation
+  // events, and a goroutine storm fills it in tens of milliseconds.
+  int busy = 0;
+  while (!session.ended() && run.Wait(busy > 5000 ? 10 : 100)) {
+    busy = session.Poll();
+    session.MaybeReport(run);
+  }
+  return session.Finish(dir, run);
+}
+
+}  // namespace goscope

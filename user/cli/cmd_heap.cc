@@ -1,0 +1,172 @@
+// goscope heap -p PID: a heap profile of a running Go process, from outside:
+// Go's own allocation sampler hooked with uprobes (sampled mode), or every
+// allocation counted in the kernel (exact mode).
+#include <elf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "output/atomic_file.h"
+#include "binary_info.h"
+#include "cli/cli_args.h"
+#include "cli/commands.h"
+#include "error.h"
+#include "output/heap_profile.h"
+#include "session/heap_session.h"
+#include "probes/heap_tracer.h"
+#include "process/memprofilerate.h"
+#include "process/run_control.h"
+#include "process/target_process.h"
+#include "probes/uprobe_links.h"
+
+namespace goscope {
+namespace {
+
+
+const std::vector<OptionSpec> kOptions = {
+    {"-p", true, "the Go process to profile"},
+    {"--duration", true, "seconds to profile (default: until Ctrl-C, SIGTERM or the process exits)"},
+    {"-o", true, "pprof output file (default heap-PID.pb.gz)"},
+    {"--alloc-mode", true, "sampled (default) or exact"},
+    {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
+    {"--no-write", false, "sampled: never write to the target (fails when its MemProfileRate is 0)"},
+    {"--folded", true, "also write folded stacks (flame graph input) to FILE"},
+    {"--folded-value", true, "value of the folded stacks: alloc_space (default), alloc_objects, inuse_space, inuse_objects"},
+    {"--help", false, "show this help"},
+};
+
+constexpr const char* kHelp =
+    "usage: goscope heap -p PID [--duration S] [-o FILE] [--alloc-mode sampled|exact]\n"
+    "                    [--heap-rate N] [--no-write] [--folded FILE] [--folded-value V]\n"
+    "\n"
+    "Profiles the heap allocations of a running Go program for a window, with uprobes\n"
+    "(no restart, no code change), and writes a pprof profile that 'go tool pprof' reads.\n"
+    "\n"
+    "sampled  Go's own heap sampler: runtime.mProf_Malloc fires for one allocation per\n"
+    "         MemProfileRate bytes on average, runtime.freeSpecial when a sampled object is\n"
+    "         swept. The profile has Go's sample types and scaling (alloc_objects,\n"
+    "         alloc_space, inuse_objects, inuse_space); in-use means allocated during the\n"
+    "         window and not yet freed at its end. Negligible cost.\n"
+    "         A program that does not import runtime/pprof runs with MemProfileRate 0 (the\n"
+    "         linker turns the sampler off). goscope then writes --heap-rate into\n"
+    "         runtime.MemProfileRate for the window and writes 0 back at the end (the only\n"
+    "         write goscope ever makes to a process; --no-write forbids it). A rate the\n"
+    "         program set itself is never changed. Another goscope on the process shares\n"
+    "         the rate already written (the last to leave writes 0 back), and a rate left\n"
+    "         by a goscope that was killed is restored by the next (records in /run/lock).\n"
+    "exact    every heap allocation (runtime.mallocgc, and on go1.27+ its size-specialized\n"
+    "         allocators, each allocation once), counted in the kernel per stack and size class:\n"
+    "         exact alloc_objects and alloc_space in the runtime's own accounting (slot\n"
+    "         sizes), no frees. Tiny allocations (pointer-free, under 16 bytes), which the\n"
+    "         runtime packs into shared 16-byte blocks, are listed at their own size and add\n"
+    "         16 bytes per new block, 0 per shared one, as the runtime accounts them.\n"
+    "         About 0.7 us per allocation (5 us on go1.19): for short windows, tests and\n"
+    "         allocation-count questions.\n"
+    "\n"
+    "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
+    "writes its outputs. Needs root.\n\n";
+
+std::string Summarize(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
+                      const PprofSymbolizer& symbolize) {
+  // The ten functions allocating the most, by the first frame Go's profile would show.
+  std::map<std::string, std::pair<int64_t, int64_t>> by_func;  // alloc_space, inuse_space
+  for (const auto& r : records) {
+    auto stack = HeapProfileStack(r.stack, symbolize);
+    std::string name = "?";
+    if (!stack.empty()) {
+      auto frames = symbolize(stack.front());
+      if (!frames.empty()) name = frames.front().function;
+    }
+    auto [ao, ab] = info.exact ? std::pair{r.alloc_objects, r.alloc_bytes}
+                               : ScaleHeapSample(r.alloc_objects, r.alloc_bytes, info.rate);
+    auto [io, ib] = info.exact ? std::pair<int64_t, int64_t>{0, 0}
+                               : ScaleHeapSample(r.inuse_objects, r.inuse_bytes, info.rate);
+    by_func[name].first += ab;
+    by_func[name].second += ib;
+  }
+  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> top(by_func.begin(), by_func.end());
+  std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::string out = info.exact ? fmt::format("{:>14}  {}\n", "alloc_space", "allocating function")
+                               : fmt::format("{:>14} {:>14}  {}\n", "alloc_space", "inuse_space", "allocating function");
+  for (size_t i = 0; i < top.size() && i < 10; ++i) {
+    if (info.exact)
+      out += fmt::format("{:>14}  {}\n", top[i].second.first, top[i].first);
+    else
+      out += fmt::format("{:>14} {:>14}  {}\n", top[i].second.first, top[i].second.second, top[i].first);
+  }
+  return out;
+}
+
+}  // namespace
+
+int RunHeap(int argc, char** argv) {
+  CliArgs args("heap", kOptions, argc, argv);
+  if (args.has("--help")) {
+    fmt::print("{}{}", kHelp, CliArgs::Usage(kOptions));
+    return 0;
+  }
+  auto pid = args.get_int("-p");
+  if (!pid) throw Error("-p PID is required; see goscope heap --help");
+  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
+  if (duration < 0) throw Error("--duration must be positive");
+  std::string mode_name = args.get_or("--alloc-mode", "sampled");
+  if (mode_name != "sampled" && mode_name != "exact") throw Error("--alloc-mode must be sampled or exact");
+  const HeapMode mode = mode_name == "exact" ? HeapMode::kExact : HeapMode::kSampled;
+  int64_t want_rate = args.get_int("--heap-rate").value_or(kDefaultHeapRate);
+  if (want_rate <= 0) throw Error("--heap-rate must be positive");
+  std::string folded_value = args.get_or("--folded-value", "alloc_space");
+  if (!IsHeapValueName(folded_value)) throw Error(fmt::format("--folded-value: unknown value '{}'", folded_value));
+  if (mode == HeapMode::kExact && folded_value.starts_with("inuse"))
+    throw Error("--folded-value: exact mode has no inuse values (it sees no frees)");
+
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
+  const std::string out = args.get_or("-o", fmt::format("heap-{}.pb.gz", target.pid));
+  const GoBinary& bin = *target.binary;
+  BinaryInfo binary_info = PrepareBinary(target.binary);
+  RequireTraceable(binary_info, fmt::format("process {}", target.pid));
+  const RuntimeLayout& layout = binary_info.layout;
+  const std::vector<ProbeSite>& sites = binary_info.sites;
+  std::string why;
+  if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
+
+  std::unique_ptr<HeapSession> heap;
+  try {
+    heap = std::make_unique<HeapSession>(target, layout, HeapOptions{mode, want_rate, !args.has("--no-write")});
+  } catch (const HeapUnavailable& e) {
+    fmt::print(stderr, "goscope heap: {}\n", e.what());
+    return 3;
+  }
+  RunControl run(target.pid, duration);
+  heap->Start(sites);
+  fmt::print(stderr, "goscope heap: {} probes live on pid {} ({}); {} mode{}{}\n", heap->probes(), target.pid,
+             bin.go_version(), mode_name, heap->RateNote(),
+             duration > 0 ? fmt::format(" for {}s", duration) : std::string(" until Ctrl-C"));
+  while (run.Wait(100)) heap->Drain();
+  heap->Stop();
+  fmt::print(stderr, "goscope heap: stopped: {}; probes detached\n", run.why());
+  fmt::print(stderr, "goscope heap: {}\n", heap->Outcome());
+  if (heap->lost())
+    fmt::print(stderr, "goscope heap: WARNING: {} events were dropped (ring buffer full); the profile is partial\n",
+               heap->lost());
+
+  auto records = heap->Records();
+  HeapProfileInfo info = heap->Info();
+  PprofSymbolizer symbolize = heap->Symbolizer();
+  BuildHeapProfile(records, info, symbolize).WriteFile(out);
+  if (auto folded = args.get("--folded"))
+    WriteFileAtomically(*folded, FoldedHeapStacks(records, info, folded_value, symbolize));
+  fmt::print("{}", Summarize(records, info, symbolize));
+  fmt::print(stderr, "goscope heap: wrote {}{}\n", out,
+             args.get("--folded") ? fmt::format(" and {}", *args.get("--folded")) : std::string());
+  if (heap->restore_failed()) {
+    fmt::print(stderr, "goscope heap: ERROR: {}\n", heap->restore_message());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace goscope

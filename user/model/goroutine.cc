@@ -1,0 +1,12 @@
+#include "model/goroutine.h"
+
+namespace goscope {
+
+size_t Snapshot::user_goroutines() const {
+  size_t n = 0;
+  for (const auto& g : goroutines)
+    if (!g.system && !IsDeadStatus(g.status)) n++;
+  return n;
+}
+
+}  // namespace goscope

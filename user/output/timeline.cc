@@ -1,0 +1,41 @@
+#include "output/timeline.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+namespace goscope {
+
+nlohmann::json TimelineJson(int pid, const GoroutineLifecycle& lifecycle, uint64_t end_ns,
+                         const std::function<std::string(const TrackedGoroutine&)>& site_name,
+                         const std::function<std::string(const TrackedGoroutine&)>& func_name) {
+  using nlohmann::json;
+  json events = json::array();
+  std::map<std::string, int> tracks;  // creation site -> tid
+  auto track = [&](const TrackedGoroutine& g) {
+    auto [it, added] = tracks.emplace(site_name(g), static_cast<int>(tracks.size()) + 1);
+    if (added)
+      events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", it->second},
+                        {"args", {{"name", it->first}}}});
+    return it->second;
+  };
+  auto us = [&](uint64_t ns) { return ns > lifecycle.start_ns() ? (ns - lifecycle.start_ns()) / 1000.0 : 0.0; };
+  auto span = [&](const TrackedGoroutine& g, bool live) {
+    double start = g.created_ns ? us(*g.created_ns) : 0;
+    double end = us(g.exited_ns.value_or(end_ns));
+    json args = {{"goid", g.goid}};
+    if (!g.created_ns) args["created"] = "before attach";
+    if (live) args["live_at_end"] = true;
+    events.push_back({{"ph", "X"}, {"cat", "goroutine"}, {"name", func_name(g)}, {"pid", pid}, {"tid", track(g)},
+                      {"ts", start}, {"dur", std::max(0.0, end - start)}, {"args", args}});
+  };
+  events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"args", {{"name", "goroutines"}}}});
+  for (const auto& g : lifecycle.finished()) span(g, false);
+  for (const auto& [goid, g] : lifecycle.live()) span(g, true);
+  json doc = {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
+  if (lifecycle.finished_dropped())
+    doc["otherData"] = {{"spans_dropped", lifecycle.finished_dropped()}};
+  return doc;
+}
+
+}  // namespace goscope

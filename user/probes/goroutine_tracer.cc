@@ -1,0 +1,139 @@
+#include "probes/goroutine_tracer.h"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "goroutine_events.h"
+#include "goroutines.skel.h"
+#include "probes/uprobe_links.h"
+
+namespace goscope {
+
+struct GoroutineTracer::Impl {
+  const TargetProcess& target;
+  goroutines_bpf* skel = nullptr;
+  ring_buffer* rb = nullptr;
+  UprobeLinks links;
+  const std::function<void(const GoroutineEvent&)>* sink = nullptr;
+
+  explicit Impl(const TargetProcess& t) : target(t) {}
+  ~Impl() {
+    links.DetachAll();
+    if (rb) ring_buffer__free(rb);
+    if (skel) goroutines_bpf__destroy(skel);
+  }
+
+  static int OnSample(void* ctx, void* data, size_t size) {
+    auto* self = static_cast<Impl*>(ctx);
+    if (size < sizeof(goroutine_exit_event)) return 0;
+    GoroutineEvent ev{};
+    const auto* h = static_cast<const goroutine_exit_event*>(data);
+    ev.ts_ns = h->ts;
+    ev.pid = static_cast<pid_t>(h->pid);
+    ev.goid = h->goid;
+    if (h->kind == GOROUTINE_EXIT) {
+      ev.kind = GoroutineEvent::kExit;
+    } else if (h->kind == GOROUTINE_CREATE && size >= sizeof(goroutine_event)) {
+      const auto* e = static_cast<const goroutine_event*>(data);
+      ev.kind = GoroutineEvent::kCreate;
+      ev.parent_goid = e->parent_goid;
+      ev.creator_goid = e->creator_goid;
+      ev.gopc = e->gopc;
+      ev.startpc = e->startpc;
+      // The walk starts in the runtime (newproc, and from 1.21 systemstack's own
+      // frame); the creation stack is what follows the go statement's pc. If
+      // that pc is not among the first frames, the walk is not trusted at all.
+      uint32_t n = std::min<uint32_t>(e->nframes, GOROUTINE_STACK_MAX);
+      for (uint32_t i = 0; i < n && i < 4; i++) {
+        if (e->stack[i] != e->gopc) continue;
+        ev.creation_stack.assign(e->stack + i, e->stack + n);
+        break;
+      }
+    } else {
+      return 0;
+    }
+    (*self->sink)(ev);
+    return 0;
+  }
+};
+
+namespace {
+
+uint64_t Required(const RuntimeLayout& l, const char* key) {
+  Sourced v = l.get(key);
+  if (!v.known()) throw Error(fmt::format("runtime layout: {} unknown; cannot trace goroutines", key));
+  return v.value;
+}
+
+}  // namespace
+
+GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayout& layout, uint32_t ring_bytes)
+    : impl_(std::make_unique<Impl>(target)) {
+  impl_->skel = goroutines_bpf__open();
+  if (!impl_->skel) throw Error(fmt::format("opening the goroutines BPF program: {}", std::strerror(errno)));
+  PrepareUprobeMulti(impl_->skel->obj);
+  auto& off = const_cast<goroutine_offsets&>(impl_->skel->rodata->off);
+  off.g_goid = Required(layout, "runtime.g.goid");
+  off.g_gopc = Required(layout, "runtime.g.gopc");
+  off.g_startpc = Required(layout, "runtime.g.startpc");
+  off.g_m = Required(layout, "runtime.g.m");
+  off.g_sched_bp = Required(layout, "runtime.g.sched.bp");
+  off.m_curg = Required(layout, "runtime.m.curg");
+  off.m_g0 = Required(layout, "runtime.m.g0");
+  Sourced parent = layout.get("runtime.g.parentGoid");
+  off.g_parent_goid = parent.known() ? parent.value : 0;
+  bpf_map__set_max_entries(impl_->skel->maps.events, ring_bytes);
+  if (int err = goroutines_bpf__load(impl_->skel))
+    throw Error(fmt::format("loading the goroutines BPF program: {}", std::strerror(-err)));
+  impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), &Impl::OnSample, impl_.get(), nullptr);
+  if (!impl_->rb) throw Error(fmt::format("ring buffer: {}", std::strerror(errno)));
+}
+
+GoroutineTracer::~GoroutineTracer() = default;
+
+void GoroutineTracer::Attach(const std::vector<ProbeSite>& sites) {
+  const TargetProcess& t = impl_->target;
+  // Probes on newproc1's own RETs (the fallback) already see every caller.
+  bool rets_of_newproc1 = false;
+  for (const auto& s : sites)
+    if (s.purpose == ProbePurpose::kGoroutineNewG && s.function == "runtime.newproc1") rets_of_newproc1 = true;
+  for (const auto& s : sites) {
+    bpf_program* prog = nullptr;
+    switch (s.purpose) {
+      case ProbePurpose::kGoroutineNewG:
+      case ProbePurpose::kGoroutineNewGOther:
+        if (s.purpose == ProbePurpose::kGoroutineNewGOther && rets_of_newproc1) continue;
+        prog = s.value_reg == "bx" ? impl_->skel->progs.on_newg_bx : impl_->skel->progs.on_newg_ax;
+        break;
+      case ProbePurpose::kGoroutineExit:
+        prog = s.value_reg == "ax" ? impl_->skel->progs.on_gdestroy_ax : impl_->skel->progs.on_goexit_r14;
+        break;
+      default: continue;
+    }
+    if (!s.ok()) {
+      if (s.not_needed()) continue;
+      throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
+    }
+    impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
+  }
+}
+
+void GoroutineTracer::Detach() { impl_->links.DetachAll(); }
+
+size_t GoroutineTracer::probes() const { return impl_->links.size(); }
+
+int GoroutineTracer::Drain(const std::function<void(const GoroutineEvent&)>& on_event) {
+  impl_->sink = &on_event;
+  int n = ring_buffer__consume(impl_->rb);
+  impl_->sink = nullptr;
+  return n;
+}
+
+uint64_t GoroutineTracer::lost() const { return __atomic_load_n(&impl_->skel->bss->events_lost, __ATOMIC_RELAXED); }
+
+}  // namespace goscope

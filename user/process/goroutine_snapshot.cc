@@ -1,0 +1,913 @@
+#include "process/goroutine_snapshot.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "go_names.h"
+
+namespace goscope {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+std::string StateName(uint32_t s) {
+  static const char* const kNames[] = {"idle",    "runnable",  "running",   "syscall", "waiting", "moribund",
+                                       "dead",    "enqueue",   "copystack", "preempted", "leaked",
+                                       "dead"};  // _Gdeadextra: Go's dumps skip it as they skip _Gdead
+  return s < std::size(kNames) ? kNames[s] : fmt::format("status {}", s);
+}
+
+// Go's waitReasonStrings (runtime2.go) by constant name, the union of 1.19-1.27:
+// used only when the target's own array cannot be read.
+const std::map<std::string, std::string, std::less<>>& WaitReasonNames() {
+  static const std::map<std::string, std::string, std::less<>> m = {
+      {"waitReasonZero", ""},
+      {"waitReasonCleanupWait", "cleanup wait"},
+      {"waitReasonSynctestWaitGroupWait", "sync.WaitGroup.Wait (durable)"},
+      {"waitReasonUpdateGOMAXPROCSIdle", "GOMAXPROCS updater (idle)"},
+      {"waitReasonGCAssistMarking", "GC assist marking"},
+      {"waitReasonIOWait", "IO wait"},
+      {"waitReasonChanReceiveNilChan", "chan receive (nil chan)"},
+      {"waitReasonChanSendNilChan", "chan send (nil chan)"},
+      {"waitReasonDumpingHeap", "dumping heap"},
+      {"waitReasonGarbageCollection", "garbage collection"},
+      {"waitReasonGarbageCollectionScan", "garbage collection scan"},
+      {"waitReasonPanicWait", "panicwait"},
+      {"waitReasonSelect", "select"},
+      {"waitReasonSelectNoCases", "select (no cases)"},
+      {"waitReasonGCAssistWait", "GC assist wait"},
+      {"waitReasonGCSweepWait", "GC sweep wait"},
+      {"waitReasonGCScavengeWait", "GC scavenge wait"},
+      {"waitReasonChanReceive", "chan receive"},
+      {"waitReasonChanSend", "chan send"},
+      {"waitReasonFinalizerWait", "finalizer wait"},
+      {"waitReasonForceGCIdle", "force gc (idle)"},
+      {"waitReasonSemacquire", "semacquire"},
+      {"waitReasonSleep", "sleep"},
+      {"waitReasonSyncCondWait", "sync.Cond.Wait"},
+      {"waitReasonSyncMutexLock", "sync.Mutex.Lock"},
+      {"waitReasonSyncRWMutexRLock", "sync.RWMutex.RLock"},
+      {"waitReasonSyncRWMutexLock", "sync.RWMutex.Lock"},
+      {"waitReasonSyncWaitGroupWait", "sync.WaitGroup.Wait"},
+      {"waitReasonTimerGoroutineIdle", "timer goroutine (idle)"},
+      {"waitReasonTraceReaderBlocked", "trace reader (blocked)"},
+      {"waitReasonWaitForGCCycle", "wait for GC cycle"},
+      {"waitReasonGCWorkerIdle", "GC worker (idle)"},
+      {"waitReasonGCWorkerActive", "GC worker (active)"},
+      {"waitReasonPreempted", "preempted"},
+      {"waitReasonDebugCall", "debug call"},
+      {"waitReasonGCMarkTermination", "GC mark termination"},
+      {"waitReasonStoppingTheWorld", "stopping the world"},
+      {"waitReasonFlushProcCaches", "flushing proc caches"},
+      {"waitReasonTraceGoroutineStatus", "trace goroutine status"},
+      {"waitReasonTraceProcStatus", "trace proc status"},
+      {"waitReasonPageTraceFlush", "page trace flush"},
+      {"waitReasonCoroutine", "coroutine"},
+      {"waitReasonGCWeakToStrongWait", "GC weak to strong wait"},
+      {"waitReasonSynctestRun", "synctest.Run"},
+      {"waitReasonSynctestWait", "synctest.Wait"},
+      {"waitReasonSynctestChanReceive", "chan receive (synctest)"},
+      {"waitReasonSynctestChanSend", "chan send (synctest)"},
+      {"waitReasonSynctestSelect", "select (synctest)"},
+  };
+  return m;
+}
+
+// Wait-reason strings by index: the target's own runtime.waitReasonStrings
+// (read from its memory, so relocated pointers in PIE are already applied),
+// else the per-version constants mapped through WaitReasonNames.
+struct WaitReasons {
+  std::vector<std::optional<std::string>> names;
+  std::string source;
+
+  WaitReasons(const ProcessMemory& mem, const RuntimeLayout& layout, uint64_t bias) {
+    Sourced arr = layout.get("runtime.waitReasonStrings");
+    Sourced size = layout.get("runtime.waitReasonStrings#size");
+    if (arr.known() && size.known() && size.value % 16 == 0 && size.value / 16 <= 256) {
+      size_t n = size.value / 16;
+      std::vector<uint64_t> hdrs(2 * n);
+      if (mem.Read(arr.value + bias, hdrs.data(), hdrs.size() * 8)) {
+        bool ok = true;
+        names.resize(n);
+        for (size_t i = 0; i < n && ok; i++) {
+          uint64_t ptr = hdrs[2 * i], len = hdrs[2 * i + 1];
+          if (len > 64) ok = false;
+          std::string s(len, '\0');
+          if (len && !mem.Read(ptr, s.data(), len)) ok = false;
+          for (char c : s)
+            if (c < 0x20 || c > 0x7e) ok = false;
+          names[i] = s;
+        }
+        // Index 0 is waitReasonZero, the empty string, in every release.
+        if (ok && n > 0 && names[0]->empty()) {
+          source = "target memory";
+          return;
+        }
+        names.clear();
+      }
+    }
+    const std::string_view prefix = "runtime.waitReason";
+    for (const auto& [key, v] : layout.values) {
+      if (!key.starts_with(prefix) || key.find('#') != std::string::npos || key == "runtime.waitReasonStrings")
+        continue;
+      if (v.value > 255) continue;
+      std::string_view cname = std::string_view(key).substr(std::string_view("runtime.").size());
+      auto it = WaitReasonNames().find(cname);
+      if (names.size() <= v.value) names.resize(v.value + 1);
+      names[v.value] = it != WaitReasonNames().end() ? it->second : std::string(cname);
+    }
+    source = names.empty() ? "none" : "table";
+  }
+
+  std::string Name(uint8_t idx) const {
+    if (idx < names.size() && names[idx]) return *names[idx];
+    return fmt::format("wait reason {}", idx);
+  }
+};
+
+// Offsets in runtime.g of the fields the snapshot reads.
+struct GLayout {
+  uint64_t size = 0, goid = 0, status = 0, waitreason = 0, gopc = 0, startpc = 0, sched_sp = 0, sched_pc = 0,
+           sched_bp = 0, stack_lo = 0, stack_hi = 0, syscallsp = 0, syscallpc = 0;
+  std::optional<uint64_t> waitsince, parent_goid, syscallbp;
+};
+
+GLayout ResolveGLayout(const RuntimeLayout& l, pid_t pid) {
+  GLayout g;
+  std::vector<std::string> missing;
+  auto need = [&](const char* key, uint64_t* out) {
+    Sourced v = l.get(key);
+    if (!v.known()) missing.push_back(key);
+    *out = v.value;
+  };
+  auto want = [&](const char* key, std::optional<uint64_t>* out) {
+    Sourced v = l.get(key);
+    if (v.known()) *out = v.value;
+  };
+  need("runtime.g#size", &g.size);
+  need("runtime.g.goid", &g.goid);
+  need("runtime.g.atomicstatus", &g.status);
+  need("runtime.g.waitreason", &g.waitreason);
+  need("runtime.g.gopc", &g.gopc);
+  need("runtime.g.startpc", &g.startpc);
+  need("runtime.g.sched.sp", &g.sched_sp);
+  need("runtime.g.sched.pc", &g.sched_pc);
+  need("runtime.g.sched.bp", &g.sched_bp);
+  need("runtime.g.stack.lo", &g.stack_lo);
+  need("runtime.g.stack.hi", &g.stack_hi);
+  need("runtime.g.syscallsp", &g.syscallsp);
+  need("runtime.g.syscallpc", &g.syscallpc);
+  want("runtime.g.waitsince", &g.waitsince);
+  want("runtime.g.parentGoid", &g.parent_goid);
+  want("runtime.g.syscallbp", &g.syscallbp);
+  if (!l.get("runtime.allgs").known()) missing.push_back("runtime.allgs");
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    throw Error(fmt::format("process {}: runtime layout incomplete, cannot read goroutines: {} unknown", pid, list));
+  }
+  if (g.size < 64 || g.size > 4096) throw Error(fmt::format("process {}: implausible runtime.g size {}", pid, g.size));
+  return g;
+}
+
+uint64_t Field(std::span<const uint8_t> buf, size_t base, uint64_t off, size_t width) {
+  uint64_t v = 0;
+  if (base + off + width <= buf.size()) std::memcpy(&v, buf.data() + base + off, width);
+  return v;
+}
+
+// Stops every thread of a process with PTRACE_SEIZE + PTRACE_INTERRUPT and
+// lets them go again with PTRACE_DETACH, always: the destructor detaches
+// whatever is still attached, on every path out.
+class Freezer {
+ public:
+  explicit Freezer(pid_t pid) : pid_(pid) {
+    start_ = Clock::now();
+    try {
+      StopAll();
+    } catch (...) {
+      Thaw();  // a constructor that throws gets no destructor call
+      throw;
+    }
+  }
+  ~Freezer() { Thaw(); }
+  Freezer(const Freezer&) = delete;
+  Freezer& operator=(const Freezer&) = delete;
+
+  // Detaches every thread; returns how long the process was stopped.
+  double Thaw() {
+    if (!thawed_) {
+      // PTRACE_DETACH needs a stopped tracee: a thread seized but not yet
+      // seen stopped (an error cut the freeze short) is waited for first.
+      std::vector<pid_t> pending;
+      for (const auto& [tid, t] : attached_)
+        if (!t.stopped) pending.push_back(tid);
+      for (pid_t tid : pending) {
+        ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+        WaitStopped(tid);
+      }
+      for (const auto& [tid, t] : attached_)
+        ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<uintptr_t>(t.signal)));
+      attached_.clear();
+      stopped_ = Seconds(Clock::now() - start_);
+      thawed_ = true;
+    }
+    return stopped_;
+  }
+
+ private:
+  void StopAll() {
+    // Threads can start while we stop the others: list again until a pass
+    // over a fully stopped process finds nothing new.
+    for (int pass = 0; pass < 100; pass++) {
+      std::vector<pid_t> fresh;
+      for (pid_t tid : Tasks()) {
+        if (attached_.count(tid)) continue;
+        if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+          if (errno == ESRCH) continue;  // exited meanwhile
+          throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace seize: {}{}", pid_, tid,
+                                  std::strerror(errno), errno == EPERM ? " (already traced, or not root?)" : ""));
+        }
+        attached_[tid] = {};
+        fresh.push_back(tid);
+        if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH)
+          throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace interrupt: {}", pid_, tid,
+                                  std::strerror(errno)));
+      }
+      if (fresh.empty()) {
+        if (attached_.empty()) throw Error(fmt::format("process {} not found", pid_));
+        return;
+      }
+      for (pid_t tid : fresh) WaitStopped(tid);
+    }
+    throw Error(fmt::format("process {}: cannot freeze: threads keep starting", pid_));
+  }
+
+  std::vector<pid_t> Tasks() const {
+    std::vector<pid_t> out;
+    std::string dir = fmt::format("/proc/{}/task", pid_);
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return out;
+    while (dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      long tid = std::strtol(e->d_name, &end, 10);
+      if (tid > 0 && end && *end == '\0') out.push_back(static_cast<pid_t>(tid));
+    }
+    ::closedir(d);
+    return out;
+  }
+
+  // Waits for tid's interrupt stop. A signal that arrives first stops it too;
+  // that signal is handed back at detach so the program still receives it.
+  void WaitStopped(pid_t tid) {
+    for (;;) {
+      int status = 0;
+      pid_t r = ::waitpid(tid, &status, __WALL);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        attached_.erase(tid);  // gone
+        return;
+      }
+      if (WIFEXITED(status) || WIFSIGNALED(status)) {
+        attached_.erase(tid);
+        return;
+      }
+      if (!WIFSTOPPED(status)) continue;
+      int event = status >> 16;
+      int sig = WSTOPSIG(status);
+      Thread& t = attached_[tid];
+      if (event == 0 && sig != SIGTRAP) t.signal = sig;  // signal-delivery stop
+      t.stopped = true;
+      return;
+    }
+  }
+
+  struct Thread {
+    bool stopped = false;
+    int signal = 0;  // to re-inject at detach
+  };
+  pid_t pid_;
+  std::map<pid_t, Thread> attached_;
+  Clock::time_point start_;
+  double stopped_ = 0;
+  bool thawed_ = false;
+};
+
+// What was read of one g.
+struct RawG {
+  uint64_t addr = 0;
+  uint64_t goid = 0;
+  uint32_t status = 0;
+  uint8_t waitreason = 0;
+  int64_t waitsince = 0;
+  std::optional<uint64_t> parent_goid;
+  uint64_t gopc = 0, startpc = 0;
+  uint64_t sched_sp = 0, sched_pc = 0, sched_bp = 0;
+  uint64_t stack_lo = 0, stack_hi = 0;
+  uint64_t syscallsp = 0, syscallpc = 0, syscallbp = 0;
+  // Copy of [stack_base, stack_base + stack_size) of the goroutine's stack.
+  uint64_t stack_base = 0;
+  size_t stack_size = 0;
+  const uint8_t* stack_data = nullptr;  // in the snapshot's arena, or own_stack
+  std::vector<uint8_t> own_stack;        // for a stack read again alone
+  bool stack_read = false;
+  std::string note;  // why there is no stack
+  bool unavailable = false;
+  bool torn = false;  // parked, says the status, but the saved sp is not in the stack: read mid-change
+};
+
+RawG Decode(const GLayout& L, std::span<const uint8_t> buf, size_t base, uint64_t addr) {
+  RawG g;
+  g.addr = addr;
+  g.goid = Field(buf, base, L.goid, 8);
+  g.status = static_cast<uint32_t>(Field(buf, base, L.status, 4)) & ~gstatus::kScan;
+  g.waitreason = static_cast<uint8_t>(Field(buf, base, L.waitreason, 1));
+  if (L.waitsince) g.waitsince = static_cast<int64_t>(Field(buf, base, *L.waitsince, 8));
+  if (L.parent_goid) g.parent_goid = Field(buf, base, *L.parent_goid, 8);
+  g.gopc = Field(buf, base, L.gopc, 8);
+  g.startpc = Field(buf, base, L.startpc, 8);
+  g.sched_sp = Field(buf, base, L.sched_sp, 8);
+  g.sched_pc = Field(buf, base, L.sched_pc, 8);
+  g.sched_bp = Field(buf, base, L.sched_bp, 8);
+  g.stack_lo = Field(buf, base, L.stack_lo, 8);
+  g.stack_hi = Field(buf, base, L.stack_hi, 8);
+  g.syscallsp = Field(buf, base, L.syscallsp, 8);
+  g.syscallpc = Field(buf, base, L.syscallpc, 8);
+  if (L.syscallbp) g.syscallbp = Field(buf, base, *L.syscallbp, 8);
+  return g;
+}
+
+// The fields whose change between two reads means the stack read in between
+// may be torn: the goroutine ran, or its stack moved.
+bool SameState(const RawG& a, const RawG& b) {
+  return a.goid == b.goid && a.status == b.status && a.sched_sp == b.sched_sp && a.sched_pc == b.sched_pc &&
+         a.sched_bp == b.sched_bp && a.stack_lo == b.stack_lo && a.stack_hi == b.stack_hi &&
+         a.syscallsp == b.syscallsp && a.syscallpc == b.syscallpc;
+}
+
+bool HasSavedStack(uint32_t status) {
+  return status == gstatus::kRunnable || IsWaitingStatus(status) || status == gstatus::kSyscall || status == gstatus::kPreempted;
+}
+
+// The stack range to copy for g, or an explanation of why there is none.
+constexpr uint64_t kMaxStackCopy = 1 << 20;
+
+bool PlanStack(RawG& g) {
+  if (g.status == gstatus::kRunning) {
+    g.unavailable = true;
+    g.note = "goroutine running on other thread; stack unavailable";
+    return false;
+  }
+  if (g.status == gstatus::kCopystack) {
+    g.unavailable = true;
+    g.note = "stack being copied; stack unavailable";
+    return false;
+  }
+  if (!HasSavedStack(g.status)) {
+    g.unavailable = true;
+    g.note = "no saved stack in state " + StateName(g.status);
+    return false;
+  }
+  uint64_t sp = g.status == gstatus::kSyscall ? g.syscallsp : g.sched_sp;
+  if (g.stack_hi <= g.stack_lo || g.stack_hi - g.stack_lo > (uint64_t{1} << 30) || sp < g.stack_lo ||
+      sp >= g.stack_hi) {
+    g.unavailable = true;
+    g.torn = true;
+    g.note = fmt::format("saved sp {:#x} outside the stack [{:#x}, {:#x})", sp, g.stack_lo, g.stack_hi);
+    return false;
+  }
+  g.stack_base = sp;
+  g.stack_size = std::min(g.stack_hi - sp, kMaxStackCopy);
+  return true;
+}
+
+// ---- unwinding ---------------------------------------------------------
+
+// The parts of a pclntab _func record the unwinder needs that Pclntab does
+// not expose: the SP-delta table and the flags (TOPFRAME, SPWRITE).
+class FuncInfo {
+ public:
+  explicit FuncInfo(const GoBinary& bin) : tab_(bin.pclntab()) {
+    Bytes hdr = bin.elf().at_vaddr(tab_.vaddr());
+    bool go116 = tab_.format() == PclntabFormat::kGo116;
+    uint64_t functab_at = go116 ? 56 : 64;
+    if (hdr.size() < functab_at + 8) return;
+    uint64_t off;
+    std::memcpy(&off, hdr.data() + functab_at, 8);
+    if (off >= hdr.size()) return;
+    functab_ = hdr.subspan(off);
+    pcsp_at_ = go116 ? 20 : 16;
+    flag_at_ = tab_.format() == PclntabFormat::kGo120 ? 41 : tab_.format() == PclntabFormat::kGo118 ? 37 : 0;
+  }
+  bool ok() const { return !functab_.empty(); }
+
+  // SP delta at pc (link-time) in f; -1 when unknown.
+  int32_t SpDelta(const Func& f, uint64_t pc) const {
+    uint32_t pcsp = U32(f.func_off + pcsp_at_);
+    return pcsp ? tab_.PcValue(pcsp, f.entry, pc) : -1;
+  }
+  uint8_t Flags(const Func& f) const {
+    if (!flag_at_ || f.func_off + flag_at_ >= functab_.size()) return 0;
+    return functab_[f.func_off + flag_at_];
+  }
+  static constexpr uint8_t kTopFrame = 1, kSpWrite = 2;
+
+ private:
+  uint32_t U32(uint64_t off) const {
+    uint32_t v = 0;
+    if (off + 4 <= functab_.size()) std::memcpy(&v, functab_.data() + off, 4);
+    return v;
+  }
+  const Pclntab& tab_;
+  Bytes functab_;
+  uint64_t pcsp_at_ = 16, flag_at_ = 0;
+};
+
+struct RawFrame {
+  uint64_t pc = 0;      // runtime pc as found (return address, or exact pc for trap frames)
+  uint64_t sym_pc = 0;  // the pc to symbolize: pc-1 for return addresses
+  const Func* func = nullptr;
+};
+
+struct Unwound {
+  std::vector<RawFrame> frames;
+  StackQuality quality = StackQuality::kComplete;
+  std::string note;
+  bool depth_limited = false;
+  bool SamePcs(const Unwound& o) const {
+    if (frames.size() != o.frames.size()) return false;
+    for (size_t i = 0; i < frames.size(); i++)
+      if (frames[i].pc != o.frames[i].pc) return false;
+    return true;
+  }
+};
+
+class Unwinder {
+ public:
+  Unwinder(const GoBinary& bin, uint64_t bias, int max_depth)
+      : bin_(bin), info_(bin), bias_(bias), max_depth_(max_depth) {
+    for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
+      if (const Func* f = bin.pclntab().LookupFunction(name)) trap_callers_.insert(f->entry);
+    if (const Func* f = bin.pclntab().LookupFunction("runtime.goexit")) goexit_ = f->entry;
+    if (const Func* f = bin.pclntab().LookupFunction("runtime.systemstack_switch")) systemstack_switch_ = f->entry;
+  }
+
+  Unwound Run(const RawG& g, bool frame_pointers) const {
+    return frame_pointers || !info_.ok() ? ByFramePointers(g) : BySpDelta(g);
+  }
+
+ private:
+  bool Load(const RawG& g, uint64_t addr, uint64_t* out) const {
+    if (!g.stack_data || addr < g.stack_base || addr + 8 > g.stack_base + g.stack_size) return false;
+    std::memcpy(out, g.stack_data + (addr - g.stack_base), 8);
+    return true;
+  }
+
+  // Adds the frame at pc; false (and a note) if pc is in no Go function.
+  bool Push(Unwound& u, uint64_t pc, bool trap) const {
+    // As Go's unwinder: the function is the one at pc; its line is looked
+    // up at pc-1 (the CALL) unless pc is exact (an entry, or a pc a signal
+    // interrupted).
+    uint64_t link = pc - bias_;
+    const Func* f = bin_.pclntab().FindFunc(link);
+    if (!f) {
+      u.quality = StackQuality::kTruncated;
+      u.note = fmt::format("unwinding stopped at pc {:#x}, outside Go code", pc);
+      return false;
+    }
+    bool exact = trap || link == f->entry;
+    u.frames.push_back({pc, exact ? pc : pc - 1, f});
+    return true;
+  }
+
+  bool DepthLimit(Unwound& u) const {
+    if (static_cast<int>(u.frames.size()) < max_depth_) return false;
+    u.quality = StackQuality::kTruncated;
+    u.note = fmt::format("more than {} frames", max_depth_);
+    u.depth_limited = true;
+    return true;
+  }
+
+  bool Finish(Unwound& u) const {  // true if the last frame ends the stack
+    if (u.frames.back().func->entry == goexit_) {
+      u.frames.pop_back();  // Go's tracebacks and profiles leave goexit out
+      return true;
+    }
+    return (info_.Flags(*u.frames.back().func) & FuncInfo::kTopFrame) != 0;
+  }
+
+  bool IsTrapCaller(const RawFrame& f) const { return trap_callers_.count(f.func->entry) > 0; }
+
+  // Go's own method (runtime/traceback.go): each frame's size comes from the
+  // pclntab's SP-delta table at its pc, the return address sits just below
+  // the caller's SP.
+  Unwound BySpDelta(const RawG& g) const {
+    Unwound u;
+    bool syscall = g.status == gstatus::kSyscall;
+    uint64_t pc = syscall ? g.syscallpc : g.sched_pc;
+    uint64_t sp = syscall ? g.syscallsp : g.sched_sp;
+    bool trap = false;
+    for (;;) {
+      if (!Push(u, pc, trap)) return u;
+      const RawFrame& fr = u.frames.back();
+      if (Finish(u)) return u;
+      const Func& f = *fr.func;
+      if ((info_.Flags(f) & FuncInfo::kSpWrite) && u.frames.size() > 1) {
+        u.quality = StackQuality::kTruncated;
+        u.note = fmt::format("cannot unwind past {}, which switches stacks", f.name);
+        return u;
+      }
+      if (DepthLimit(u)) return u;
+      int32_t delta = info_.SpDelta(f, pc - bias_);
+      if (delta < 0) {
+        u.quality = StackQuality::kTruncated;
+        u.note = fmt::format("no SP delta for {} at {:#x}", f.name, pc);
+        return u;
+      }
+      uint64_t fp = sp + static_cast<uint64_t>(delta) + 8;
+      uint64_t lr;
+      if (!Load(g, fp - 8, &lr)) {
+        u.quality = StackQuality::kTruncated;
+        u.note = fmt::format("return address of {} at {:#x} is outside the stack", f.name, fp - 8);
+        return u;
+      }
+      trap = IsTrapCaller(fr);
+      pc = lr, sp = fp;
+      if (pc == 0) {
+        u.quality = StackQuality::kTruncated;
+        u.note = fmt::format("zero return address above {}", f.name);
+        return u;
+      }
+    }
+  }
+
+  // The frame-pointer chain: BP points at the caller's saved BP, the return
+  // address is just above it.
+  Unwound ByFramePointers(const RawG& g) const {
+    Unwound u;
+    bool syscall = g.status == gstatus::kSyscall;
+    uint64_t pc = syscall ? g.syscallpc : g.sched_pc;
+    uint64_t bp = syscall ? g.syscallbp : g.sched_bp;
+    if (!Push(u, pc, false)) return u;
+    if (Finish(u)) return u;
+    if (u.frames.back().func->entry == systemstack_switch_ && info_.ok() &&
+        info_.SpDelta(*u.frames.back().func, pc - bias_) == 0) {
+      // Switched to the system stack (GC work, say), not parked. Before
+      // go1.21 systemstack (and systemstack_switch, which stands in for it)
+      // has no frame: its caller's return address is at SP, and BP is still
+      // that caller's. From go1.21 both push BP and the chain is the usual one.
+      uint64_t ret;
+      if (!Load(g, g.sched_sp, &ret) || !Push(u, ret, false)) {
+        u.quality = StackQuality::kTruncated;
+        if (u.note.empty()) u.note = "no return address above runtime.systemstack_switch";
+        return u;
+      }
+      if (Finish(u)) return u;
+    }
+    if (syscall && bin_.version() && bin_.version()->second < 23) {
+      u.quality = StackQuality::kTruncated;
+      u.note = "before go1.23 entersyscall saves no frame pointer";
+      return u;
+    }
+    if (bp == 0) {
+      // A goroutine that has not run yet: its entry pc, and goexit's return
+      // address at SP.
+      uint64_t ret;
+      const Func* f = Load(g, g.sched_sp, &ret) ? bin_.pclntab().FindFunc(ret - bias_) : nullptr;
+      if (f && f->entry == goexit_) return u;
+      u.quality = StackQuality::kTruncated;
+      u.note = "no frame pointer saved";
+      return u;
+    }
+    for (;;) {
+      if (DepthLimit(u)) return u;
+      uint64_t next_bp, ret;
+      if ((bp & 7) != 0 || !Load(g, bp, &next_bp) || !Load(g, bp + 8, &ret)) {
+        u.quality = StackQuality::kTruncated;
+        u.note = fmt::format("frame pointer {:#x} outside the stack", bp);
+        return u;
+      }
+      bool trap = IsTrapCaller(u.frames.back());
+      if (!Push(u, ret, trap)) return u;
+      if (Finish(u)) return u;
+      if (next_bp == 0 || next_bp <= bp) {
+        u.quality = StackQuality::kTruncated;
+        u.note = fmt::format("frame-pointer chain ends at {:#x}", bp);
+        return u;
+      }
+      bp = next_bp;
+    }
+  }
+
+  const GoBinary& bin_;
+  FuncInfo info_;
+  uint64_t bias_;
+  int max_depth_;
+  std::set<uint64_t> trap_callers_;
+  uint64_t goexit_ = ~uint64_t{0}, systemstack_switch_ = ~uint64_t{0};
+};
+
+std::string NameForPrint(std::string_view name) { return GoFuncNameForPrint(name); }
+
+// Symbolizes frames once per pc (a snapshot of thousands of goroutines parked
+// in a few places looks up the same pcs again and again).
+class FrameSymbolizer {
+ public:
+  FrameSymbolizer(const GoBinary& bin, uint64_t bias) : bin_(bin), bias_(bias) {
+    // abi.FuncIDWrapper, the last FuncID: 1.22 added corostart, 1.25 split
+    // runfinq into runFinalizers and runCleanups (internal/abi/symtab.go).
+    auto v = bin.version();
+    const int minor = v ? v->second : 0;
+    wrapper_id_ = minor >= 25 ? 23 : minor >= 22 ? 22 : 21;
+  }
+
+  const std::vector<GoFrame>& Frames(const RawFrame& rf) {
+    auto [it, fresh] = cache_.try_emplace(rf.sym_pc);
+    if (!fresh) return it->second;
+    std::vector<Frame> fs = bin_.Symbolize(rf.sym_pc - bias_);
+    uint64_t entry = rf.func ? rf.func->entry + bias_ : 0;
+    if (fs.empty() && rf.func) fs.push_back(Frame{rf.func->name, "?", 0, false});
+    for (size_t i = 0; i < fs.size(); i++) {
+      GoFrame g;
+      g.function = NameForPrint(fs[i].function);
+      g.file = std::string(fs[i].file);
+      g.line = fs[i].line;
+      g.pc = rf.pc;
+      g.entry = entry;
+      g.inlined = i + 1 < fs.size();
+      g.wrapper = g.inlined ? g.file == "<autogenerated>" : rf.func && rf.func->func_id == wrapper_id_;
+      it->second.push_back(std::move(g));
+    }
+    return it->second;
+  }
+
+ private:
+  const GoBinary& bin_;
+  uint64_t bias_;
+  uint8_t wrapper_id_;
+  std::unordered_map<uint64_t, std::vector<GoFrame>> cache_;
+};
+
+// runtime.isSystemGoroutine: started at a runtime.* function other than
+// runtime.main, runtime.handleAsyncEvent and runtime.corostart. The
+// finalizer goroutine (runtime.runfinq) counts as system: NumGoroutine
+// leaves it out (it is counted in sched.ngsys when created).
+bool IsSystem(const GoBinary& bin, uint64_t startpc_link) {
+  const Func* f = bin.pclntab().FindFunc(startpc_link);
+  if (!f) return false;
+  std::string_view n = f->name;
+  if (n == "runtime.main" || n == "runtime.handleAsyncEvent" || n == "runtime.corostart") return false;
+  return n.starts_with("runtime.");
+}
+
+double MonotonicNow() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+}  // namespace
+
+namespace {
+
+// Reads gs and their stacks. Unless the process is frozen, each goroutine is
+// read, then its stack, then it again; one whose state or saved registers
+// changed meanwhile is read again alone. Work goes in chunks so that the
+// time between a goroutine's two reads stays short (a goroutine that wakes,
+// runs and parks again at the same place within it would go unnoticed).
+class GReader {
+ public:
+  GReader(const ProcessMemory& mem, const GLayout& L, bool frozen, bool include_dead)
+      : mem_(mem), L_(L), frozen_(frozen), include_dead_(include_dead) {}
+
+  static constexpr size_t kChunk = 128;
+
+  void ReadChunk(std::span<const uint64_t> gptrs, std::vector<RawG>* out) {
+    std::unique_ptr<uint8_t[]> buf_mem(new uint8_t[gptrs.size() * L_.size]);  // not zeroed: read over
+    std::span<uint8_t> buf(buf_mem.get(), gptrs.size() * L_.size);
+    std::vector<ProcessMemory::Piece> pieces;
+    for (size_t i = 0; i < gptrs.size(); i++)
+      if (gptrs[i]) pieces.push_back({gptrs[i], buf.data() + i * L_.size, L_.size});
+    mem_.ReadMany(pieces);
+    size_t first = out->size();
+    for (const auto& p : pieces) {
+      if (!p.ok) continue;
+      RawG g = Decode(L_, buf, static_cast<uint8_t*>(p.out) - buf.data(), p.addr);
+      if (IsDeadStatus(g.status) && !include_dead_) continue;
+      out->push_back(std::move(g));
+    }
+    std::span<RawG> gs(out->data() + first, out->size() - first);
+
+    std::vector<size_t> owners, torn;
+    size_t total = 0;
+    for (size_t k = 0; k < gs.size(); k++) {
+      if (PlanStack(gs[k]))
+        owners.push_back(k), total += gs[k].stack_size;
+      else if (gs[k].torn && !frozen_)
+        torn.push_back(k);
+    }
+    arenas_.emplace_back(new uint8_t[total]);
+    uint8_t* arena = arenas_.back().get();
+    std::vector<ProcessMemory::Piece> stacks;
+    for (size_t k : owners) {
+      gs[k].stack_data = arena;
+      stacks.push_back({gs[k].stack_base, arena, gs[k].stack_size});
+      arena += gs[k].stack_size;
+    }
+    mem_.ReadMany(stacks);
+    for (size_t j = 0; j < owners.size(); j++) gs[owners[j]].stack_read = stacks[j].ok;
+
+    std::vector<size_t> suspects = torn;
+    if (frozen_) {  // nothing changes
+      for (size_t k : owners)
+        if (!gs[k].stack_read) suspects.push_back(k);
+    } else {
+      std::vector<ProcessMemory::Piece> again;
+      for (size_t j = 0; j < owners.size(); j++) again.push_back({gs[owners[j]].addr, buf.data() + j * L_.size, L_.size});
+      mem_.ReadMany(again);
+      for (size_t j = 0; j < owners.size(); j++) {
+        RawG& g = gs[owners[j]];
+        if (!g.stack_read || !again[j].ok || !SameState(g, Decode(L_, buf, j * L_.size, g.addr)))
+          suspects.push_back(owners[j]);
+      }
+    }
+    for (size_t k : suspects) Reread(gs[k]);
+  }
+
+  // Reads g and its stack again, alone, until two reads of g around the
+  // stack agree (at most three times); else marks the stack unavailable.
+  void Reread(RawG& g) {
+    std::vector<uint8_t> buf(L_.size);
+    for (int attempt = 0; attempt < 3; attempt++) {
+      if (!mem_.Read(g.addr, buf.data(), L_.size)) break;
+      RawG now = Decode(L_, buf, 0, g.addr);
+      if (now.goid != g.goid || IsDeadStatus(now.status)) {  // exited (the g may even be reused)
+        g.unavailable = true;
+        g.note = "goroutine exited while the snapshot was taken";
+        return;
+      }
+      g = std::move(now);
+      if (!PlanStack(g)) {
+        if (g.torn && !frozen_) continue;  // caught mid-change again
+        return;  // now running, say: g says why
+      }
+      g.own_stack.resize(g.stack_size);
+      g.stack_data = g.own_stack.data();
+      g.stack_read = mem_.Read(g.stack_base, g.own_stack.data(), g.stack_size);
+      if (frozen_ && g.stack_read) return;
+      if (g.stack_read && mem_.Read(g.addr, buf.data(), L_.size) && SameState(g, Decode(L_, buf, 0, g.addr))) return;
+    }
+    if (g.torn) return;  // the last read's note stands
+    g.unavailable = true;
+    g.note = g.stack_read ? "goroutine kept running while its stack was read; stack unavailable" : "stack unreadable";
+  }
+
+ private:
+  const ProcessMemory& mem_;
+  const GLayout& L_;
+  bool frozen_, include_dead_;
+  std::vector<std::unique_ptr<uint8_t[]>> arenas_;  // stack copies; RawG points into them
+};
+
+// Whether the frame-pointer chain must agree with the SP-delta unwinding: for
+// goroutines parked through mcall (gopark, gosched), which saves BP.
+bool FramePointersComparable(const RawG& g) { return IsWaitingStatus(g.status); }
+
+}  // namespace
+
+Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, const SnapshotOptions& opts) {
+  const GoBinary& bin = *target.binary;
+  const pid_t pid = target.pid;
+  const uint64_t bias = target.load_bias;
+  GLayout L = ResolveGLayout(layout, pid);
+  ProcessMemory mem(pid);
+
+  Snapshot snap;
+  snap.pid = pid;
+  snap.go_version = bin.go_version();
+
+  // Static data first, outside the timed (and possibly frozen) part.
+  WaitReasons reasons(mem, layout, bias);
+  snap.wait_reasons_from = reasons.source;
+  Unwinder unwinder(bin, bias, std::max(1, opts.max_depth));
+
+  std::vector<RawG> gs;
+  GReader reader(mem, L, opts.freeze, opts.include_dead);
+  double now_ns = 0;
+  {
+    std::optional<Freezer> freezer;
+    auto t0 = Clock::now();
+    if (opts.freeze) freezer.emplace(pid);
+
+    const uint64_t allgs = layout.get("runtime.allgs").value + bias;
+    uint64_t hdr[3];
+    if (!mem.Read(allgs, hdr, sizeof hdr)) {
+      if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} not found", pid));
+      throw Error(fmt::format("process {}: cannot read runtime.allgs at {:#x}: {}", pid, allgs, std::strerror(errno)));
+    }
+    uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
+    if (len > cap || len > (uint64_t{1} << 24) || (len && !ptr))
+      throw Error(fmt::format("process {}: runtime.allgs at {:#x} is not a plausible slice (ptr {:#x} len {} cap {})",
+                              pid, allgs, ptr, len, cap));
+    snap.allgs_len = len;
+    std::vector<uint64_t> gptrs(len);  // allgs entries: the gs, newest last
+    if (len && !mem.Read(ptr, gptrs.data(), len * 8))
+      throw Error(fmt::format("process {}: cannot read the {} pointers of runtime.allgs at {:#x}", pid, len, ptr));
+
+    now_ns = MonotonicNow();
+    gs.reserve(len);
+    // Frozen, nothing changes: one chunk, the fewest system calls.
+    const size_t chunk = freezer ? std::max<size_t>(gptrs.size(), 1) : GReader::kChunk;
+    for (size_t i = 0; i < gptrs.size(); i += chunk)
+      reader.ReadChunk(std::span<const uint64_t>(gptrs).subspan(i, std::min(chunk, gptrs.size() - i)), &gs);
+    if (freezer) {
+      snap.stopped_seconds = freezer->Thaw();
+      snap.frozen = true;
+    }
+    snap.read_seconds = Seconds(Clock::now() - t0);
+  }
+
+  // Everything below works on the copies: the process runs on meanwhile.
+  FrameSymbolizer sym(bin, bias);
+  snap.goroutines.reserve(gs.size());
+  for (RawG& r : gs) {
+    Unwound u;
+    if (!r.unavailable && !IsDeadStatus(r.status)) {
+      u = unwinder.Run(r, opts.frame_pointers);
+      // A stack copied while its goroutine ran (and parked again at the same
+      // place before it was read again) does not unwind cleanly, or the two
+      // unwinders disagree: read it again.
+      for (int attempt = 0; !opts.freeze && attempt < 2; attempt++) {
+        bool suspect = u.quality == StackQuality::kTruncated && !u.depth_limited;
+        if (!suspect && FramePointersComparable(r)) suspect = !u.SamePcs(unwinder.Run(r, !opts.frame_pointers));
+        if (!suspect) break;
+        reader.Reread(r);
+        if (r.unavailable) break;
+        u = unwinder.Run(r, opts.frame_pointers);
+      }
+    }
+    Goroutine g;
+    g.goid = r.goid;
+    g.status = r.status;
+    g.state = StateName(r.status);
+    if (IsWaitingStatus(r.status) && r.waitreason != 0) g.wait_reason = reasons.Name(r.waitreason);
+    if ((IsWaitingStatus(r.status) || r.status == gstatus::kSyscall) && r.waitsince > 0 && now_ns > 0)
+      g.wait_seconds = std::max(0.0, (now_ns - static_cast<double>(r.waitsince)) / 1e9);
+    if (r.parent_goid && *r.parent_goid != 0) g.parent_goid = r.parent_goid;
+    g.gopc = r.gopc;
+    g.startpc = r.startpc;
+    g.system = IsSystem(bin, r.startpc - bias);
+    // Goroutine 1 (main) comes from the runtime's bootstrap, not a go
+    // statement: its gopc points into start-up code (rt0_go, or newproc's ABI
+    // wrapper), and Go prints no "created by" for it either.
+    if (r.gopc && r.goid != 1) {
+      uint64_t link = r.gopc - bias;
+      const Func* f = bin.pclntab().FindFunc(link - 1);
+      if (f) {
+        std::vector<Frame> fs = bin.Symbolize(link - 1);
+        GoFrame c;
+        c.function = NameForPrint(f->name);  // Go names the physical function...
+        if (!fs.empty()) c.file = std::string(fs.front().file), c.line = fs.front().line;  // ...at the exact line
+        c.pc = r.gopc;
+        c.entry = f->entry + bias;
+        g.created_by = std::move(c);
+      }
+    }
+    if (r.unavailable) {
+      g.stack_quality = StackQuality::kUnavailable;
+      g.stack_note = r.note;
+    } else if (!IsDeadStatus(r.status)) {
+      g.stack_quality = u.quality;
+      g.stack_note = u.note;
+      for (const RawFrame& rf : u.frames) {
+        g.stack_pcs.push_back(rf.sym_pc + 1);  // runtime.Callers convention: symbolize at pc-1
+        for (const GoFrame& f : sym.Frames(rf)) g.stack.push_back(f);
+      }
+    }
+    snap.goroutines.push_back(std::move(g));
+  }
+  std::sort(snap.goroutines.begin(), snap.goroutines.end(),
+            [](const Goroutine& a, const Goroutine& b) { return a.goid < b.goid; });
+  return snap;
+}
+
+}  // namespace goscope

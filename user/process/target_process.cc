@@ -1,0 +1,54 @@
+#include "process/target_process.h"
+
+#include <fcntl.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "binary_cache.h"
+#include "error.h"
+#include "proc_maps.h"
+
+namespace goscope {
+namespace {
+
+std::string Comm(pid_t pid) {
+  std::ifstream f(fmt::format("/proc/{}/comm", pid));
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+}  // namespace
+
+TargetProcess TargetProcess::Find(pid_t pid, BinaryCache* cache) {
+  if (pid <= 0) throw Error(fmt::format("invalid pid {}", pid));
+  std::string proc = fmt::format("/proc/{}", pid);
+  struct stat st {};
+  if (stat(proc.c_str(), &st) != 0) throw Error(fmt::format("process {} not found", pid));
+  TargetProcess t;
+  t.pid = pid;
+  t.exe_path = proc + "/exe";
+  // With the effective credentials and capabilities (access(2) would use the
+  // real uid and ignore CAP_SYS_PTRACE of a non-root goscope).
+  if (faccessat(AT_FDCWD, t.exe_path.c_str(), R_OK, AT_EACCESS) != 0)
+    throw Error(fmt::format("process {} ({}): cannot read {}: {}{}", pid, Comm(pid), t.exe_path, std::strerror(errno),
+                            geteuid() != 0 ? " (needs root or CAP_SYS_PTRACE)" : ""));
+  try {
+    t.binary = cache ? cache->Get(t.exe_path) : GoBinary::Open(t.exe_path);
+  } catch (const Error& e) {
+    throw Error(fmt::format("process {} ({}): {}", pid, Comm(pid), e.what()));
+  }
+  auto bias = LoadBias(ReadMaps(pid), t.binary->elf(), InodeOf(t.exe_path));
+  if (!bias) throw Error(fmt::format("process {}: its executable is not mapped (exited?)", pid));
+  t.load_bias = *bias;
+  return t;
+}
+
+}  // namespace goscope

@@ -1,0 +1,92 @@
+// Everything `goscope attach` traces in one process - goroutine lifecycle, GC
+// cycles, the heap - with its drain loop and the files it ends in. `attach`
+// runs it on a live process; `run` runs it after package init.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "probes/gc_tracer.h"
+#include "model/goroutine_lifecycle.h"
+#include "process/goroutine_snapshot.h"
+#include "probes/goroutine_tracer.h"
+#include "session/heap_session.h"
+#include "probe_sites.h"
+#include "process/run_control.h"
+#include "runtime_layout.h"
+#include "process/target_process.h"
+
+namespace goscope {
+
+struct TraceOptions {
+  std::string alloc_mode = "sampled";  // sampled, exact or off
+  int64_t heap_rate = kDefaultHeapRate;
+  bool allow_write = true;
+  bool folded = false;  // also heap.folded and flame.svg
+  long long interval_s = 10;
+  std::string command = "attach";  // prefix of status lines
+  bool quiet = false;              // no status lines (errors and warnings still print)
+  uint32_t goroutine_ring_bytes = 16u << 20;  // goroutine events' ring buffer (a power of two)
+};
+
+// Checks the options a user gave (throws Error naming the option).
+void ValidateTraceOptions(const TraceOptions& o);
+
+class TraceSession {
+ public:
+  TraceSession(const TargetProcess& target, const RuntimeLayout& layout, const std::vector<ProbeSite>& sites,
+               TraceOptions options);
+  ~TraceSession();
+
+  // Goroutine creation and exit (required: throws), GC cycles (optional: a
+  // failure is kept for the summary). Events count from here.
+  void AttachGoroutinesAndGc();
+  // The heap profile per options (optional: a failure is kept for the summary).
+  void StartHeap();
+  // Goroutines that exist already, from memory; call after AttachGoroutinesAndGc.
+  void SeedFromMemory();
+  // One drain of every tracer; returns how many goroutine events it saw.
+  int Poll();
+  // Status line and a fresh snapshot, every interval (call after each Poll).
+  void MaybeReport(const RunControl& run);
+  // Detaches everything (restoring MemProfileRate first) and writes summary.json,
+  // leaks.json/.txt, goroutines.pb.gz, heap.pb.gz, timeline.json into dir.
+  // Returns the exit status: 1 if the rate could not be restored, else 0.
+  int Finish(const std::string& dir, const RunControl& run, nlohmann::json extra_summary = {});
+
+  size_t probes() const;
+  // The run should end on the session's account: the process exec'd another
+  // program (its probes and layout belong to the old one), or reading it failed.
+  bool ended() const { return !error_.empty(); }
+  const std::vector<GcCycle>& gc_cycles() const { return cycles_; }
+  std::string Description() const;  // "goroutines, GC, heap (sampled), MemProfileRate ..."
+
+ private:
+  void DrainGc();
+  bool ExecDetected();  // sets error_ when the process now runs another file
+  void EndOnReadError(const Error& e);  // sets error_: the exec, if that is why the read failed, else e
+  void Say(const std::string& line) const;
+
+  const TargetProcess& target_;
+  const RuntimeLayout& layout_;
+  const std::vector<ProbeSite>& sites_;
+  TraceOptions opts_;
+  std::unique_ptr<GoroutineTracer> goroutines_;
+  std::unique_ptr<GcTracer> gc_;
+  std::string gc_error_;
+  std::unique_ptr<HeapSession> heap_;
+  std::string heap_error_;
+  std::vector<GcCycle> cycles_;
+  std::vector<StwPause> stw_;
+  uint64_t start_ns_;
+  GoroutineLifecycle life_;
+  Snapshot last_;
+  double next_status_;
+  std::string error_;  // a failure mid-run (the target exiting mid-read): the outputs still get written
+  uint64_t exe_dev_ = 0, exe_ino_ = 0;  // the file the process ran when the session began
+};
+
+}  // namespace goscope
