@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "go_runtime.bpf.h"
 #include "gc_events.h"
 
 const volatile struct gc_offsets off = {};
@@ -50,28 +51,11 @@ struct {
 
 __u64 events_lost = 0;
 
-static __always_inline __u64 read_u64(__u64 addr) {
-  __u64 v = 0;
-  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-  return v;
-}
-
-static __always_inline __u32 read_u32(__u64 addr) {
-  __u32 v = 0;
-  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-  return v;
-}
-
 static __always_inline struct gc_event *reserve(__u32 kind) {
-  struct gc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&events_lost, 1);
-    return 0;
-  }
-  __builtin_memset(e, 0, sizeof(*e));
-  e->kind = kind;
-  e->pid = bpf_get_current_pid_tgid() >> 32;
-  e->ts = bpf_ktime_get_ns();
+  struct gc_event *e = RESERVE_EVENT(&events, struct gc_event, kind, &events_lost);
+  if (!e) return 0;
+  const __u64 body = __builtin_offsetof(struct gc_event, goid);  // the header is set
+  __builtin_memset((char *)e + body, 0, sizeof(*e) - body);
   e->trigger_kind = -1;
   return e;
 }
@@ -84,7 +68,7 @@ static __always_inline struct gc_proc *traced(void) {
 SEC("uprobe")
 int on_gc_start(struct pt_regs *ctx) {
   if (!traced()) return 0;
-  struct trigger_key key = {.pid = bpf_get_current_pid_tgid() >> 32, .goid = read_u64(ctx->r14 + off.g_goid)};
+  struct trigger_key key = {.pid = bpf_get_current_pid_tgid() >> 32, .goid = read_u64(current_g(ctx) + off.g_goid)};
   __s64 kind = (__s64)ctx->ax;
   if (key.goid) bpf_map_update_elem(&triggers, &key, &kind, BPF_ANY);
   return 0;
@@ -96,8 +80,7 @@ int on_stop_the_world(struct pt_regs *ctx) {
   struct gc_event *e = reserve(GC_EV_STW_STOP);
   if (!e) return 0;
   e->reason = (__u8)ctx->ax;
-  __u64 m = read_u64(ctx->r14 + off.g_m);
-  __u64 curg = m ? read_u64(m + off.m_curg) : 0;
+  __u64 curg = user_g(current_g(ctx), off.g_m, off.m_curg);
   __u64 goid = curg ? read_u64(curg + off.g_goid) : 0;
   e->goid = goid;
   if (goid) {

@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "go_runtime.bpf.h"
 #include "goroutine_events.h"
 
 const volatile struct goroutine_offsets off = {};
@@ -19,47 +20,21 @@ struct {
 
 __u64 events_lost = 0;
 
-static __always_inline __u64 read_u64(__u64 addr) {
-  __u64 v = 0;
-  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-  return v;
-}
-
 // The creator is the goroutine that was running on this thread when it
 // switched to the system stack (g0 -> m -> curg); its saved frame pointer
 // starts the walk. The first return address should be the go statement's pc;
 // user space keeps the stack only when it is.
 static __always_inline void creator_stack(struct pt_regs *ctx, struct goroutine_event *e) {
-  __u64 g0 = ctx->r14;
-  __u64 m = read_u64(g0 + off.g_m);
-  if (!m) return;
-  __u64 curg = read_u64(m + off.m_curg);
+  __u64 g0 = current_g(ctx);
+  __u64 curg = user_g(g0, off.g_m, off.m_curg);
   if (!curg || curg == g0) return;
   e->creator_goid = read_u64(curg + off.g_goid);
-  __u64 bp = read_u64(curg + off.g_sched_bp);
-  __u32 n = 0;
-  for (int i = 0; i < GOROUTINE_STACK_MAX; i++) {
-    if (!bp) break;
-    __u64 frame[2] = {};
-    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) break;
-    if (!frame[1]) break;
-    e->stack[i] = frame[1];
-    n = i + 1;
-    if (frame[0] <= bp) break;  // frames grow upwards; anything else is the end or garbage
-    bp = frame[0];
-  }
-  e->nframes = n;
+  e->nframes = walk_frame_pointers(read_u64(curg + off.g_sched_bp), e->stack, 0, GOROUTINE_STACK_MAX, 1);
 }
 
 static __always_inline int emit_create(struct pt_regs *ctx, __u64 newg) {
-  struct goroutine_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&events_lost, 1);
-    return 0;
-  }
-  e->kind = GOROUTINE_CREATE;
-  e->pid = bpf_get_current_pid_tgid() >> 32;
-  e->ts = bpf_ktime_get_ns();
+  struct goroutine_event *e = RESERVE_EVENT(&events, struct goroutine_event, GOROUTINE_CREATE, &events_lost);
+  if (!e) return 0;
   e->goid = read_u64(newg + off.g_goid);
   e->parent_goid = off.g_parent_goid ? read_u64(newg + off.g_parent_goid) : 0;
   e->gopc = read_u64(newg + off.g_gopc);
@@ -78,14 +53,8 @@ SEC("uprobe")
 int on_newg_ax(struct pt_regs *ctx) { return emit_create(ctx, ctx->ax); }
 
 static __always_inline int emit_exit(__u64 g) {
-  struct goroutine_exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&events_lost, 1);
-    return 0;
-  }
-  e->kind = GOROUTINE_EXIT;
-  e->pid = bpf_get_current_pid_tgid() >> 32;
-  e->ts = bpf_ktime_get_ns();
+  struct goroutine_exit_event *e = RESERVE_EVENT(&events, struct goroutine_exit_event, GOROUTINE_EXIT, &events_lost);
+  if (!e) return 0;
   e->goid = read_u64(g + off.g_goid);
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
   return 0;
@@ -93,7 +62,7 @@ static __always_inline int emit_exit(__u64 g) {
 
 // runtime.goexit1 runs on the exiting goroutine: R14 is its g.
 SEC("uprobe")
-int on_goexit_r14(struct pt_regs *ctx) { return emit_exit(ctx->r14); }
+int on_goexit_r14(struct pt_regs *ctx) { return emit_exit(current_g(ctx)); }
 
 // runtime.gdestroy(gp) runs on g0 with the dead goroutine in AX.
 SEC("uprobe")

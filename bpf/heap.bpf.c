@@ -67,6 +67,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "go_runtime.bpf.h"
 #include "heap_events.h"
 
 const volatile struct heap_config cfg = {};
@@ -119,12 +120,6 @@ struct {
   __type(value, __u64);
 } exact_counters SEC(".maps");
 
-static __always_inline __u64 read_u64(__u64 addr) {
-  __u64 v = 0;
-  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
-  return v;
-}
-
 // At the probe the return address is at [RSP] and RBP is the caller's frame
 // pointer (not yet pushed): the walk starts with the return address, then
 // follows the frame-pointer chain. The chain may cross from the system stack
@@ -150,16 +145,7 @@ static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out
   if (!ret) return 0;
   __u32 n = 0;
   if (!(ret >= skip_lo && ret < skip_hi)) out[n++] = ret;
-  for (int i = 1; i < max; i++) {
-    if (!bp || (bp & 7)) break;
-    __u64 frame[2] = {};
-    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) break;
-    if (!frame[1]) break;
-    if (n < max) out[n++] = frame[1];
-    if (frame[0] == bp) break;
-    bp = frame[0];
-  }
-  return n;
+  return walk_frame_pointers(bp, out, n, max, 0);
 }
 
 static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const int max) {
@@ -169,10 +155,9 @@ static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const i
 // The goroutine the allocation is for: m.curg (the user goroutine, also when
 // the runtime allocates on g0 on its behalf, as newproc1's malg does), else g.
 static __always_inline __u64 current_goid(struct pt_regs *ctx) {
-  __u64 g = ctx->r14;
+  __u64 g = current_g(ctx);
   if (!g) return 0;
-  __u64 m = read_u64(g + cfg.g_m);
-  __u64 curg = m ? read_u64(m + cfg.m_curg) : 0;
+  __u64 curg = user_g(g, cfg.g_m, cfg.m_curg);
   return read_u64((curg ? curg : g) + cfg.g_goid);
 }
 
@@ -180,14 +165,8 @@ static __always_inline __u64 current_goid(struct pt_regs *ctx) {
 
 SEC("uprobe")
 int on_mprof_malloc(struct pt_regs *ctx) {
-  struct heap_alloc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&events_lost, 1);
-    return 0;
-  }
-  e->kind = HEAP_ALLOC;
-  e->pid = bpf_get_current_pid_tgid() >> 32;
-  e->ts = bpf_ktime_get_ns();
+  struct heap_alloc_event *e = RESERVE_EVENT(&events, struct heap_alloc_event, HEAP_ALLOC, &events_lost);
+  if (!e) return 0;
   // Registers read unconditionally: the verifier rejects the ctx access clang
   // makes of a register picked by a branch.
   __u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx;
@@ -213,14 +192,8 @@ int on_free_special(struct pt_regs *ctx) {
   __u8 kind = 0;
   if (bpf_probe_read_user(&kind, sizeof(kind), (void *)(ctx->ax + cfg.special_kind_offset))) return 0;
   if (kind != cfg.kind_special_profile) return 0;
-  struct heap_free_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&events_lost, 1);
-    return 0;
-  }
-  e->kind = HEAP_FREE;
-  e->pid = bpf_get_current_pid_tgid() >> 32;
-  e->ts = bpf_ktime_get_ns();
+  struct heap_free_event *e = RESERVE_EVENT(&events, struct heap_free_event, HEAP_FREE, &events_lost);
+  if (!e) return 0;
   e->addr = ctx->bx;
   e->size = ctx->cx;
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
@@ -240,7 +213,7 @@ static __always_inline void bump(__u32 counter) {
 // is read here, at entry, from the same fields; a GC assist that parks the
 // goroutine in between (and moves it to another P) could change it.
 static __always_inline int opens_tiny_block(struct pt_regs *ctx, __u64 size) {
-  __u64 m = read_u64(ctx->r14 + cfg.g_m);
+  __u64 m = read_u64(current_g(ctx) + cfg.g_m);
   __u64 p = m ? read_u64(m + cfg.m_p) : 0;
   __u64 c = p ? read_u64(p + cfg.p_mcache) : 0;
   if (!c) return 1;  // no P (mcache0, bootstrap only): count a block
@@ -298,7 +271,7 @@ static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, 
     key.after_main = main_started != 0;
     key.init_fn = key.after_main ? 0 : init_fn_current;
     // inittrace's test: getg().goid, so not what the runtime allocates on g0.
-    key.init_g = !key.after_main && read_u64(ctx->r14 + cfg.g_goid) == cfg.init_goid;
+    key.init_g = !key.after_main && read_u64(current_g(ctx) + cfg.g_goid) == cfg.init_goid;
   }
 
   __u32 zero = 0;
@@ -368,17 +341,11 @@ int on_malloc_specialized(struct pt_regs *ctx) {
 // ---- init attribution (goscope run) ----------------------------------------
 
 static __always_inline void init_mark(struct pt_regs *ctx, __u32 mark) {
-  struct heap_init_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    __sync_fetch_and_add(&events_lost, 1);
-    return;
-  }
-  e->kind = HEAP_INIT_MARK;
-  e->pid = bpf_get_current_pid_tgid() >> 32;
-  e->ts = bpf_ktime_get_ns();
+  struct heap_init_event *e = RESERVE_EVENT(&events, struct heap_init_event, HEAP_INIT_MARK, &events_lost);
+  if (!e) return;
   e->mark = mark;
   e->pad = 0;
-  e->goid = read_u64(ctx->r14 + cfg.g_goid);
+  e->goid = read_u64(current_g(ctx) + cfg.g_goid);
   bpf_ringbuf_submit(e, 0);  // rare: wake the reader
 }
 

@@ -20,6 +20,8 @@ bool IsPackageInitFunction(std::string_view function) {
   return std::all_of(n.begin(), n.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+bool IsGoroutineRoot(std::string_view function) { return function == "runtime.goexit"; }
+
 std::string GoFuncNameForPrint(std::string_view name) {
   size_t i = name.find('[');
   if (i == std::string_view::npos) return std::string(name);

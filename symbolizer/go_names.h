@@ -17,6 +17,10 @@ std::string_view FunctionPackage(std::string_view function);
 // ("PKG.init.func1", "PKG.init.0.func2") nor methods named init ("PKG.T.init").
 bool IsPackageInitFunction(std::string_view function);
 
+// runtime.goexit: the frame every goroutine returns into, where Go's own
+// tracebacks and profiles end a goroutine's stack.
+bool IsGoroutineRoot(std::string_view function);
+
 // A function name as Go prints it: generic shape arguments become "[...]"
 // (runtime.funcNameForPrint).
 std::string GoFuncNameForPrint(std::string_view name);

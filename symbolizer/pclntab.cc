@@ -110,6 +110,8 @@ Pclntab::Pclntab(const ElfFile& elf, Bytes data, uint64_t vaddr) : elf_(elf), da
     f.name = CStr(funcnametab_, U32(functab_, nameoff_at));
     uint64_t id_at = f.func_off + (format_ == PclntabFormat::kGo120 ? 40 : format_ == PclntabFormat::kGo118 ? 36 : 40);
     f.func_id = id_at < functab_.size() ? functab_[id_at] : 0;
+    // funcFlag follows funcID from go1.18 (go1.16's byte there is padding).
+    if (format_ != PclntabFormat::kGo116 && id_at + 1 < functab_.size()) f.flags = functab_[id_at + 1];
   }
 }
 
@@ -279,6 +281,12 @@ Bytes Pclntab::InlineTree(const Func& f, const Record& r) const {
   return addr ? elf_.at_vaddr(addr) : Bytes{};
 }
 
+int32_t Pclntab::SpDelta(const Func& f, uint64_t pc) const {
+  // pcsp follows the entry, name, args and deferreturn fields.
+  uint32_t pcsp = U32(functab_, f.func_off + (format_ == PclntabFormat::kGo116 ? 20 : 16));
+  return pcsp ? PcValue(pcsp, f.entry, pc) : -1;
+}
+
 std::vector<Frame> Pclntab::Symbolize(uint64_t pc) const {
   std::vector<Frame> frames;
   const Func* f = FindFunc(pc);
@@ -290,8 +298,10 @@ std::vector<Frame> Pclntab::Symbolize(uint64_t pc) const {
   // caller (parentPc); the caller's file:line and own inline index are read there.
   for (int depth = 0;; depth++) {
     Frame fr;
+    fr.pc = pc;
+    fr.entry = f->entry;
     int32_t fileno = PcValue(r.pcfile, f->entry, pc);
-    fr.file = fileno < 0 ? std::string_view{} : FileName(*f, fileno);
+    if (fileno >= 0) fr.file = FileName(*f, fileno);
     fr.line = PcValue(r.pcln, f->entry, pc);
     int32_t ix = (tree.empty() || !inl_table || depth >= kMaxInlineDepth) ? -1 : PcValue(inl_table, f->entry, pc);
     if (ix < 0) {
@@ -319,7 +329,7 @@ std::vector<Frame> Pclntab::Symbolize(uint64_t pc) const {
     frames.push_back(fr);
     uint64_t next = f->entry + static_cast<uint32_t>(parent_pc);
     if (next < f->entry || next >= f->end) {  // corrupt parentPc
-      frames.push_back({f->name, {}, 0, false});
+      frames.push_back({std::string(f->name), {}, 0, pc, f->entry});
       return frames;
     }
     pc = next;

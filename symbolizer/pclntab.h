@@ -12,24 +12,23 @@
 #include <vector>
 
 #include "elf_file.h"
+#include "frame.h"
 
 namespace goscope {
 
 enum class PclntabFormat { kGo116, kGo118, kGo120 };
+
+// runtime funcFlag bits (abi.FuncFlag).
+constexpr uint8_t kFuncFlagTopFrame = 1;  // the outermost frame of a goroutine (or thread)
+constexpr uint8_t kFuncFlagSpWrite = 2;   // writes SP other than by a fixed frame: unwinding cannot pass it
 
 struct Func {
   uint64_t entry = 0;
   uint64_t end = 0;  // entry of the next function
   std::string_view name;
   uint8_t func_id = 0;    // runtime funcID; 0 is an ordinary function
+  uint8_t flags = 0;      // runtime funcFlag (go1.18+): kFuncFlagTopFrame, kFuncFlagSpWrite
   uint32_t func_off = 0;  // offset of the _func record in the function table
-};
-
-struct Frame {
-  std::string_view function;
-  std::string_view file;
-  int32_t line = 0;
-  bool inlined = false;  // true for every frame but the outermost
 };
 
 class Pclntab {
@@ -63,9 +62,14 @@ class Pclntab {
   const Func* LookupFunction(std::string_view name) const;
   std::vector<const Func*> FuncsNamed(std::string_view name) const;
 
-  // Frames at pc, innermost first; empty if pc is in no function.
-  // For a return address, pass pc-1 (the call instruction), as Go's traceback does.
+  // Frames at pc, innermost first; empty if pc is in no function. Each has
+  // pc and entry (link-time); wrapper is left to GoBinary, which knows the
+  // release's funcID numbering. For a return address, pass pc-1 (the call
+  // instruction), as Go's traceback does.
   std::vector<Frame> Symbolize(uint64_t pc) const;
+  // The frame size at pc in f (its pcsp table): how far SP is below the
+  // caller's; -1 when f has no table or pc is not covered.
+  int32_t SpDelta(const Func& f, uint64_t pc) const;
 
   // The value of a pc-value table at pc (pcsp, pcfile, pcln or pcdata), -1 if none.
   int32_t PcValue(uint32_t table_off, uint64_t entry, uint64_t pc) const;

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "output/prometheus_text.h"
+#include "process/proc_files.h"
 #include "process/run_control.h"
 
 namespace goscope {
@@ -20,26 +21,11 @@ namespace {
 
 // The agent's own CPU seconds and resident bytes, from /proc/self.
 std::pair<double, double> OwnUsage() {
-  std::ifstream stat("/proc/self/stat");
-  std::string s;
-  std::getline(stat, s);
-  double cpu = 0;
-  size_t close = s.rfind(')');
-  if (close != std::string::npos) {
-    std::istringstream in(s.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; in >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) {
-        stime = std::stoull(field);
-        break;
-      }
-    }
-    cpu = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  }
-  std::ifstream statm("/proc/self/statm");
+  auto text = ReadProcFile(0, "stat");
+  auto stat = text ? ParseProcStat(*text) : std::nullopt;
+  double cpu = stat ? static_cast<double>(stat->utime_ticks + stat->stime_ticks) / static_cast<double>(sysconf(_SC_CLK_TCK)) : 0;
   unsigned long long size = 0, resident = 0;
+  std::istringstream statm(ReadProcFile(0, "statm").value_or(""));
   statm >> size >> resident;
   return {cpu, static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE))};
 }

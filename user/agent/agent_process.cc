@@ -5,11 +5,10 @@
 #include <fmt/format.h>
 
 #include "error.h"
-#include "output/leak_report_format.h"
 #include "output/goroutine_format.h"
-#include "session/heap_session.h"
+#include "output/leak_report_format.h"
 #include "process/run_control.h"
-#include "session/stack_symbolizer.h"
+#include "session/heap_session.h"
 
 namespace goscope {
 namespace {
@@ -26,14 +25,13 @@ std::string Basename(const std::string& path) {
 
 AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
                            const CgroupLabels& cgroup)
-    : target_(std::move(target)),
-      watch_(std::move(watch)),
+    : watch_(std::move(watch)),
+      trace_(std::move(target), watch_->layout(), {.max_finished = kMaxFinished, .keep_gc_history = false}),
       start_ticks_(exe.start_ticks),
-      comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm),
-      life_(MonotonicNs(), kMaxFinished) {
-  labels_ = {{"pid", std::to_string(target_.pid)},
+      comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm) {
+  labels_ = {{"pid", std::to_string(pid())},
              {"exe", exe.path},
-             {"go_version", target_.binary->go_version()},
+             {"go_version", trace_.target().binary->go_version()},
              {"comm", comm_}};
   if (!cgroup.systemd_unit.empty()) labels_.push_back({"unit", cgroup.systemd_unit});
   if (!cgroup.container_id.empty()) labels_.push_back({"container_id", cgroup.container_id});
@@ -41,7 +39,7 @@ AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> wa
 }
 
 void AgentProcess::OnGc(const GcCycle& c) {
-  gc_cycles_++;
+  trace_.OnGc(c);
   for (const GcPause& p : c.pauses) {
     double s = p.duration_ns / 1e9;
     pause_sum_ += s;
@@ -51,24 +49,20 @@ void AgentProcess::OnGc(const GcCycle& c) {
 }
 
 void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
-  snapshot_ = TakeSnapshot(target_, watch_->layout());
-  if (!refreshed_) life_.Seed(snapshot_.goroutines);
-  refreshed_ = true;
+  const Snapshot& snapshot = trace_.Refresh();
+  trace_.Seed();
   // The rate is final once the runtime runs goroutines (schedinit sets it to 0
   // in binaries that never use the memory profile, after exec).
-  if (!rate_ && snapshot_.user_goroutines() > 0) {
+  if (!rate_ && snapshot.user_goroutines() > 0) {
     try {
-      rate_ = std::make_unique<MemProfileRateOverride>(target_.pid, MemProfileRateAddress(target_, watch_->layout()),
+      const TargetProcess& target = trace_.target();
+      rate_ = std::make_unique<MemProfileRateOverride>(target.pid, MemProfileRateAddress(target, watch_->layout()),
                                                        heap_rate, allow_write);
     } catch (const Error&) {
       // Unknown address or unreadable: no heap profile for this process, the rest works.
     }
   }
-  const GoBinary& bin = *target_.binary;
-  auto stack = [&](const TrackedGoroutine& g) { return SymbolizeStack(bin, target_.load_bias, g.creation_stack); };
-  leaks_ = FindLeakSuspects(snapshot_.goroutines, life_, MonotonicNs(), stack);
-  leaks_.pid = target_.pid;
-  leaks_.go_version = bin.go_version();
+  leaks_ = trace_.FindLeaks(MonotonicNs());
 }
 
 std::string AgentProcess::RestoreRate() {
@@ -87,7 +81,7 @@ size_t AgentProcess::leak_suspect_goroutines() const {
 HeapProfileInfo AgentProcess::Info() const {
   HeapProfileInfo info;
   info.rate = rate_ ? rate_->effective() : 0;
-  info.mappings = ExecutableMappings(target_);
+  info.mappings = trace_.target().ExecutableMappings();
   info.comments.push_back(fmt::format("goscope agent: sampled at MemProfileRate {}{}", info.rate,
                                       wrote_rate() ? " (set by goscope)" : ""));
   return info;
@@ -108,10 +102,10 @@ double AgentProcess::heap_inuse_bytes() const {
 }
 
 PprofProfile AgentProcess::HeapProfile() const {
-  return BuildHeapProfile(heap_.Records(), Info(), ReturnAddressSymbolizer(target_));
+  return BuildHeapProfile(heap_.Records(), Info(), trace_.target().symbolizer().ReturnAddressLookup());
 }
 
-PprofProfile AgentProcess::GoroutineProfile() const { return GoroutinesPprof(snapshot_, target_); }
+PprofProfile AgentProcess::GoroutineProfile() const { return trace_.GoroutineProfile(); }
 
 std::string AgentProcess::LeaksJson() const { return LeakReportJson(leaks_); }
 

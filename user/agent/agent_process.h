@@ -11,16 +11,15 @@
 #include <vector>
 
 #include "agent/binary_watch.h"
-#include "process/cgroup_labels.h"
-#include "process/go_process.h"
-#include "model/goroutine_lifecycle.h"
-#include "process/goroutine_snapshot.h"
-#include "output/heap_profile.h"
 #include "model/leak_report.h"
-#include "process/memprofilerate.h"
+#include "output/heap_profile.h"
 #include "output/pprof_profile.h"
 #include "output/prometheus_text.h"
+#include "process/cgroup_labels.h"
+#include "process/go_process.h"
+#include "process/memprofilerate.h"
 #include "process/target_process.h"
+#include "session/process_trace.h"
 
 namespace goscope {
 
@@ -33,14 +32,14 @@ class AgentProcess {
   AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
                const CgroupLabels& cgroup);
 
-  pid_t pid() const { return target_.pid; }
+  pid_t pid() const { return trace_.target().pid; }
   uint64_t start_ticks() const { return start_ticks_; }
   const std::string& comm() const { return comm_; }
   BinaryWatch& watch() const { return *watch_; }
   // pid, exe, go_version, comm, and unit / container_id / pod_uid where known.
   const MetricLabels& labels() const { return labels_; }
 
-  void OnGoroutine(const GoroutineEvent& e) { life_.OnEvent(e); }
+  void OnGoroutine(const GoroutineEvent& e) { trace_.OnGoroutine(e); }
   void OnHeap(const HeapEvent& e) { heap_.Add(e); }
   void OnGc(const GcCycle& c);
 
@@ -55,35 +54,31 @@ class AgentProcess {
   PprofProfile HeapProfile() const;       // sampled alloc and inuse, as Go's own heap profile
   PprofProfile GoroutineProfile() const;  // from the latest snapshot
   std::string LeaksJson() const;
-  bool ready() const { return refreshed_; }
+  bool ready() const { return trace_.seeded(); }
 
   // Scaled estimates from the samples (runtime/pprof's scaling).
   double heap_alloc_bytes() const;
   double heap_inuse_bytes() const;
-  size_t goroutines() const { return snapshot_.user_goroutines(); }
-  const GoroutineLifecycle& lifecycle() const { return life_; }
+  size_t goroutines() const { return trace_.snapshot().user_goroutines(); }
+  const GoroutineLifecycle& lifecycle() const { return trace_.lifecycle(); }
   size_t leak_suspect_goroutines() const;
-  uint64_t gc_cycles() const { return gc_cycles_; }
+  uint64_t gc_cycles() const { return trace_.gc_count(); }
   const std::vector<uint64_t>& gc_pause_counts() const { return pause_counts_; }
   double gc_pause_sum() const { return pause_sum_; }
 
  private:
   HeapProfileInfo Info() const;
 
-  TargetProcess target_;
-  std::shared_ptr<BinaryWatch> watch_;
+  std::shared_ptr<BinaryWatch> watch_;  // before trace_, which holds a reference to its layout
+  ProcessTrace trace_;
   uint64_t start_ticks_;
   std::string comm_;
   MetricLabels labels_;
-  GoroutineLifecycle life_;
   HeapSampleSet heap_;
-  uint64_t gc_cycles_ = 0;
   std::vector<uint64_t> pause_counts_ = std::vector<uint64_t>(kGcPauseBuckets.size() + 1, 0);
   double pause_sum_ = 0;
   std::unique_ptr<MemProfileRateOverride> rate_;
-  Snapshot snapshot_;
   LeakReport leaks_;
-  bool refreshed_ = false;
 };
 
 }  // namespace goscope

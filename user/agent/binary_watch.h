@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "probe_sites.h"
 #include "probes/gc_tracer.h"
 #include "probes/goroutine_tracer.h"
 #include "probes/heap_tracer.h"
-#include "probe_sites.h"
-#include "runtime_layout.h"
 #include "process/target_process.h"
+#include "runtime_layout.h"
 
 namespace goscope {
 

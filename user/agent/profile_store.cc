@@ -8,8 +8,8 @@
 
 #include <fmt/format.h>
 
-#include "output/atomic_file.h"
 #include "error.h"
+#include "output/atomic_file.h"
 
 namespace goscope {
 namespace fs = std::filesystem;

@@ -8,18 +8,9 @@
 #include <sys/types.h>
 #include <vector>
 
-namespace goscope {
+#include "frame.h"
 
-// One symbolized frame, as printed and serialized (owning its strings).
-struct GoFrame {
-  std::string function;
-  std::string file;
-  int64_t line = 0;
-  uint64_t pc = 0;  // the return address / pc as read (not pc-1)
-  uint64_t entry = 0;    // runtime entry address of the physical function pc is in
-  bool inlined = false;  // inlined into the next frame (same pc)
-  bool wrapper = false;  // compiler-generated wrapper (Go's tracebacks hide these)
-};
+namespace goscope {
 
 enum class StackQuality {
   kComplete,     // unwound to the goroutine's start
@@ -51,8 +42,8 @@ struct Goroutine {
   uint64_t startpc = 0;          // entry of the goroutine's function
   // gopc symbolized as Go prints it: the physical function containing the go
   // statement, at the (innermost) file:line of gopc-1. None for goroutine 1.
-  std::optional<GoFrame> created_by;
-  std::vector<GoFrame> stack;    // innermost first, inlined frames expanded
+  std::optional<Frame> created_by;
+  std::vector<Frame> stack;    // innermost first, inlined frames expanded
   // One per physical frame, innermost first, as runtime.Callers gives them:
   // symbolize at pc-1 (for the frame Go's traceback takes at face value, pc+1).
   std::vector<uint64_t> stack_pcs;

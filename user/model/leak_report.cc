@@ -9,7 +9,7 @@
 namespace goscope {
 namespace {
 
-std::string StackKey(const std::vector<GoFrame>& stack) {
+std::string StackKey(const std::vector<Frame>& stack) {
   std::string k;
   for (const auto& f : stack) k += fmt::format("{}:{};", f.function, f.line);
   return k;
@@ -25,7 +25,7 @@ bool IsBlockingWait(const std::string& r) {
 
 LeakReport FindLeakSuspects(const std::vector<Goroutine>& snapshot, const GoroutineLifecycle& lifecycle,
                             uint64_t end_ns,
-                            const std::function<std::vector<GoFrame>(const TrackedGoroutine&)>& creation_stack_of) {
+                            const std::function<std::vector<Frame>(const TrackedGoroutine&)>& creation_stack_of) {
   LeakReport r;
   double window_min = std::max(1e-9, (end_ns - lifecycle.start_ns()) / 60e9);
   r.window_seconds = window_min * 60;

@@ -19,8 +19,8 @@ struct LeakSuspect {
   std::string wait_reason;
   std::optional<double> oldest_age_seconds;
   bool age_is_lower_bound = false;  // some members predate the attach: at least this old
-  std::vector<GoFrame> creation_stack;  // the go statement's stack (full when traced, else its frame)
-  std::vector<GoFrame> blocked_stack;
+  std::vector<Frame> creation_stack;  // the go statement's stack (full when traced, else its frame)
+  std::vector<Frame> blocked_stack;
   std::vector<uint64_t> goids;  // a few members, for the reader to look up
 };
 
@@ -38,7 +38,7 @@ bool IsBlockingWait(const std::string& wait_reason);
 // snapshot: the goroutines at the end of the window (user goroutines only are considered).
 // creation_stack_of(goid): symbolized full creation stack if the lifecycle saw it created.
 LeakReport FindLeakSuspects(const std::vector<Goroutine>& snapshot, const GoroutineLifecycle& lifecycle,
-                            uint64_t end_ns, const std::function<std::vector<GoFrame>(const TrackedGoroutine&)>& creation_stack_of);
+                            uint64_t end_ns, const std::function<std::vector<Frame>(const TrackedGoroutine&)>& creation_stack_of);
 
 
 }  // namespace goscope

@@ -1,11 +1,8 @@
 #include "output/goroutine_format.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <elf.h>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -46,14 +43,14 @@ std::string Header(const Goroutine& g) {
 // call a panic. A physical frame left with no frames is dropped.
 struct ProfileFrame {
   uint64_t pc = 0;
-  std::vector<const GoFrame*> frames;
+  std::vector<const Frame*> frames;
 };
 std::vector<ProfileFrame> ProfileFrames(const Goroutine& g, bool all) {
   std::vector<ProfileFrame> out;
   ProfileFrame cur;
   size_t k = 0;
   for (size_t i = 0; i < g.stack.size() && k < g.stack_pcs.size(); i++) {
-    const GoFrame& f = g.stack[i];
+    const Frame& f = g.stack[i];
     std::string callee = i > 0 ? g.stack[i - 1].function : "";
     if (all || !(f.wrapper && ElideWrapperCalling(callee))) cur.frames.push_back(&f);
     if (f.inlined) continue;
@@ -110,7 +107,7 @@ std::string TabAlign(const std::vector<std::string>& lines) {
   return out;
 }
 
-json FrameJson(const GoFrame& f) { return {{"function", f.function}, {"file", f.file}, {"line", f.line}}; }
+json FrameJson(const Frame& f) { return {{"function", f.function}, {"file", f.file}, {"line", f.line}}; }
 
 std::string_view QualityName(StackQuality q) {
   switch (q) {
@@ -141,7 +138,7 @@ std::string FormatGoroutinesText(const Snapshot& snap, const GoroutineFormatOpti
     } else {
       int shown = 0;
       std::string callee;
-      for (const GoFrame& f : g.stack) {
+      for (const Frame& f : g.stack) {
         std::string prev = callee;
         callee = f.function;
         if (!opts.all) {
@@ -157,7 +154,7 @@ std::string FormatGoroutinesText(const Snapshot& snap, const GoroutineFormatOpti
       if (g.stack_quality == StackQuality::kTruncated) out += "...stack truncated: " + g.stack_note + "...\n";
     }
     if (g.created_by && g.goid != 1 && (opts.all || GoShowsFrame(g.created_by->function, false))) {
-      const GoFrame& c = *g.created_by;
+      const Frame& c = *g.created_by;
       out += "created by " + c.function;
       if (g.parent_goid) out += fmt::format(" in goroutine {}", *g.parent_goid);
       out += fmt::format("\n\t{}:{}", c.file, c.line);
@@ -207,8 +204,8 @@ std::string FormatGoroutinesGrouped(const Snapshot& snap, const GoroutineFormatO
       // printStackRecord: leading runtime frames and goexit are hidden.
       bool show = opts.all;
       for (const ProfileFrame& pf : ProfileFrames(g, opts.all)) {
-        for (const GoFrame* fp : pf.frames) {
-          const GoFrame& f = *fp;
+        for (const Frame* fp : pf.frames) {
+          const Frame& f = *fp;
           if (!show && (f.function.starts_with("runtime.") || f.function.starts_with("internal/runtime/"))) continue;
           show = true;
           uint64_t pc = pf.pc - 1;  // the CALL, as runtime.Frames reports it
@@ -237,7 +234,7 @@ json GoroutineJson(const Goroutine& g) {
     j["stack"] = nullptr;
   } else {
     json st = json::array();
-    for (const GoFrame& f : g.stack) st.push_back(FrameJson(f));
+    for (const Frame& f : g.stack) st.push_back(FrameJson(f));
     j["stack"] = st;
   }
   j["stack_status"] = QualityName(g.stack_quality);
@@ -288,24 +285,18 @@ std::string GoroutinesJsonText(const Snapshot& snap) {
   return out;
 }
 
-PprofProfile GoroutinesPprof(const Snapshot& snap, const TargetProcess& target, const GoroutineFormatOptions& opts) {
+PprofProfile GoroutinesPprof(const Snapshot& snap, const std::vector<BinaryMapping>& mappings,
+                             const GoroutineFormatOptions& opts) {
   PprofProfile p(std::vector<std::pair<std::string, std::string>>{{"goroutine", "count"}});
   p.set_period("goroutine", "count", 1);
   p.set_time(std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
                  .count());
-  const GoBinary& bin = *target.binary;
-  char exe[4096];
-  ssize_t n = ::readlink(target.exe_path.c_str(), exe, sizeof exe - 1);
-  std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target.exe_path;
-  for (const auto& s : bin.elf().segments())
-    if (s.type == PT_LOAD && (s.flags & PF_X))
-      p.add_mapping(s.vaddr + target.load_bias, s.vaddr + target.load_bias + s.memsz, s.offset, path,
-                    bin.elf().build_id());
+  for (const auto& m : mappings) p.add_mapping(m.start, m.limit, m.offset, m.file, m.build_id);
   // Identical stacks become one sample, as in Go's profile. A location holds
   // the frames Go keeps at its pc (wrappers elided), so each is symbolized
   // from the snapshot's own frames.
   std::map<std::pair<std::vector<uint64_t>, bool>, int64_t> counts;
-  auto frames = std::make_shared<std::map<uint64_t, std::vector<PprofFrame>>>();
+  auto frames = std::make_shared<std::map<uint64_t, std::vector<Frame>>>();
   for (const Goroutine& g : snap.goroutines) {
     if (!Listed(g, opts) || g.state == "dead") continue;
     std::vector<uint64_t> pcs;
@@ -314,13 +305,13 @@ PprofProfile GoroutinesPprof(const Snapshot& snap, const TargetProcess& target, 
       pcs.push_back(pc);
       auto [it, fresh] = frames->try_emplace(pc);
       if (fresh)
-        for (const GoFrame* f : pf.frames) it->second.push_back({f->function, f->file, f->line});
+        for (const Frame* f : pf.frames) it->second.push_back(*f);
     }
     counts[{pcs, g.stack_quality == StackQuality::kUnavailable}]++;
   }
   p.set_symbolizer([frames](uint64_t pc) {
     auto it = frames->find(pc);
-    return it == frames->end() ? std::vector<PprofFrame>{} : it->second;
+    return it == frames->end() ? std::vector<Frame>{} : it->second;
   });
   for (const auto& [key, count] : counts) {
     if (key.second)

@@ -6,9 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "process/goroutine_snapshot.h"
+#include "model/goroutine.h"
 #include "output/pprof_profile.h"
-#include "process/target_process.h"
 
 namespace goscope {
 
@@ -36,9 +35,9 @@ nlohmann::json GoroutinesJson(const Snapshot& snap);
 std::string GoroutinesJsonText(const Snapshot& snap);
 
 // A goroutine profile (sample type goroutine/count, identical stacks merged)
-// symbolized from the target's binary. Goroutines without a readable stack
+// with the snapshot's own frames; mappings: where the binary is loaded. Goroutines without a readable stack
 // become samples with no frames and the label stack=unavailable.
-PprofProfile GoroutinesPprof(const Snapshot& snap, const TargetProcess& target,
+PprofProfile GoroutinesPprof(const Snapshot& snap, const std::vector<BinaryMapping>& mappings,
                              const GoroutineFormatOptions& opts = {});
 
 // Go's rule for which frames a default traceback shows (runtime.showfuncinfo

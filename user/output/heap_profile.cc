@@ -17,16 +17,16 @@ bool IsRuntimeFunction(const std::string& name) {
 // Symbolizes each pc once.
 class CachedSymbolizer {
  public:
-  explicit CachedSymbolizer(const PprofSymbolizer& s) : s_(s) {}
-  const std::vector<PprofFrame>& operator()(uint64_t pc) {
+  explicit CachedSymbolizer(const FrameLookup& s) : s_(s) {}
+  const std::vector<Frame>& operator()(uint64_t pc) {
     auto it = cache_.find(pc);
-    if (it == cache_.end()) it = cache_.emplace(pc, s_ ? s_(pc) : std::vector<PprofFrame>{}).first;
+    if (it == cache_.end()) it = cache_.emplace(pc, s_ ? s_(pc) : std::vector<Frame>{}).first;
     return it->second;
   }
 
  private:
-  const PprofSymbolizer& s_;
-  std::unordered_map<uint64_t, std::vector<PprofFrame>> cache_;
+  const FrameLookup& s_;
+  std::unordered_map<uint64_t, std::vector<Frame>> cache_;
 };
 
 std::vector<uint64_t> CutStack(const std::vector<uint64_t>& stack, CachedSymbolizer& sym) {
@@ -85,13 +85,13 @@ std::vector<int64_t> Values(const HeapRecord& r, const HeapProfileInfo& info) {
 
 }  // namespace
 
-std::vector<uint64_t> HeapProfileStack(const std::vector<uint64_t>& stack, const PprofSymbolizer& symbolize) {
+std::vector<uint64_t> HeapProfileStack(const std::vector<uint64_t>& stack, const FrameLookup& symbolize) {
   CachedSymbolizer sym(symbolize);
   return CutStack(stack, sym);
 }
 
 PprofProfile BuildHeapProfile(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
-                              const PprofSymbolizer& symbolize) {
+                              const FrameLookup& symbolize) {
   std::vector<std::pair<std::string, std::string>> types = {{"alloc_objects", "count"}, {"alloc_space", "bytes"}};
   if (!info.exact) {
     types.push_back({"inuse_objects", "count"});
@@ -129,7 +129,7 @@ PprofProfile BuildHeapProfile(const std::vector<HeapRecord>& records, const Heap
 bool IsHeapValueName(const std::string& name) { return ParseValue(name) != Value::kNone; }
 
 std::string FoldedHeapStacks(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
-                             const std::string& value, const PprofSymbolizer& symbolize) {
+                             const std::string& value, const FrameLookup& symbolize) {
   Value which = ParseValue(value);
   if (which == Value::kNone) throw Error(fmt::format("unknown heap value '{}'", value));
   CachedSymbolizer sym(symbolize);

@@ -21,7 +21,7 @@ namespace goscope {
 // runtime's), and the stack cut before runtime.goexit, the root of every
 // goroutine (a frame-pointer walk can read on past it). Names come from the
 // symbolizer's innermost frame at each pc, as runtime.FuncForPC does.
-std::vector<uint64_t> HeapProfileStack(const std::vector<uint64_t>& stack, const PprofSymbolizer& symbolize);
+std::vector<uint64_t> HeapProfileStack(const std::vector<uint64_t>& stack, const FrameLookup& symbolize);
 
 struct HeapProfileInfo {
   bool exact = false;    // exact mode: alloc_* only, period 1
@@ -29,11 +29,7 @@ struct HeapProfileInfo {
   int64_t time_ns = 0;   // wall clock at the start of the window (unix ns)
   int64_t duration_ns = 0;
   std::vector<std::string> comments;
-  struct Mapping {  // the binary's executable segment, at runtime addresses
-    uint64_t start = 0, limit = 0, offset = 0;
-    std::string file, build_id;
-  };
-  std::vector<Mapping> mappings;
+  std::vector<BinaryMapping> mappings;  // the binary's executable segments, at runtime addresses
 };
 
 // Sampled: alloc_objects/count, alloc_space/bytes, inuse_objects/count,
@@ -44,7 +40,7 @@ struct HeapProfileInfo {
 // symbolize maps a return address to frames, innermost first (it is also the
 // profile's location symbolizer).
 PprofProfile BuildHeapProfile(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
-                              const PprofSymbolizer& symbolize);
+                              const FrameLookup& symbolize);
 
 // Which value a folded-stacks output sums: "alloc_objects", "alloc_space",
 // "inuse_objects", "inuse_space" (scaled like the profile). False if unknown.
@@ -54,6 +50,6 @@ bool IsHeapValueName(const std::string& name);
 // expanded), for flamegraph.pl, speedscope, inferno; zero lines omitted;
 // sorted by stack. Stacks are cut as in HeapProfileStack.
 std::string FoldedHeapStacks(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
-                             const std::string& value, const PprofSymbolizer& symbolize);
+                             const std::string& value, const FrameLookup& symbolize);
 
 }  // namespace goscope

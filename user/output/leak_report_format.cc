@@ -8,7 +8,7 @@
 namespace goscope {
 namespace {
 
-nlohmann::json FramesJson(const std::vector<GoFrame>& frames) {
+nlohmann::json FramesJson(const std::vector<Frame>& frames) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& f : frames) a.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}});
   return a;

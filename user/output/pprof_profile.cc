@@ -135,7 +135,7 @@ uint64_t PprofProfile::LocationId(uint64_t pc) {
   if (it != location_index_.end()) return it->second;
   Location loc{pc, {}};
   if (symbolizer_)
-    for (const PprofFrame& f : symbolizer_(pc)) loc.lines.push_back({FunctionId(f.function, f.file), f.line});
+    for (const Frame& f : symbolizer_(pc)) loc.lines.push_back({FunctionId(f.function, f.file), f.line});
   locations_.push_back(std::move(loc));
   return location_index_[pc] = locations_.size();
 }

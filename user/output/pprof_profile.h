@@ -12,18 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "stack_symbolizer.h"  // Frame, FrameLookup, BinaryMapping
+
 namespace goscope {
-
-// One line of a location: a function at a source position.
-struct PprofFrame {
-  std::string function;
-  std::string file;
-  int64_t line = 0;
-};
-
-// Resolves a pc to its frames, innermost (inlined) first, as GoBinary::Symbolize
-// does. Empty when the pc is unknown; pprof then shows the bare address.
-using PprofSymbolizer = std::function<std::vector<PprofFrame>(uint64_t pc)>;
 
 class PprofProfile {
  public:
@@ -46,7 +37,7 @@ class PprofProfile {
 
   // Set before the first add_sample: locations are symbolized once, when their
   // address is first seen. Without it locations carry addresses only.
-  void set_symbolizer(PprofSymbolizer symbolizer) { symbolizer_ = std::move(symbolizer); }
+  void set_symbolizer(FrameLookup symbolizer) { symbolizer_ = std::move(symbolizer); }
 
   // pcs: the stack, leaf first (each symbolized as given: pass pc-1 for return
   // addresses if that is what the symbolizer wants). values: one per sample
@@ -97,7 +88,7 @@ class PprofProfile {
   std::pair<int64_t, int64_t> period_type_{0, 0};
   int64_t period_ = 0, time_nanos_ = 0, duration_nanos_ = 0, default_sample_type_ = 0;
   std::vector<int64_t> comments_;
-  PprofSymbolizer symbolizer_;
+  FrameLookup symbolizer_;
 
   std::vector<std::string> strings_{""};  // string_table[0] must be ""
   std::unordered_map<std::string, int64_t> string_index_{{"", 0}};

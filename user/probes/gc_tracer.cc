@@ -18,6 +18,7 @@
 #include "gc.skel.h"
 #include "process/process_memory.h"
 #include "process/run_control.h"
+#include "probes/ring_records.h"
 #include "probes/uprobe_links.h"
 #include "x86_decoder.h"
 
@@ -81,22 +82,22 @@ struct GcTracer::Impl {
     if (skel) gc_bpf__destroy(skel);
   }
 
-  void OnStop(const gc_event& e) {
+  void OnStop(const GcRecord& e) {
     Process& pr = procs[static_cast<pid_t>(e.pid)];
-    Stop s{e.ts, e.trigger_kind, e.reason, e.goid};
+    Stop s{e.ts_ns, e.trigger_kind, e.reason, e.goid};
     pr.recent_stops.push_back(s);
     if (pr.recent_stops.size() > 64) pr.recent_stops.pop_front();
     pr.pending_stop = s;
   }
 
-  void OnStart(const gc_event& e) {
+  void OnStart(const GcRecord& e) {
     Process& pr = procs[static_cast<pid_t>(e.pid)];
     auto& pending_stop = pr.pending_stop;
     if (!pending_stop) return;  // the stop came before the probes (or a morestack re-entry)
     StwPause p;
     p.pid = static_cast<pid_t>(e.pid);
     p.start_ns = pending_stop->ts;
-    p.end_ns = e.ts;
+    p.end_ns = e.ts_ns;
     p.goid = pending_stop->goid;
     if (minor >= 21) {
       p.reason = static_cast<int>(pending_stop->reason);
@@ -106,7 +107,7 @@ struct GcTracer::Impl {
     if (on_stw && *on_stw) (*on_stw)(p);
   }
 
-  void OnCycle(const gc_event& e) {
+  void OnCycle(const GcRecord& e) {
     Process& pr = procs[static_cast<pid_t>(e.pid)];
     const auto& runtime_init_ns = pr.runtime_init_ns;
     GcCycle c;
@@ -118,7 +119,7 @@ struct GcTracer::Impl {
     c.end_ns = static_cast<uint64_t>(e.t_end);
     if (runtime_init_ns && e.t_sweep_term >= *runtime_init_ns)
       c.since_start_ns = static_cast<uint64_t>(e.t_sweep_term - *runtime_init_ns);
-    c.forced = e.user_forced != 0;
+    c.forced = e.user_forced;
     auto span = [](int64_t a, int64_t b) { return b > a ? static_cast<uint64_t>(b - a) : 0; };
     c.pauses = {{c.start_ns, span(e.t_sweep_term, e.t_mark), false},
                 {c.mark_term_ns, span(e.t_mark_term, e.t_end), true}};
@@ -141,13 +142,12 @@ struct GcTracer::Impl {
 
   static int OnSample(void* ctx, void* data, size_t size) {
     auto* self = static_cast<Impl*>(ctx);
-    if (size < sizeof(gc_event)) return 0;
-    const auto* e = static_cast<const gc_event*>(data);
-    switch (e->kind) {
-      case GC_EV_STW_STOP: self->OnStop(*e); break;
-      case GC_EV_STW_START: self->OnStart(*e); break;
-      case GC_EV_CYCLE: self->OnCycle(*e); break;
-      default: break;
+    auto r = DecodeGcRecord({static_cast<const uint8_t*>(data), size});
+    if (!r) return 0;
+    switch (r->kind) {
+      case GcRecord::kStopTheWorld: self->OnStop(*r); break;
+      case GcRecord::kStartTheWorld: self->OnStart(*r); break;
+      case GcRecord::kCycle: self->OnCycle(*r); break;
     }
     return 0;
   }

@@ -23,10 +23,10 @@
 #include <vector>
 
 #include "go_binary.h"
-#include "probe_sites.h"
-#include "runtime_layout.h"
-#include "process/target_process.h"
 #include "model/gc_cycle.h"
+#include "probe_sites.h"
+#include "process/target_process.h"
+#include "runtime_layout.h"
 
 namespace goscope {
 

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "goroutine_events.h"
 #include "goroutines.skel.h"
+#include "probes/ring_records.h"
 #include "probes/uprobe_links.h"
 
 namespace goscope {
@@ -30,34 +31,9 @@ struct GoroutineTracer::Impl {
 
   static int OnSample(void* ctx, void* data, size_t size) {
     auto* self = static_cast<Impl*>(ctx);
-    if (size < sizeof(goroutine_exit_event)) return 0;
-    GoroutineEvent ev{};
-    const auto* h = static_cast<const goroutine_exit_event*>(data);
-    ev.ts_ns = h->ts;
-    ev.pid = static_cast<pid_t>(h->pid);
-    ev.goid = h->goid;
-    if (h->kind == GOROUTINE_EXIT) {
-      ev.kind = GoroutineEvent::kExit;
-    } else if (h->kind == GOROUTINE_CREATE && size >= sizeof(goroutine_event)) {
-      const auto* e = static_cast<const goroutine_event*>(data);
-      ev.kind = GoroutineEvent::kCreate;
-      ev.parent_goid = e->parent_goid;
-      ev.creator_goid = e->creator_goid;
-      ev.gopc = e->gopc;
-      ev.startpc = e->startpc;
-      // The walk starts in the runtime (newproc, and from 1.21 systemstack's own
-      // frame); the creation stack is what follows the go statement's pc. If
-      // that pc is not among the first frames, the walk is not trusted at all.
-      uint32_t n = std::min<uint32_t>(e->nframes, GOROUTINE_STACK_MAX);
-      for (uint32_t i = 0; i < n && i < 4; i++) {
-        if (e->stack[i] != e->gopc) continue;
-        ev.creation_stack.assign(e->stack + i, e->stack + n);
-        break;
-      }
-    } else {
-      return 0;
-    }
-    (*self->sink)(ev);
+    auto ev = DecodeGoroutineRecord({static_cast<const uint8_t*>(data), size});
+    if (!ev) return 0;
+    (*self->sink)(*ev);
     return 0;
   }
 };

@@ -7,10 +7,10 @@
 #include <memory>
 #include <vector>
 
-#include "probe_sites.h"
-#include "runtime_layout.h"
-#include "process/target_process.h"
 #include "model/goroutine.h"
+#include "probe_sites.h"
+#include "process/target_process.h"
+#include "runtime_layout.h"
 
 namespace goscope {
 

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "heap_events.h"  // before the skeleton, which names struct heap_config
 #include "heap.skel.h"
+#include "probes/ring_records.h"
 #include "probes/uprobe_links.h"
 #include "x86_decoder.h"
 
@@ -79,31 +80,9 @@ struct HeapTracer::Impl {
 
   static int OnSample(void* ctx, void* data, size_t size) {
     auto* self = static_cast<Impl*>(ctx);
-    if (size < sizeof(heap_free_event)) return 0;
-    const auto* h = static_cast<const heap_free_event*>(data);
-    HeapEvent ev{};
-    ev.ts_ns = h->ts;
-    ev.pid = static_cast<pid_t>(h->pid);
-    ev.addr = h->addr;
-    ev.size = h->size;
-    if (h->kind == HEAP_FREE) {
-      ev.kind = HeapEvent::kFree;
-    } else if (h->kind == HEAP_INIT_MARK && size >= sizeof(heap_init_event)) {
-      const auto* e = static_cast<const heap_init_event*>(data);
-      ev.kind = HeapEvent::kInitMark;
-      ev.addr = ev.size = 0;
-      ev.goid = e->goid;
-      ev.mark = e->mark == HEAP_MARK_RUNTIME_INIT_DONE || e->mark == HEAP_MARK_MAIN ? e->mark : e->mark - 1;
-    } else if (h->kind == HEAP_ALLOC && size >= sizeof(heap_alloc_event)) {
-      const auto* e = static_cast<const heap_alloc_event*>(data);
-      ev.kind = HeapEvent::kAlloc;
-      ev.goid = e->goid;
-      uint32_t n = std::min<uint32_t>(e->nframes, HEAP_STACK_MAX);
-      ev.stack.assign(e->stack, e->stack + n);
-    } else {
-      return 0;
-    }
-    (*self->sink)(ev);
+    auto ev = DecodeHeapRecord({static_cast<const uint8_t*>(data), size});
+    if (!ev) return 0;
+    (*self->sink)(*ev);
     return 0;
   }
 };

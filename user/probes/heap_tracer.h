@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "probe_sites.h"
-#include "runtime_layout.h"
-#include "process/target_process.h"
 #include "model/heap_samples.h"
+#include "probe_sites.h"
+#include "process/target_process.h"
+#include "runtime_layout.h"
 
 namespace goscope {
 

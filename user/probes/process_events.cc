@@ -20,16 +20,11 @@
 #include <fmt/format.h>
 
 #include "error.h"
+#include "process/proc_maps.h"
 #include "proc_events.h"
 #include "proc_events.skel.h"
 
 namespace goscope {
-
-uint64_t DevFromKernel(uint32_t kernel_dev) { return makedev(kernel_dev >> 20, kernel_dev & 0xfffff); }
-
-uint32_t DevToKernel(uint64_t user_dev) {
-  return static_cast<uint32_t>((major(user_dev) & 0xfff) << 20 | (minor(user_dev) & 0xfffff));
-}
 
 namespace {
 
@@ -40,16 +35,10 @@ std::optional<KernelFileId> IdFromOwnMapping(int fd) {
   void* p = ::mmap(nullptr, 1, PROT_READ, MAP_PRIVATE, fd, 0);
   if (p == MAP_FAILED) return std::nullopt;
   std::optional<KernelFileId> id;
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  auto start = reinterpret_cast<uintptr_t>(p);
-  while (std::getline(maps, line)) {
-    unsigned long lo = 0, hi = 0, off = 0, ino = 0;
-    unsigned maj = 0, min = 0;
-    char perms[8];
-    if (std::sscanf(line.c_str(), "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &min, &ino) != 7) continue;
-    if (lo != start) continue;
-    id = KernelFileId{static_cast<uint32_t>(maj << 20 | min), ino};
+  const auto start = reinterpret_cast<uintptr_t>(p);
+  for (const Mapping& m : ReadMaps(0)) {
+    if (m.start != start) continue;
+    id = KernelFileId{m.dev_major << 20 | m.dev_minor, m.inode};
     break;
   }
   ::munmap(p, 1);
@@ -125,21 +114,12 @@ struct ProcessEvents::Impl {
   }
 
   void Dispatch(const void* data, size_t size) {
-    if (size < sizeof(proc_exit_event)) return;
-    const auto* h = static_cast<const proc_exit_event*>(data);
-    if (h->kind == PROC_EXEC && size >= sizeof(proc_exec_event)) {
-      const auto* e = static_cast<const proc_exec_event*>(data);
-      if (!on_exec || !*on_exec) return;
-      ExecEvent ev;
-      ev.pid = static_cast<pid_t>(e->pid);
-      ev.dev = DevFromKernel(e->dev);
-      ev.ino = e->ino;
-      ev.filename.assign(e->filename, strnlen(e->filename, sizeof e->filename));
-      ev.stopped = e->stopped != 0;
-      (*on_exec)(ev);
-    } else if (h->kind == PROC_EXIT) {
-      if (!on_exit || !*on_exit) return;
-      (*on_exit)(ExitEvent{static_cast<pid_t>(h->pid)});
+    auto r = DecodeProcessRecord({static_cast<const uint8_t*>(data), size});
+    if (!r) return;
+    if (const auto* exec = std::get_if<ExecEvent>(&*r)) {
+      if (on_exec && *on_exec) (*on_exec)(*exec);
+    } else if (on_exit && *on_exit) {
+      (*on_exit)(std::get<ExitEvent>(*r));
     }
   }
 };

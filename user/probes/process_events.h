@@ -18,28 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "probes/ring_records.h"  // ExecEvent, ExitEvent, DevFromKernel
+
 namespace goscope {
 
-struct ExecEvent {
-  pid_t pid = 0;
-  // The file the kernel now runs (mm->exe_file): for a "#!" script that is
-  // its interpreter, while filename is the script.
-  uint64_t dev = 0;  // st_dev encoding: compare with stat().st_dev
-  uint64_t ino = 0;
-  std::string filename;  // as given to execve: may be relative, a symlink, or /dev/fd/N; cut at 511 bytes
-  bool stopped = false;  // stopped on exec (StopOnExec): the caller must SIGCONT it
-};
-
-struct ExitEvent {
-  pid_t pid = 0;  // the last thread of this process exited
-};
-
-// Device numbers: the kernel stores dev_t as MKDEV (major << 20 | minor, 32
-// bits); user space (glibc, stat) uses a 64-bit encoding with the bits of
-// major and minor interleaved. Equal for major < 4096 and minor < 256 only
-// after conversion, so always convert.
-uint64_t DevFromKernel(uint32_t kernel_dev);
-uint32_t DevToKernel(uint64_t user_dev);
 
 // How the kernel names a file for the exec probe: (kernel dev, inode) of
 // inode->i_sb. Usually stat()'s; where stat() reports another device than

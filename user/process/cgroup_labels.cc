@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "error.h"
+#include "process/proc_files.h"
 
 namespace goscope {
 namespace {
@@ -156,28 +157,9 @@ CgroupLabels ParseProcCgroup(std::string_view text) {
 }
 
 std::optional<CgroupLabels> ReadCgroupLabels(pid_t pid) {
-  std::string path = fmt::format("/proc/{}/cgroup", pid);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT || errno == ESRCH) return std::nullopt;
-    throw Error(fmt::format("{}: {}", path, std::strerror(errno)));
-  }
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      text.append(buf, static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    int err = errno;
-    ::close(fd);
-    if (n == 0) break;
-    if (err == ESRCH || err == ENOENT) return std::nullopt;
-    throw Error(fmt::format("{}: {}", path, std::strerror(err)));
-  }
-  return ParseProcCgroup(text);
+  auto text = ReadProcFile(pid, "cgroup");
+  if (!text) return std::nullopt;
+  return ParseProcCgroup(*text);
 }
 
 }  // namespace goscope

@@ -1,7 +1,6 @@
 #include "process/go_process.h"
 
 #include <dirent.h>
-#include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,11 +13,11 @@
 #include <fmt/format.h>
 
 #include "error.h"
+#include "process/proc_files.h"
 
 namespace goscope {
 namespace {
 
-constexpr unsigned kPfKthread = 0x00200000;  // include/linux/sched.h
 
 // A file descriptor closed on scope exit.
 class Fd {
@@ -35,63 +34,6 @@ class Fd {
  private:
   int fd_;
 };
-
-// errno values that mean "the process is not there (any more)": the pid does
-// not exist, or the /proc/PID directory we hold belongs to a process that died.
-bool ProcessGone(int err) { return err == ENOENT || err == ESRCH; }
-
-// Reads a whole /proc file relative to dirfd. nullopt if the process is gone;
-// throws Error for anything else.
-std::optional<std::string> ReadProcFile(int dirfd, const char* name, pid_t pid) {
-  Fd fd(::openat(dirfd, name, O_RDONLY | O_CLOEXEC));
-  if (!fd.ok()) {
-    if (ProcessGone(errno)) return std::nullopt;
-    throw Error(fmt::format("/proc/{}/{}: {}{}", pid, name, std::strerror(errno),
-                            errno == EACCES && geteuid() != 0 ? " (run as root)" : ""));
-  }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n > 0) {
-      out.append(buf, static_cast<size_t>(n));
-    } else if (n == 0) {
-      return out;
-    } else if (errno != EINTR) {
-      if (ProcessGone(errno)) return std::nullopt;
-      throw Error(fmt::format("/proc/{}/{}: {}", pid, name, std::strerror(errno)));
-    }
-  }
-}
-
-// The fields of /proc/PID/stat that discovery needs. comm (field 2) may hold
-// spaces and parentheses, so fields are counted after its last ')'.
-struct ProcStat {
-  char state = '?';
-  unsigned flags = 0;
-  uint64_t start_ticks = 0;
-};
-
-std::optional<ProcStat> ParseProcStat(std::string_view text) {
-  size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
-  std::vector<std::string_view> fields;  // fields[0] is field 3 (state)
-  size_t i = close + 1;
-  while (i < text.size()) {
-    while (i < text.size() && text[i] == ' ') ++i;
-    size_t j = i;
-    while (j < text.size() && text[j] != ' ' && text[j] != '\n') ++j;
-    if (j > i) fields.push_back(text.substr(i, j - i));
-    if (j < text.size() && text[j] == '\n') break;
-    i = j;
-  }
-  if (fields.size() < 20) return std::nullopt;
-  ProcStat st;
-  st.state = fields[0][0];
-  st.flags = static_cast<unsigned>(std::strtoul(std::string(fields[6]).c_str(), nullptr, 10));  // field 9
-  st.start_ticks = std::strtoull(std::string(fields[19]).c_str(), nullptr, 10);                 // field 22
-  return st;
-}
 
 bool AllDigits(const char* s) {
   if (!*s) return false;
@@ -120,17 +62,14 @@ std::optional<ProcessExecutable> IdentifyExecutable(pid_t pid) {
   if (pid <= 0) return std::nullopt;
   // Every read below goes through this directory: once the process dies its
   // reads fail with ESRCH, even if a new process has taken the same pid.
-  Fd dir(::open(fmt::format("/proc/{}", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.ok()) {
-    if (ProcessGone(errno)) return std::nullopt;
-    throw Error(fmt::format("/proc/{}: {}", pid, std::strerror(errno)));
-  }
-  auto stat_text = ReadProcFile(dir.get(), "stat", pid);
+  auto dir = ProcDir::Open(pid);
+  if (!dir) return std::nullopt;
+  auto stat_text = dir->Read("stat");
   if (!stat_text) return std::nullopt;
   auto ps = ParseProcStat(*stat_text);
-  if (!ps) throw Error(fmt::format("/proc/{}/stat: cannot parse '{}'", pid, *stat_text));
-  if (ps->flags & kPfKthread) return std::nullopt;                // kernel threads run no executable
-  if (ps->state == 'Z' || ps->state == 'X') return std::nullopt;  // exited, not yet reaped
+  if (!ps) throw Error(fmt::format("{}: cannot parse '{}'", dir->PathOf("stat"), *stat_text));
+  if (ps->kernel_thread()) return std::nullopt;  // kernel threads run no executable
+  if (ps->exited()) return std::nullopt;         // exited, not yet reaped
 
   ProcessExecutable exe;
   exe.pid = pid;
@@ -138,17 +77,17 @@ std::optional<ProcessExecutable> IdentifyExecutable(pid_t pid) {
   exe.start_ticks = ps->start_ticks;
 
   char target[4096];
-  ssize_t n = ::readlinkat(dir.get(), "exe", target, sizeof target - 1);
+  ssize_t n = ::readlinkat(dir->fd(), "exe", target, sizeof target - 1);
   if (n < 0) {
-    if (ProcessGone(errno)) return std::nullopt;  // also a process between exit_mm and zombie
+    if (errno == ENOENT || errno == ESRCH) return std::nullopt;  // also a process between exit_mm and zombie
     throw Error(fmt::format("{}: {}{}", exe.proc_exe, std::strerror(errno),
                             errno == EACCES && geteuid() != 0 ? " (run as root)" : ""));
   }
   exe.path.assign(target, static_cast<size_t>(n));
 
   struct stat st {};
-  if (::fstatat(dir.get(), "exe", &st, 0) != 0) {  // follows the link to the file itself
-    if (ProcessGone(errno)) return std::nullopt;
+  if (::fstatat(dir->fd(), "exe", &st, 0) != 0) {  // follows the link to the file itself
+    if (errno == ENOENT || errno == ESRCH) return std::nullopt;
     throw Error(fmt::format("{}: {}", exe.proc_exe, std::strerror(errno)));
   }
   exe.dev = st.st_dev;
@@ -163,7 +102,7 @@ std::optional<ProcessExecutable> IdentifyExecutable(pid_t pid) {
     if (exe.path.ends_with(kDeleted)) exe.path.resize(exe.path.size() - kDeleted.size());
   }
 
-  auto comm = ReadProcFile(dir.get(), "comm", pid);
+  auto comm = dir->Read("comm");
   if (!comm) return std::nullopt;
   if (!comm->empty() && comm->back() == '\n') comm->pop_back();
   exe.comm = std::move(*comm);
@@ -171,12 +110,7 @@ std::optional<ProcessExecutable> IdentifyExecutable(pid_t pid) {
 }
 
 bool OptedOut(pid_t pid) {
-  Fd dir(::open(fmt::format("/proc/{}", pid).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.ok()) {
-    if (ProcessGone(errno)) return false;
-    throw Error(fmt::format("/proc/{}: {}", pid, std::strerror(errno)));
-  }
-  auto env = ReadProcFile(dir.get(), "environ", pid);
+  auto env = ReadProcFile(pid, "environ");
   if (!env) return false;
   constexpr std::string_view kOff = "GOSCOPE_AGENT=off";
   std::string_view rest = *env;
@@ -191,51 +125,6 @@ bool OptedOut(pid_t pid) {
 }
 
 namespace {
-
-ElfGoHint ProbeElfFd(int fd, const std::string& path) {
-  auto read_at = [&](void* buf, size_t len, uint64_t off) {
-    ssize_t n = ::pread(fd, buf, len, static_cast<off_t>(off));
-    if (n < 0) throw Error(fmt::format("{}: read: {}", path, std::strerror(errno)));
-    return static_cast<size_t>(n) == len;
-  };
-
-  Elf64_Ehdr eh{};
-  if (!read_at(&eh, sizeof eh, 0)) return ElfGoHint::kNotElf;
-  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh.e_ident[EI_DATA] != ELFDATA2LSB)
-    return ElfGoHint::kNotElf;
-  if (eh.e_shoff == 0 || eh.e_shentsize != sizeof(Elf64_Shdr)) return ElfGoHint::kNoSectionHeaders;
-
-  // Past 0xff00 sections the real count and string-table index live in section 0.
-  uint64_t shnum = eh.e_shnum;
-  uint64_t shstrndx = eh.e_shstrndx;
-  if (shnum == 0 || shstrndx == SHN_XINDEX) {
-    Elf64_Shdr first{};
-    if (!read_at(&first, sizeof first, eh.e_shoff)) return ElfGoHint::kNoSectionHeaders;
-    if (shnum == 0) shnum = first.sh_size;
-    if (shstrndx == SHN_XINDEX) shstrndx = first.sh_link;
-  }
-  if (shnum == 0 || shnum > 1 << 16 || shstrndx >= shnum) return ElfGoHint::kNoSectionHeaders;
-
-  std::vector<Elf64_Shdr> sh(shnum);
-  if (!read_at(sh.data(), shnum * sizeof(Elf64_Shdr), eh.e_shoff)) return ElfGoHint::kNoSectionHeaders;
-  const Elf64_Shdr& strtab = sh[shstrndx];
-  if (strtab.sh_size == 0 || strtab.sh_size > 1 << 20) return ElfGoHint::kNoSectionHeaders;
-  std::string names(strtab.sh_size, '\0');
-  if (!read_at(names.data(), names.size(), strtab.sh_offset)) return ElfGoHint::kNoSectionHeaders;
-
-  // .gopclntab moves into .data.rel.ro in PIE builds; .go.buildinfo and the
-  // Go build-id note survive external linking (cgo) and `-s -w`.
-  static constexpr std::string_view kGoSections[] = {".gopclntab", ".data.rel.ro.gopclntab", ".go.buildinfo",
-                                                     ".note.go.buildid"};
-  for (const auto& s : sh) {
-    if (s.sh_name >= names.size()) continue;
-    std::string_view name(names.c_str() + s.sh_name);
-    if (std::find(std::begin(kGoSections), std::end(kGoSections), name) != std::end(kGoSections))
-      return ElfGoHint::kGoSections;
-  }
-  return ElfGoHint::kNoGoSections;
-}
 
 std::string FileKey(const struct stat& st) {
   ProcessExecutable id;
@@ -254,12 +143,6 @@ bool StillNames(const std::string& path, const std::string& key) {
 
 }  // namespace
 
-ElfGoHint ProbeElfForGo(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.ok()) throw Error(fmt::format("{}: {}", path, std::strerror(errno)));
-  return ProbeElfFd(fd.get(), path);
-}
-
 // The answer is only remembered when it is known to be about the file named
 // by key: path is /proc/PID/exe, and the process may exit (or its pid be
 // reused by another program) at any point while we read.
@@ -277,7 +160,7 @@ GoExecutableDetector::Verdict GoExecutableDetector::Decide(const std::string& pa
   }
   ElfGoHint hint;
   try {
-    hint = ProbeElfFd(fd.get(), path);
+    hint = ProbeElfForGo(fd.get(), path);
   } catch (const Error& e) {
     v.why = e.what();
     return v;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "binary_cache.h"
+#include "elf_probe.h"
 
 namespace goscope {
 
@@ -57,17 +58,6 @@ std::optional<ProcessExecutable> IdentifyExecutable(pid_t pid);
 // gone is not opted out (false).
 bool OptedOut(pid_t pid);
 
-// What a cheap look at a file's ELF headers says, before any full parse.
-enum class ElfGoHint {
-  kNotElf,            // scripts, data, 32-bit or big-endian ELF: not a Go program goscope can read
-  kNoGoSections,      // a 64-bit ELF with section headers and none of Go's: not Go
-  kGoSections,        // has .gopclntab, .data.rel.ro.gopclntab, .go.buildinfo or .note.go.buildid
-  kNoSectionHeaders,  // section headers stripped (sstrip): only a full parse can tell
-};
-
-// Reads the ELF header and section headers of path (a few small reads).
-// Throws Error when the file cannot be opened or read.
-ElfGoHint ProbeElfForGo(const std::string& path);
 
 // Answers "is this executable a Go program" once per file (dev, inode, size,
 // mtime), however many processes run it. Non-Go files are rejected from their

@@ -402,46 +402,6 @@ bool PlanStack(RawG& g) {
 
 // ---- unwinding ---------------------------------------------------------
 
-// The parts of a pclntab _func record the unwinder needs that Pclntab does
-// not expose: the SP-delta table and the flags (TOPFRAME, SPWRITE).
-class FuncInfo {
- public:
-  explicit FuncInfo(const GoBinary& bin) : tab_(bin.pclntab()) {
-    Bytes hdr = bin.elf().at_vaddr(tab_.vaddr());
-    bool go116 = tab_.format() == PclntabFormat::kGo116;
-    uint64_t functab_at = go116 ? 56 : 64;
-    if (hdr.size() < functab_at + 8) return;
-    uint64_t off;
-    std::memcpy(&off, hdr.data() + functab_at, 8);
-    if (off >= hdr.size()) return;
-    functab_ = hdr.subspan(off);
-    pcsp_at_ = go116 ? 20 : 16;
-    flag_at_ = tab_.format() == PclntabFormat::kGo120 ? 41 : tab_.format() == PclntabFormat::kGo118 ? 37 : 0;
-  }
-  bool ok() const { return !functab_.empty(); }
-
-  // SP delta at pc (link-time) in f; -1 when unknown.
-  int32_t SpDelta(const Func& f, uint64_t pc) const {
-    uint32_t pcsp = U32(f.func_off + pcsp_at_);
-    return pcsp ? tab_.PcValue(pcsp, f.entry, pc) : -1;
-  }
-  uint8_t Flags(const Func& f) const {
-    if (!flag_at_ || f.func_off + flag_at_ >= functab_.size()) return 0;
-    return functab_[f.func_off + flag_at_];
-  }
-  static constexpr uint8_t kTopFrame = 1, kSpWrite = 2;
-
- private:
-  uint32_t U32(uint64_t off) const {
-    uint32_t v = 0;
-    if (off + 4 <= functab_.size()) std::memcpy(&v, functab_.data() + off, 4);
-    return v;
-  }
-  const Pclntab& tab_;
-  Bytes functab_;
-  uint64_t pcsp_at_ = 16, flag_at_ = 0;
-};
-
 struct RawFrame {
   uint64_t pc = 0;      // runtime pc as found (return address, or exact pc for trap frames)
   uint64_t sym_pc = 0;  // the pc to symbolize: pc-1 for return addresses
@@ -464,7 +424,7 @@ struct Unwound {
 class Unwinder {
  public:
   Unwinder(const GoBinary& bin, uint64_t bias, int max_depth)
-      : bin_(bin), info_(bin), bias_(bias), max_depth_(max_depth) {
+      : bin_(bin), bias_(bias), max_depth_(max_depth) {
     for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
       if (const Func* f = bin.pclntab().LookupFunction(name)) trap_callers_.insert(f->entry);
     if (const Func* f = bin.pclntab().LookupFunction("runtime.goexit")) goexit_ = f->entry;
@@ -472,7 +432,7 @@ class Unwinder {
   }
 
   Unwound Run(const RawG& g, bool frame_pointers) const {
-    return frame_pointers || !info_.ok() ? ByFramePointers(g) : BySpDelta(g);
+    return frame_pointers ? ByFramePointers(g) : BySpDelta(g);
   }
 
  private:
@@ -512,7 +472,7 @@ class Unwinder {
       u.frames.pop_back();  // Go's tracebacks and profiles leave goexit out
       return true;
     }
-    return (info_.Flags(*u.frames.back().func) & FuncInfo::kTopFrame) != 0;
+    return (u.frames.back().func->flags & kFuncFlagTopFrame) != 0;
   }
 
   bool IsTrapCaller(const RawFrame& f) const { return trap_callers_.count(f.func->entry) > 0; }
@@ -531,13 +491,13 @@ class Unwinder {
       const RawFrame& fr = u.frames.back();
       if (Finish(u)) return u;
       const Func& f = *fr.func;
-      if ((info_.Flags(f) & FuncInfo::kSpWrite) && u.frames.size() > 1) {
+      if ((f.flags & kFuncFlagSpWrite) && u.frames.size() > 1) {
         u.quality = StackQuality::kTruncated;
         u.note = fmt::format("cannot unwind past {}, which switches stacks", f.name);
         return u;
       }
       if (DepthLimit(u)) return u;
-      int32_t delta = info_.SpDelta(f, pc - bias_);
+      int32_t delta = bin_.pclntab().SpDelta(f, pc - bias_);
       if (delta < 0) {
         u.quality = StackQuality::kTruncated;
         u.note = fmt::format("no SP delta for {} at {:#x}", f.name, pc);
@@ -569,8 +529,8 @@ class Unwinder {
     uint64_t bp = syscall ? g.syscallbp : g.sched_bp;
     if (!Push(u, pc, false)) return u;
     if (Finish(u)) return u;
-    if (u.frames.back().func->entry == systemstack_switch_ && info_.ok() &&
-        info_.SpDelta(*u.frames.back().func, pc - bias_) == 0) {
+    if (u.frames.back().func->entry == systemstack_switch_ &&
+        bin_.pclntab().SpDelta(*u.frames.back().func, pc - bias_) == 0) {
       // Switched to the system stack (GC work, say), not parked. Before
       // go1.21 systemstack (and systemstack_switch, which stands in for it)
       // has no frame: its caller's return address is at SP, and BP is still
@@ -619,7 +579,6 @@ class Unwinder {
   }
 
   const GoBinary& bin_;
-  FuncInfo info_;
   uint64_t bias_;
   int max_depth_;
   std::set<uint64_t> trap_callers_;
@@ -632,39 +591,31 @@ std::string NameForPrint(std::string_view name) { return GoFuncNameForPrint(name
 // in a few places looks up the same pcs again and again).
 class FrameSymbolizer {
  public:
-  FrameSymbolizer(const GoBinary& bin, uint64_t bias) : bin_(bin), bias_(bias) {
-    // abi.FuncIDWrapper, the last FuncID: 1.22 added corostart, 1.25 split
-    // runfinq into runFinalizers and runCleanups (internal/abi/symtab.go).
-    auto v = bin.version();
-    const int minor = v ? v->second : 0;
-    wrapper_id_ = minor >= 25 ? 23 : minor >= 22 ? 22 : 21;
-  }
+  explicit FrameSymbolizer(StackSymbolizer sym) : sym_(std::move(sym)) {}
 
-  const std::vector<GoFrame>& Frames(const RawFrame& rf) {
+  const std::vector<Frame>& Frames(const RawFrame& rf) {
     auto [it, fresh] = cache_.try_emplace(rf.sym_pc);
     if (!fresh) return it->second;
-    std::vector<Frame> fs = bin_.Symbolize(rf.sym_pc - bias_);
-    uint64_t entry = rf.func ? rf.func->entry + bias_ : 0;
-    if (fs.empty() && rf.func) fs.push_back(Frame{rf.func->name, "?", 0, false});
-    for (size_t i = 0; i < fs.size(); i++) {
-      GoFrame g;
-      g.function = NameForPrint(fs[i].function);
-      g.file = std::string(fs[i].file);
-      g.line = fs[i].line;
-      g.pc = rf.pc;
-      g.entry = entry;
-      g.inlined = i + 1 < fs.size();
-      g.wrapper = g.inlined ? g.file == "<autogenerated>" : rf.func && rf.func->func_id == wrapper_id_;
-      it->second.push_back(std::move(g));
+    std::vector<Frame> fs = sym_.AtPc(rf.sym_pc);
+    if (fs.empty() && rf.func) {  // a function without line tables
+      fs.push_back(Frame::Unknown(rf.pc));
+      fs.back().function = rf.func->name;
+      fs.back().file = "?";
     }
+    for (Frame& f : fs) {
+      f.function = NameForPrint(f.function);
+      f.pc = rf.pc;
+      f.entry = rf.func ? rf.func->entry + sym_.load_bias() : 0;
+    }
+    it->second = std::move(fs);
     return it->second;
   }
 
+  std::optional<Frame> CreatedBy(uint64_t gopc) const { return sym_.CreatedBy(gopc); }
+
  private:
-  const GoBinary& bin_;
-  uint64_t bias_;
-  uint8_t wrapper_id_;
-  std::unordered_map<uint64_t, std::vector<GoFrame>> cache_;
+  const StackSymbolizer sym_;
+  std::unordered_map<uint64_t, std::vector<Frame>> cache_;
 };
 
 // runtime.isSystemGoroutine: started at a runtime.* function other than
@@ -847,7 +798,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
   }
 
   // Everything below works on the copies: the process runs on meanwhile.
-  FrameSymbolizer sym(bin, bias);
+  FrameSymbolizer sym(target.symbolizer());
   snap.goroutines.reserve(gs.size());
   for (RawG& r : gs) {
     Unwound u;
@@ -880,17 +831,8 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
     // statement: its gopc points into start-up code (rt0_go, or newproc's ABI
     // wrapper), and Go prints no "created by" for it either.
     if (r.gopc && r.goid != 1) {
-      uint64_t link = r.gopc - bias;
-      const Func* f = bin.pclntab().FindFunc(link - 1);
-      if (f) {
-        std::vector<Frame> fs = bin.Symbolize(link - 1);
-        GoFrame c;
-        c.function = NameForPrint(f->name);  // Go names the physical function...
-        if (!fs.empty()) c.file = std::string(fs.front().file), c.line = fs.front().line;  // ...at the exact line
-        c.pc = r.gopc;
-        c.entry = f->entry + bias;
-        g.created_by = std::move(c);
-      }
+      g.created_by = sym.CreatedBy(r.gopc);
+      if (g.created_by) g.created_by->function = NameForPrint(g.created_by->function);
     }
     if (r.unavailable) {
       g.stack_quality = StackQuality::kUnavailable;
@@ -900,7 +842,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
       g.stack_note = u.note;
       for (const RawFrame& rf : u.frames) {
         g.stack_pcs.push_back(rf.sym_pc + 1);  // runtime.Callers convention: symbolize at pc-1
-        for (const GoFrame& f : sym.Frames(rf)) g.stack.push_back(f);
+        for (const Frame& f : sym.Frames(rf)) g.stack.push_back(f);
       }
     }
     snap.goroutines.push_back(std::move(g));

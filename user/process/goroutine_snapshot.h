@@ -10,8 +10,8 @@
 
 #include "model/goroutine.h"
 #include "process/process_memory.h"
-#include "runtime_layout.h"
 #include "process/target_process.h"
+#include "runtime_layout.h"
 
 namespace goscope {
 

@@ -197,9 +197,10 @@ bool MemProfileRateOverride::Restore(std::string* why) {
   if (!written_) return true;
   if (!restored_) {
     restored_ = true;
-    auto fail = [&](std::string reason) {
+    auto fail = [&](std::string reason, bool still_ours = false) {
       restore_ok_ = false;
       restore_why_ = std::move(reason);
+      still_ours_ = still_ours;
     };
     if (ledger_ && !ledger_->TryAlone()) {
       // Another goscope still samples at this rate: the last one restores.
@@ -216,15 +217,16 @@ bool MemProfileRateOverride::Restore(std::string* why) {
     } else if (image != image_) {
       fail(fmt::format("process {} now runs another program (exec or pid reuse); nothing written", pid_));
     } else if (!now) {
-      fail("cannot read runtime.MemProfileRate back");
+      fail("cannot read runtime.MemProfileRate back", true);
     } else if (*now != rate_) {
       // The program set its own rate meanwhile: its choice stands.
       fail(fmt::format("the program changed runtime.MemProfileRate to {} meanwhile; left as it is", *now));
     } else if (int err = WriteWord(pid_, address_, original_)) {
-      fail(fmt::format("writing runtime.MemProfileRate back: {}", std::strerror(err)));
+      fail(fmt::format("writing runtime.MemProfileRate back: {}", std::strerror(err)), true);
     } else if (auto back = ReadMemProfileRate(pid_, address_); !back || *back != original_) {
       fail(back ? fmt::format("runtime.MemProfileRate reads {} after restoring {}", *back, original_)
-                : std::string("cannot read runtime.MemProfileRate back after restoring it"));
+                : std::string("cannot read runtime.MemProfileRate back after restoring it"),
+           true);
     } else {
       restore_ok_ = true;
       outcome_ = fmt::format("runtime.MemProfileRate restored to {}", original_);

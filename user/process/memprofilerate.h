@@ -57,8 +57,8 @@
 #include <optional>
 #include <string>
 
-#include "runtime_layout.h"
 #include "process/target_process.h"
+#include "runtime_layout.h"
 
 namespace goscope {
 
@@ -100,6 +100,10 @@ class MemProfileRateOverride {
   // false (with *why) when the target exited, the program changed the rate
   // itself (left alone), or the write or read-back failed. Idempotent.
   bool Restore(std::string* why = nullptr);
+  // After a failed Restore: the program may still run at goscope's rate (the
+  // write or its read-back failed) - a failure to report, unlike a program
+  // that exited, exec'd, or set its own rate.
+  bool restore_left_our_rate() const { return !restore_ok_ && still_ours_; }
 
  private:
   void Write();  // rate_ into the target, read back
@@ -124,6 +128,7 @@ class MemProfileRateOverride {
   std::string outcome_;
   bool restored_ = false;
   bool restore_ok_ = false;
+  bool still_ours_ = false;
   std::string restore_why_;
 };
 

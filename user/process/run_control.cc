@@ -6,10 +6,12 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
-#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
+
+#include "error.h"
+#include "process/proc_files.h"
 
 namespace goscope {
 namespace {
@@ -23,11 +25,13 @@ void OnSignal(int sig) { g_signal.store(sig); }
 // A zombie has exited even though its pid still answers.
 bool ProcessAlive(pid_t pid) {
   if (kill(pid, 0) != 0 && errno != EPERM) return false;
-  std::ifstream f(fmt::format("/proc/{}/stat", pid));
-  std::string stat;
-  std::getline(f, stat);
-  size_t close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' && stat[close + 2] != 'X';
+  try {
+    auto text = ReadProcFile(pid, "stat");
+    auto stat = text ? ParseProcStat(*text) : std::nullopt;
+    return stat && !stat->exited();
+  } catch (const Error&) {
+    return false;  // unreadable: not ours to trace either way
+  }
 }
 
 uint64_t MonotonicNs() {

@@ -13,16 +13,20 @@
 
 #include "binary_cache.h"
 #include "error.h"
-#include "proc_maps.h"
+#include "process/proc_files.h"
+#include "process/proc_maps.h"
 
 namespace goscope {
 namespace {
 
 std::string Comm(pid_t pid) {
-  std::ifstream f(fmt::format("/proc/{}/comm", pid));
-  std::string s;
-  std::getline(f, s);
-  return s;
+  try {
+    std::string s = ReadProcFile(pid, "comm").value_or("");
+    if (!s.empty() && s.back() == '\n') s.pop_back();
+    return s;
+  } catch (const Error&) {
+    return "";  // only for a message
+  }
 }
 
 }  // namespace
@@ -49,6 +53,12 @@ TargetProcess TargetProcess::Find(pid_t pid, BinaryCache* cache) {
   if (!bias) throw Error(fmt::format("process {}: its executable is not mapped (exited?)", pid));
   t.load_bias = *bias;
   return t;
+}
+
+std::vector<BinaryMapping> TargetProcess::ExecutableMappings() const {
+  char exe[4096];
+  ssize_t n = ::readlink(exe_path.c_str(), exe, sizeof exe - 1);
+  return symbolizer().Mappings(n > 0 ? std::string(exe, static_cast<size_t>(n)) : exe_path);
 }
 
 }  // namespace goscope

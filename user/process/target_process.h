@@ -7,6 +7,7 @@
 #include <string>
 
 #include "go_binary.h"
+#include "stack_symbolizer.h"
 
 namespace goscope {
 
@@ -20,6 +21,12 @@ struct TargetProcess {
 
   // Throws Error: "process 123 not found", "process 123 (nginx) is not a Go program: ...".
   static TargetProcess Find(pid_t pid, BinaryCache* cache = nullptr);
+
+  // Frames for this process's addresses.
+  StackSymbolizer symbolizer() const { return StackSymbolizer(binary, load_bias); }
+  // The binary's executable segments as mapped here, named by the file the
+  // process runs (for a profile's mappings).
+  std::vector<BinaryMapping> ExecutableMappings() const;
 };
 
 }  // namespace goscope

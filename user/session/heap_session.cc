@@ -72,8 +72,7 @@ void HeapSession::Stop() {
       restore_message_ = alive ? fmt::format("runtime.MemProfileRate NOT restored: {}", why)
                                : "runtime.MemProfileRate not restored: the process has exited";
       // The program's own new rate, or a program that is no longer there (exec), are not failures.
-      restore_failed_ = alive && why.find("meanwhile") == std::string::npos &&
-                        why.find("another program") == std::string::npos;
+      restore_failed_ = alive && rate_->restore_left_our_rate();
     }
   }
 }
@@ -106,35 +105,11 @@ HeapProfileInfo HeapSession::Info() const {
                                         wrote_ ? " (set by goscope for the window)" : ""));
     info.comments.push_back("objects allocated before the window are not in this profile");
   }
-  info.mappings = ExecutableMappings(target_);
+  info.mappings = target_.ExecutableMappings();
   return info;
 }
 
-PprofSymbolizer HeapSession::Symbolizer() const { return ReturnAddressSymbolizer(target_); }
-
-std::vector<HeapProfileInfo::Mapping> ExecutableMappings(const TargetProcess& target) {
-  char exe[4096];
-  ssize_t n = ::readlink(target.exe_path.c_str(), exe, sizeof exe - 1);
-  std::string path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : target.exe_path;
-  const GoBinary& bin = *target.binary;
-  std::vector<HeapProfileInfo::Mapping> out;
-  for (const auto& s : bin.elf().segments())
-    if (s.type == PT_LOAD && (s.flags & PF_X))
-      out.push_back({s.vaddr + target.load_bias, s.vaddr + target.load_bias + s.memsz, s.offset, path,
-                     bin.elf().build_id()});
-  return out;
-}
-
-PprofSymbolizer ReturnAddressSymbolizer(const TargetProcess& target) {
-  std::shared_ptr<const GoBinary> bin = target.binary;
-  uint64_t bias = target.load_bias;
-  return [bin, bias](uint64_t pc) {
-    std::vector<PprofFrame> frames;
-    for (const Frame& f : bin->Symbolize(pc - bias - 1))
-      frames.push_back({std::string(f.function), std::string(f.file), f.line});
-    return frames;
-  };
-}
+FrameLookup HeapSession::Symbolizer() const { return target_.symbolizer().ReturnAddressLookup(); }
 
 nlohmann::json HeapSession::SummaryJson() const {
   bool exact = opts_.mode == HeapMode::kExact;

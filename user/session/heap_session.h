@@ -12,9 +12,9 @@
 
 #include "error.h"
 #include "output/heap_profile.h"
+#include "probe_sites.h"
 #include "probes/heap_tracer.h"
 #include "process/memprofilerate.h"
-#include "probe_sites.h"
 #include "process/target_process.h"
 
 namespace goscope {
@@ -58,7 +58,7 @@ class HeapSession {
   // After Stop: the profile's records and metadata, and a symbolizer for them.
   std::vector<HeapRecord> Records() const;
   HeapProfileInfo Info() const;
-  PprofSymbolizer Symbolizer() const;
+  FrameLookup Symbolizer() const;
   // summary.json fields: alloc_mode, heap_rate, alloc_samples, free_samples,
   // memprofilerate_written, memprofilerate_restored, heap_events_lost, ...
   nlohmann::json SummaryJson() const;
@@ -78,9 +78,5 @@ class HeapSession {
   uint64_t start_ns_ = 0, end_ns_ = 0;
 };
 
-// The target's executable segments at runtime addresses, for a profile's mappings.
-std::vector<HeapProfileInfo::Mapping> ExecutableMappings(const TargetProcess& target);
-// Frames of a return address (looked up at pc-1, as Go's traceback does).
-PprofSymbolizer ReturnAddressSymbolizer(const TargetProcess& target);
 
 }  // namespace goscope

@@ -2,15 +2,14 @@
 
 #include <fmt/format.h>
 
-#include "output/atomic_file.h"
 #include "error.h"
-#include "probes/gc_tracer.h"
-#include "output/heap_profile.h"
-#include "session/heap_session.h"
-#include "probes/heap_tracer.h"
 #include "model/init_report.h"
+#include "output/atomic_file.h"
+#include "output/heap_profile.h"
 #include "output/init_report_format.h"
+#include "probes/heap_tracer.h"
 #include "process/run_control.h"
+#include "session/heap_session.h"
 
 namespace goscope {
 namespace {
@@ -49,27 +48,14 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   };
   HeapTracer init(target, layout, HeapMode::kInit);
   init.Attach(sites);
-  std::unique_ptr<TraceSession> session;
-  std::unique_ptr<GcTracer> init_gc;  // --until main: GC cycles of the init phase only
-  if (!opts.until_main) {
-    session = std::make_unique<TraceSession>(target, layout, sites, opts.trace);
-    session->AttachGoroutinesAndGc();
-  } else {
-    try {
-      init_gc = std::make_unique<GcTracer>(target, layout);
-      init_gc->Attach(sites);
-    } catch (const Error& e) {
-      init_gc.reset();
-      fmt::print(stderr, "goscope {}: GC events unavailable: {}\n", cmd, e.what());
-    }
-  }
-  std::vector<GcCycle> init_cycles;
-  auto poll_gc = [&] {
-    if (init_gc) init_gc->Drain([&](const GcCycle& c) { init_cycles.push_back(c); }, [](const StwPause&) {});
-  };
-  say(fmt::format("{} probes on pid {} ({}) before its first instruction",
-                  init.probes() + (session ? session->probes() : 0) + (init_gc ? init_gc->probes() : 0), target.pid,
-                  bin.go_version()));
+  // --until main: the init phase's GC cycles only; else the whole run, as attach traces it.
+  TraceSession session(target, layout, sites, opts.trace);
+  if (opts.until_main)
+    session.AttachGc();
+  else
+    session.AttachGoroutinesAndGc();
+  say(fmt::format("{} probes on pid {} ({}) before its first instruction", init.probes() + session.probes(),
+                  target.pid, bin.go_version()));
 
   std::vector<InitMark> marks;
   bool main_started = false;
@@ -94,16 +80,14 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   // Phase 1: package init, until main.main or the end of the program.
   while (!main_started && run.Wait(5)) {
     init.Drain(on_mark);
-    if (session) session->Poll();
-    poll_gc();
+    session.Poll();
   }
   init.Detach();
   init.Drain(on_mark);
-  if (session) session->Poll();
-  poll_gc();
+  session.Poll();
   const std::vector<std::string> names = InitFunctionNames(bin, sites);
   const auto records = init.ReadExact();
-  InitReport report = BuildInitReport(marks, names, records, session ? session->gc_cycles() : init_cycles, start_ns);
+  InitReport report = BuildInitReport(marks, names, records, session.gc_cycles(), start_ns);
   report.pid = target.pid;
   report.go_version = bin.go_version();
   nlohmann::json init_json = InitReportJson(report);
@@ -114,8 +98,8 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   info.exact = true;
   info.duration_ns = static_cast<int64_t>((report.main_ns ? report.main_ns : MonotonicNs()) - start_ns);
   info.comments.push_back(fmt::format("goscope {}: package init of pid {}", cmd, target.pid));
-  info.mappings = ExecutableMappings(target);
-  BuildHeapProfile(InitHeapRecords(records, names), info, ReturnAddressSymbolizer(target))
+  info.mappings = target.ExecutableMappings();
+  BuildHeapProfile(InitHeapRecords(records, names), info, target.symbolizer().ReturnAddressLookup())
       .WriteFile(opts.dir + "/init-heap.pb.gz");
   const HeapExactStats stats = init.exact_stats();
   say(fmt::format("init: {} packages, {} allocations ({} bytes) before main.main in {:.1f} ms; wrote {}/init.*",
@@ -128,17 +112,14 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
                cmd, stats.counts_full, stats.stacks_full, init.lost());
 
   // Phase 2: the rest of the run.
-  if (!session) {
-    if (init_gc) init_gc->Detach();
-    return 0;
-  }
-  if (main_started && !run.target_exited()) session->StartHeap();
+  if (opts.until_main) return 0;  // the session's probes go with it
+  if (main_started && !run.target_exited()) session.StartHeap();
   int busy = 0;
-  while (!session->ended() && run.Wait(busy > 5000 ? 10 : 100)) {
-    busy = session->Poll();
-    session->MaybeReport(run);
+  while (!session.ended() && run.Wait(busy > 5000 ? 10 : 100)) {
+    busy = session.Poll();
+    session.MaybeReport(run);
   }
-  return session->Finish(opts.dir, run, {{"init", InitReportJson(report)["init_total"]}});
+  return session.Finish(opts.dir, run, {{"init", InitReportJson(report)["init_total"]}});
 }
 
 }  // namespace goscope

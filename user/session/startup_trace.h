@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "probe_sites.h"
-#include "runtime_layout.h"
 #include "process/target_process.h"
+#include "runtime_layout.h"
 #include "session/trace_session.h"
 
 namespace goscope {

@@ -7,16 +7,15 @@
 
 #include <fmt/format.h>
 
-#include "output/leak_report_format.h"
-#include "output/atomic_file.h"
 #include "error.h"
+#include "model/leak_report.h"
+#include "output/atomic_file.h"
 #include "output/flame_graph.h"
 #include "output/gc_report.h"
 #include "output/goroutine_format.h"
-#include "model/leak_report.h"
+#include "output/leak_report_format.h"
 #include "output/output_schema.h"
 #include "output/pprof_profile.h"
-#include "session/stack_symbolizer.h"
 #include "output/timeline.h"
 
 namespace goscope {
@@ -38,7 +37,7 @@ TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& lay
       sites_(sites),
       opts_(std::move(options)),
       start_ns_(MonotonicNs()),
-      life_(start_ns_),
+      trace_(target, layout),
       next_status_(static_cast<double>(opts_.interval_s)) {
   struct stat st {};
   if (stat(target_.exe_path.c_str(), &st) == 0) exe_dev_ = st.st_dev, exe_ino_ = st.st_ino;
@@ -53,6 +52,10 @@ void TraceSession::Say(const std::string& line) const {
 void TraceSession::AttachGoroutinesAndGc() {
   goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, opts_.goroutine_ring_bytes);
   goroutines_->Attach(sites_);
+  AttachGc();
+}
+
+void TraceSession::AttachGc() {
   // GC events are a bonus to the goroutine run: a binary where they cannot be
   // traced still gets its goroutine report, and the summary says why.
   try {
@@ -85,14 +88,14 @@ void TraceSession::StartHeap() {
 void TraceSession::SeedFromMemory() {
   // The probes are live first so that no goroutine is missed between the two.
   try {
-    last_ = TakeSnapshot(target_, layout_);
+    trace_.Refresh();
   } catch (const Error& e) {
     // Exited or exec'd meanwhile: the run ends, its outputs are still written.
     EndOnReadError(e);
     return;
   }
-  goroutines_->Drain([&](const GoroutineEvent& e) { life_.OnEvent(e); });
-  life_.Seed(last_.goroutines);
+  goroutines_->Drain([&](const GoroutineEvent& e) { trace_.OnGoroutine(e); });
+  trace_.Seed();
 }
 
 size_t TraceSession::probes() const {
@@ -105,7 +108,7 @@ std::string TraceSession::Description() const {
 }
 
 void TraceSession::DrainGc() {
-  if (gc_) gc_->Drain([&](const GcCycle& c) { cycles_.push_back(c); }, [&](const StwPause& p) { stw_.push_back(p); });
+  if (gc_) gc_->Drain([&](const GcCycle& c) { trace_.OnGc(c); }, [&](const StwPause& p) { trace_.OnStw(p); });
 }
 
 bool TraceSession::ExecDetected() {
@@ -136,7 +139,7 @@ int TraceSession::Poll() {
   if (!error_.empty() || ExecDetected()) return 0;
   int n = 0;
   try {
-    n = goroutines_->Drain([&](const GoroutineEvent& e) { life_.OnEvent(e); });
+    if (goroutines_) n = goroutines_->Drain([&](const GoroutineEvent& e) { trace_.OnGoroutine(e); });
     DrainGc();
     if (heap_) heap_->Drain();
   } catch (const Error& e) {
@@ -149,21 +152,22 @@ void TraceSession::MaybeReport(const RunControl& run) {
   if (run.elapsed_seconds() < next_status_ || !error_.empty()) return;
   next_status_ += static_cast<double>(opts_.interval_s);
   try {
-    last_ = TakeSnapshot(target_, layout_);
+    trace_.Refresh();
   } catch (const Error& e) {
     EndOnReadError(e);  // the target may have exited or exec'd mid-read: still write what we have
     return;
   }
   Say(fmt::format("{:.0f}s: {} created, {} exited, {} goroutines, {} events lost", run.elapsed_seconds(),
-                  life_.created(), life_.exited(), last_.user_goroutines(), goroutines_->lost()));
+                  trace_.lifecycle().created(), trace_.lifecycle().exited(), trace_.snapshot().user_goroutines(),
+                  goroutines_->lost()));
 }
 
 int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann::json extra_summary) {
-  auto on_event = [&](const GoroutineEvent& e) { life_.OnEvent(e); };
+  auto on_event = [&](const GoroutineEvent& e) { trace_.OnGoroutine(e); };
   if (error_.empty()) {
     try {
       goroutines_->Drain(on_event);
-      if (!run.target_exited() && ProcessAlive(target_.pid)) last_ = TakeSnapshot(target_, layout_);
+      if (!run.target_exited() && ProcessAlive(target_.pid)) trace_.Refresh();
     } catch (const Error& e) {
       EndOnReadError(e);
     }
@@ -183,7 +187,7 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
     Say("heap: " + heap_->Outcome());
     auto records = heap_->Records();
     HeapProfileInfo info = heap_->Info();
-    PprofSymbolizer symbolize = heap_->Symbolizer();
+    FrameLookup symbolize = heap_->Symbolizer();
     BuildHeapProfile(records, info, symbolize).WriteFile(dir + "/heap.pb.gz");
     if (opts_.folded) {
       const char* value = info.exact ? "alloc_space" : "inuse_space";
@@ -196,21 +200,17 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
     }
   }
 
-  auto creation_stack = [&](const TrackedGoroutine& g) {
-    return SymbolizeStack(bin, target_.load_bias, g.creation_stack);
-  };
-  LeakReport leaks = FindLeakSuspects(last_.goroutines, life_, end_ns, creation_stack);
-  leaks.pid = target_.pid;
-  leaks.go_version = bin.go_version();
+  const LeakReport leaks = trace_.FindLeaks(end_ns);
   WriteFileAtomically(dir + "/leaks.json", LeakReportJson(leaks));
   WriteFileAtomically(dir + "/leaks.txt", LeakReportText(leaks));
-  GoroutinesPprof(last_, target_).WriteFile(dir + "/goroutines.pb.gz");
+  trace_.GoroutineProfile().WriteFile(dir + "/goroutines.pb.gz");
+  const StackSymbolizer sym = target_.symbolizer();
   // Thousands of spans share a handful of creation sites: name each pc once.
   std::unordered_map<uint64_t, std::string> site_names, func_names;
   auto site = [&](const TrackedGoroutine& g) -> const std::string& {
     auto [it, added] = site_names.try_emplace(g.gopc);
     if (added) {
-      GoFrame f = SymbolizeCaller(bin, target_.load_bias, g.gopc);
+      Frame f = sym.CreatedBy(g.gopc).value_or(Frame::Unknown(g.gopc));
       it->second = fmt::format("created by {} at {}:{}", f.function, f.file, f.line);
     }
     return it->second;
@@ -218,23 +218,24 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
   auto func = [&](const TrackedGoroutine& g) -> const std::string& {
     auto [it, added] = func_names.try_emplace(g.startpc);
     if (added) {
-      auto frames = bin.Symbolize(g.startpc - target_.load_bias);
+      auto frames = sym.AtPc(g.startpc);
       it->second = frames.empty() ? std::string("?") : std::string(frames.back().function);
     }
     return it->second;
   };
-  nlohmann::json timeline = TimelineJson(target_.pid, life_, end_ns, site, func);
-  for (auto& ev : GcTraceEvents(target_.pid, 0, start_ns_, cycles_, stw_)) timeline["traceEvents"].push_back(ev);
+  nlohmann::json timeline = TimelineJson(target_.pid, trace_.lifecycle(), end_ns, site, func);
+  for (auto& ev : GcTraceEvents(target_.pid, 0, start_ns_, trace_.gc_cycles(), trace_.stw_pauses()))
+    timeline["traceEvents"].push_back(ev);
   WriteFileAtomically(dir + "/timeline.json", timeline.dump() + "\n");
   nlohmann::json summary = {
       {"schema_version", kOutputSchemaVersion},
       {"pid", target_.pid},
       {"go_version", bin.go_version()},
       {"duration_seconds", (end_ns - start_ns_) / 1e9},
-      {"goroutines_created", life_.created()},
-      {"goroutines_exited", life_.exited()},
-      {"goroutines_live", last_.user_goroutines()},
-      {"goroutines_live_including_system", last_.goroutines.size()},
+      {"goroutines_created", trace_.lifecycle().created()},
+      {"goroutines_exited", trace_.lifecycle().exited()},
+      {"goroutines_live", trace_.snapshot().user_goroutines()},
+      {"goroutines_live_including_system", trace_.snapshot().goroutines.size()},
       {"events_lost", lost},
       {"partial", lost > 0 || !error_.empty()},
       {"ended_because", ended},
@@ -244,12 +245,13 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
   };
   if (heap_) summary.update(heap_->SummaryJson());
   else summary["heap_error"] = opts_.alloc_mode == "off" ? "heap profiling off (--alloc-mode off)" : heap_error_;
-  if (gc_) summary.update(GcSummaryJson(cycles_));
+  if (gc_) summary.update(GcSummaryJson(trace_.gc_cycles()));
   else summary["gc_error"] = gc_error_;
   if (extra_summary.is_object()) summary.update(extra_summary);
   WriteFileAtomically(dir + "/summary.json", summary.dump(2) + "\n");
   Say(fmt::format("{} created, {} exited, {} live, {} GC cycles, {} lost; {} leak suspect group(s); wrote {}/",
-                  life_.created(), life_.exited(), last_.user_goroutines(), cycles_.size(), lost,
+                  trace_.lifecycle().created(), trace_.lifecycle().exited(), trace_.snapshot().user_goroutines(),
+                  trace_.gc_cycles().size(), lost,
                   leaks.suspects.size(), dir));
   if (lost > 0)
     fmt::print(stderr, "goscope {}: WARNING: {} events were dropped (ring buffer full); counts are partial\n",

@@ -9,15 +9,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "probes/gc_tracer.h"
-#include "model/goroutine_lifecycle.h"
-#include "process/goroutine_snapshot.h"
-#include "probes/goroutine_tracer.h"
-#include "session/heap_session.h"
 #include "probe_sites.h"
+#include "probes/gc_tracer.h"
+#include "probes/goroutine_tracer.h"
 #include "process/run_control.h"
-#include "runtime_layout.h"
 #include "process/target_process.h"
+#include "runtime_layout.h"
+#include "session/heap_session.h"
+#include "session/process_trace.h"
 
 namespace goscope {
 
@@ -44,9 +43,12 @@ class TraceSession {
   // Goroutine creation and exit (required: throws), GC cycles (optional: a
   // failure is kept for the summary). Events count from here.
   void AttachGoroutinesAndGc();
+  // GC cycles alone (optional as above): `run --until main` traces no goroutines.
+  void AttachGc();
   // The heap profile per options (optional: a failure is kept for the summary).
   void StartHeap();
-  // Goroutines that exist already, from memory; call after AttachGoroutinesAndGc.
+  // Goroutines that exist already, from memory. This, MaybeReport and Finish
+  // need AttachGoroutinesAndGc.
   void SeedFromMemory();
   // One drain of every tracer; returns how many goroutine events it saw.
   int Poll();
@@ -61,7 +63,7 @@ class TraceSession {
   // The run should end on the session's account: the process exec'd another
   // program (its probes and layout belong to the old one), or reading it failed.
   bool ended() const { return !error_.empty(); }
-  const std::vector<GcCycle>& gc_cycles() const { return cycles_; }
+  const std::vector<GcCycle>& gc_cycles() const { return trace_.gc_cycles(); }
   std::string Description() const;  // "goroutines, GC, heap (sampled), MemProfileRate ..."
 
  private:
@@ -79,11 +81,8 @@ class TraceSession {
   std::string gc_error_;
   std::unique_ptr<HeapSession> heap_;
   std::string heap_error_;
-  std::vector<GcCycle> cycles_;
-  std::vector<StwPause> stw_;
   uint64_t start_ns_;
-  GoroutineLifecycle life_;
-  Snapshot last_;
+  ProcessTrace trace_;
   double next_status_;
   std::string error_;  // a failure mid-run (the target exiting mid-read): the outputs still get written
   uint64_t exe_dev_ = 0, exe_ino_ = 0;  // the file the process ran when the session began

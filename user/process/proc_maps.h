@@ -8,18 +8,19 @@
 #include <string>
 #include <vector>
 
-#include "elf_file.h"
+#include "elf_file.h"  // the symbolizer's
 
 namespace goscope {
 
 struct Mapping {
   uint64_t start = 0, end = 0, offset = 0;
   std::string perms;  // "r-xp"
+  uint32_t dev_major = 0, dev_minor = 0;  // the kernel's inode->i_sb->s_dev
   uint64_t inode = 0;
   std::string path;
 };
 
-std::vector<Mapping> ReadMaps(pid_t pid);  // throws Error if the process is gone
+std::vector<Mapping> ReadMaps(pid_t pid);  // throws Error if the process is gone; 0: this process
 
 // Parses the text of a maps file (for tests and fuzzing).
 std::vector<Mapping> ParseMaps(const std::string& text);

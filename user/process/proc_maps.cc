@@ -1,4 +1,4 @@
-#include "proc_maps.h"
+#include "process/proc_maps.h"
 
 #include <elf.h>
 #include <sys/stat.h>
@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "error.h"
+#include "process/proc_files.h"
 
 namespace goscope {
 
@@ -21,13 +22,15 @@ std::vector<Mapping> ParseMaps(const std::string& text) {
   std::string line;
   while (std::getline(in, line)) {
     Mapping m;
-    char perms[8] = {}, dev[32] = {};
+    char perms[8] = {};
     int path_at = 0;
     unsigned long long start, end, offset, inode;
-    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %31s %llu %n", &start, &end, perms, &offset, dev, &inode,
-                    &path_at) < 6)
+    unsigned major, minor;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &major, &minor,
+                    &inode, &path_at) < 7)
       continue;
     m.start = start, m.end = end, m.offset = offset, m.inode = inode, m.perms = perms;
+    m.dev_major = major, m.dev_minor = minor;
     if (path_at > 0 && static_cast<size_t>(path_at) <= line.size()) m.path = line.substr(path_at);
     out.push_back(std::move(m));
   }
@@ -35,11 +38,9 @@ std::vector<Mapping> ParseMaps(const std::string& text) {
 }
 
 std::vector<Mapping> ReadMaps(pid_t pid) {
-  std::ifstream f(fmt::format("/proc/{}/maps", pid));
-  if (!f) throw Error(fmt::format("process {} not found (no /proc/{}/maps)", pid, pid));
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ParseMaps(ss.str());
+  auto text = ReadProcFile(pid, "maps");
+  if (!text) throw Error(fmt::format("process {} not found (no /proc/{}/maps)", pid, pid));
+  return ParseMaps(*text);
 }
 
 std::optional<uint64_t> LoadBias(const std::vector<Mapping>& maps, const ElfFile& elf, uint64_t inode) {

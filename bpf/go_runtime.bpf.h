@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+// What every goscope BPF program does the same way: read the traced
+// program's memory, find the goroutine a probe fired for (Go's register ABI
+// keeps the current g in R14), walk frame pointers, and reserve a ring-buffer
+// event with its header filled or count it lost. Include after vmlinux.h and
+// bpf_helpers.h. Knows no runtime offsets: callers pass them.
+#pragma once
+
+static __always_inline __u64 read_u64(__u64 addr) {
+  __u64 v = 0;
+  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+  return v;
+}
+
+static __always_inline __u32 read_u32(__u64 addr) {
+  __u32 v = 0;
+  bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+  return v;
+}
+
+// The g running on this thread: Go's ABIInternal keeps it in R14 (1.17+).
+static __always_inline __u64 current_g(struct pt_regs *ctx) { return ctx->r14; }
+
+// The user goroutine this thread works for: g.m.curg, which is g itself on a
+// goroutine stack and the goroutine that switched to the system stack on g0.
+// 0 when the thread has none (the scheduler, a GC worker between goroutines).
+static __always_inline __u64 user_g(__u64 g, __u64 off_g_m, __u64 off_m_curg) {
+  __u64 m = g ? read_u64(g + off_g_m) : 0;
+  return m ? read_u64(m + off_m_curg) : 0;
+}
+
+// Follows the frame-pointer chain from bp, appending return addresses to
+// out[n..max). Stops at a zero or misaligned frame pointer, an unreadable
+// frame, a zero return address or max frames; and where the next frame
+// pointer does not move on: grows_up, for one goroutine stack, demands it
+// point higher; otherwise (a walk that may cross from the system stack to
+// the goroutine stack) it need only differ. Returns the new n.
+static __always_inline __u32 walk_frame_pointers(__u64 bp, __u64 *out, __u32 n, const int max, int grows_up) {
+  for (int i = 0; i < max; i++) {
+    if (n >= max || !bp || (bp & 7)) break;
+    __u64 frame[2] = {};  // saved frame pointer, return address
+    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) break;
+    if (!frame[1]) break;
+    out[n++] = frame[1];
+    if (grows_up ? frame[0] <= bp : frame[0] == bp) break;
+    bp = frame[0];
+  }
+  return n;
+}
+
+// Every event starts with kind, pid (the thread-group id) and ts
+// (CLOCK_MONOTONIC ns, the clock of Go's nanotime). A full ring buffer is
+// counted in *lost, the program's events_lost.
+#define RESERVE_EVENT(ringbuf, type, event_kind, lost)                 \
+  ({                                                                   \
+    type *__e = bpf_ringbuf_reserve(ringbuf, sizeof(type), 0);         \
+    if (__e) {                                                         \
+      __e->kind = (event_kind);                                        \
+      __e->pid = bpf_get_current_pid_tgid() >> 32;                     \
+      __e->ts = bpf_ktime_get_ns();                                    \
+    } else {                                                           \
+      __sync_fetch_and_add(lost, 1);                                   \
+    }                                                                  \
+    __e;                                                               \
+  })

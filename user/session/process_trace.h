@@ -1,0 +1,76 @@
+// The per-process tracing core: what goscope learns of one Go process while
+// it traces it - the goroutine lifecycle from events, every goroutine from
+// memory, GC cycles and stop-the-world pauses - and the leak report and
+// goroutine profile that follow from them. `attach` and `run` hold one (in a
+// TraceSession, whose tracers feed it); the agent holds one per process, fed
+// by the tracers it shares across a binary's processes. Knows nothing of
+// files, metrics or BPF.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "model/gc_cycle.h"
+#include "model/goroutine.h"
+#include "model/goroutine_lifecycle.h"
+#include "model/leak_report.h"
+#include "output/pprof_profile.h"
+#include "process/target_process.h"
+#include "runtime_layout.h"
+
+namespace goscope {
+
+struct ProcessTraceOptions {
+  // Exited goroutines the lifecycle keeps for leak ranking (an agent holds
+  // many processes and keeps fewer).
+  size_t max_finished = 50000;
+  // Keep every GC cycle and pause (a bounded run's report and timeline), or
+  // only count them (the agent, which runs for months).
+  bool keep_gc_history = true;
+};
+
+class ProcessTrace {
+ public:
+  ProcessTrace(TargetProcess target, const RuntimeLayout& layout, ProcessTraceOptions opts = {});
+
+  const TargetProcess& target() const { return target_; }
+  const RuntimeLayout& layout() const { return layout_; }
+
+  void OnGoroutine(const GoroutineEvent& e) { life_.OnEvent(e); }
+  void OnGc(const GcCycle& c);
+  void OnStw(const StwPause& p);
+
+  // Reads every goroutine from memory. Throws Error when the process cannot
+  // be read (it may be exiting, or have exec'd).
+  const Snapshot& Refresh();
+  // Adds the goroutines of the latest snapshot that the probes did not see
+  // created to the lifecycle. Call once the events up to that snapshot are in.
+  void Seed();
+  bool seeded() const { return seeded_; }
+
+  const Snapshot& snapshot() const { return snapshot_; }
+  const GoroutineLifecycle& lifecycle() const { return life_; }
+  uint64_t gc_count() const { return gc_count_; }
+  const std::vector<GcCycle>& gc_cycles() const { return cycles_; }   // empty unless keep_gc_history
+  const std::vector<StwPause>& stw_pauses() const { return stw_; }    // likewise
+
+  // Leak suspects in the latest snapshot, ranked by the lifecycle up to
+  // end_ns, their creation stacks symbolized.
+  LeakReport FindLeaks(uint64_t end_ns) const;
+  // The latest snapshot as Go's goroutine profile.
+  PprofProfile GoroutineProfile() const;
+
+ private:
+  TargetProcess target_;
+  const RuntimeLayout& layout_;
+  ProcessTraceOptions opts_;
+  GoroutineLifecycle life_;
+  Snapshot snapshot_;
+  bool seeded_ = false;
+  uint64_t gc_count_ = 0;
+  std::vector<GcCycle> cycles_;
+  std::vector<StwPause> stw_;
+};
+
+}  // namespace goscope
