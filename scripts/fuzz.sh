@@ -3,8 +3,8 @@
 # corpus of its own (BUILD_DIR/fuzz/run/TARGET/corpus, kept between runs).
 # CI runs a short session (ctest: fuzz_go_binary_short); for a long run:
 #   scripts/fuzz.sh build 3600
-# Seeds: real Go binaries from build/testbin for fuzz_go_binary, a few literal
-# requests for fuzz_http_request and configs for fuzz_agent_config (written
+# Seeds: real Go binaries from build/testbin for fuzz_go_binary, a few request
+# targets and header fields for fuzz_http_request and configs for fuzz_agent_config (written
 # below), and tests/fuzz/seeds/TARGET/ for any target that has one. Crashes are left in build/fuzz/artifacts/TARGET-* and make this
 # script fail. Every crash found becomes a regression input in
 # tests/fuzz/regressions/TARGET/ (tests/fuzz/regressions/ itself: fuzz_go_binary).
@@ -26,14 +26,15 @@ seed_fuzz_go_binary() { # DIR
     head -6 | while read -r f; do cp -f "$f" "$1/"; done
 }
 
-# What Prometheus and curl send, and shapes the parser refuses.
+# Targets and header fields (one a line, the target first) as Prometheus and
+# curl send them, and shapes the server refuses.
 seed_fuzz_http_request() { # DIR
-  printf 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9464\r\nUser-Agent: Prometheus/2.42.0\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\nAuthorization: Bearer s3cr3t\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\n' >"$1/prometheus"
-  printf 'GET /debug/pprof/heap?seconds=30&pid=1234&name=a%%20b+c HTTP/1.1\r\nHost: node:9464\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n' >"$1/curl-query"
-  printf 'HEAD http://node:9464/metrics HTTP/1.0\n\n' >"$1/head-absolute-lf"
-  printf 'POST /metrics HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello' >"$1/post-body"
-  printf 'GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nX: a\r\n folded\r\n\r\n' >"$1/chunked-folded"
-  printf 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' >"$1/h2-preface"
+  printf '/metrics\nHost: 127.0.0.1:9464\nUser-Agent: Prometheus/2.42.0\nAccept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\nAccept-Encoding: gzip\nAuthorization: Bearer s3cr3t\nX-Prometheus-Scrape-Timeout-Seconds: 10\n' >"$1/prometheus"
+  printf '/debug/pprof/heap?seconds=30&pid=1234&name=a%%20b+c\nHost: node:9464\nUser-Agent: curl/7.88.1\nAccept: */*\n' >"$1/curl-query"
+  printf 'http://node:9464/metrics\n' >"$1/absolute"
+  printf '/metrics\nHost: h\nContent-Length: 5\n' >"$1/body"
+  printf '/\nHost: h\nTransfer-Encoding: chunked\nBad Name: x\n' >"$1/chunked-bad-name"
+  printf '/a/../%%6detrics?a=%%00&b=%%zz#x\nHost: a\nHost: b\n' >"$1/escapes-two-hosts"
 }
 
 # The example in user/agent/agent_config.h, and a small one.

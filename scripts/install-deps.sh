@@ -2,7 +2,7 @@
 # Installs everything goscope needs to build, run and test on Debian 12 (bookworm).
 # Idempotent: safe to run again; it only adds what is missing.
 #
-#   bookworm            compiler, cmake, elfutils, fmt, capstone, gtest, go1.19
+#   bookworm            compiler, cmake, elfutils, fmt, capstone, libmicrohttpd, gtest, go1.19
 #   bookworm-backports  libbpf >= 1.4, bpftool, go1.21, go1.22, go1.23
 #   trixie (pinned low) go1.24 only; nothing else is upgraded from it
 #   trixie-backports (pinned low) go1.25, go1.26, go1.27, asked for by name only
@@ -50,7 +50,8 @@ apt_install() { apt-get install -y -qq --no-install-recommends "$@" >/dev/null; 
 echo "install-deps: build tools and libraries"
 apt_install build-essential cmake pkg-config git ca-certificates \
   clang llvm libclang-rt-14-dev \
-  libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev nlohmann-json3-dev \
+  libelf-dev libdw-dev zlib1g-dev libfmt-dev libcapstone-dev nlohmann-json3-dev libcli11-dev \
+  libmicrohttpd-dev \
   libgtest-dev libgmock-dev libbenchmark-dev \
   binutils procps psmisc curl util-linux libxml2-utils
 

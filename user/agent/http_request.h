@@ -1,9 +1,11 @@
-// The head of an HTTP/1.x request, parsed from bytes a stranger sent: pure,
-// bounded and strict. The agent answers GET and HEAD only, so a request that
-// carries a body is refused here rather than read. Everything the server needs
-// to say "no" with the right status (400, 413, 414, 431, 505) comes from here.
+// What a handler sees of a request, and the checks the agent's HTTP server
+// makes on untrusted bytes itself. libmicrohttpd reads and splits the head;
+// two things it leaves to the server are done here, pure and bounded:
+//  - the request target, taken as sent: libmicrohttpd would percent-decode
+//    the path, and "/%6detrics" must not be "/metrics"
+//  - what a head may hold here, which libmicrohttpd lets through (a body, a
+//    header name that is not a token, control characters, a missing Host)
 #pragma once
-#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,11 +14,6 @@
 #include <vector>
 
 namespace goscope {
-
-struct HttpRequestLimits {
-  size_t max_head_bytes = 8 * 1024;  // request line + headers + the blank line
-  size_t max_headers = 64;
-};
 
 // Header fields in the order received; names compare case-insensitively.
 class HttpHeaders {
@@ -44,31 +41,24 @@ struct HttpRequest {
   int version_minor = 1;  // HTTP/1.<version_minor>
 };
 
-struct HttpParse {
-  enum class State {
-    kIncomplete,  // the blank line that ends the head has not arrived; read more
-    kError,       // answer `status` with `reason` and close
-    kRequest,     // `request` holds the head, which was `head_size` bytes
-  };
-  State state = State::kIncomplete;
-  int status = 0;      // kError: 400, 413, 414, 431 or 505
-  std::string reason;  // kError: one line for the client and the log
-  HttpRequest request;
-  size_t head_size = 0;
+// A request the server answers with an error status instead of a handler.
+struct HttpRefusal {
+  int status;          // 400 or 413
+  std::string reason;  // one line for the client
 };
 
-// Parses the head at the start of `bytes` (everything a connection has sent
-// so far). Errors in lines already complete are reported before the head is:
-// a bad request line is refused without waiting for the headers. Accepts CRLF
-// and bare LF line ends, origin-form ("/path?q") and absolute-form
-// ("http://host/path") targets, and requires Host in HTTP/1.1. Refuses:
-//   400  malformed request line, target or header; control characters; bad
-//        percent-escapes; obs-folded lines; Transfer-Encoding; a bad
-//        Content-Length; HTTP/1.1 without exactly one Host
+// Fills req->path and req->query from a request target as sent: origin-form
+// ("/path?q") or absolute-form ("http://host/path?q", the authority dropped).
+// Refuses (400) any other form, a control character, a byte over 0x7f, a
+// space or '#', a broken percent-escape, or one that decodes to a control
+// character: no handler ever sees a NUL or a newline it did not expect.
+std::optional<HttpRefusal> ParseRequestTarget(std::string_view target, HttpRequest* req);
+
+// What the server refuses in a head libmicrohttpd has accepted:
+//   400  a method or header name that is not a token; a control character in
+//        a header value; HTTP/1.1 without exactly one Host (HTTP/1.0: at most
+//        one); Transfer-Encoding; a bad or conflicting Content-Length
 //   413  Content-Length > 0 (no request has a body here)
-//   414  a request line longer than the head limit
-//   431  a head over limits.max_head_bytes, or more than limits.max_headers fields
-//   505  a version other than HTTP/1.x
-HttpParse ParseHttpRequest(std::string_view bytes, const HttpRequestLimits& limits = {});
+std::optional<HttpRefusal> CheckRequestHead(const HttpRequest& req);
 
 }  // namespace goscope

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -13,13 +14,16 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -30,16 +34,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// After the response, the server shuts down its side and reads what the
-// client still sends for this long before closing: closing a socket with
-// unread input makes the kernel send a reset, which can destroy the response
-// before the client reads it.
-constexpr auto kLinger = std::chrono::milliseconds(500);
-constexpr size_t kMaxLingerBytes = 64 * 1024;
 constexpr size_t kMaxRateBuckets = 4096;
-// Out of file descriptors, the listening socket stays readable: rather than
-// spin on it, stop accepting for a moment.
-constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// A connection's libmicrohttpd memory pool holds the head, its record of the
+// header fields and the response head: the head limit plus this much. A head
+// that fills the pool is refused by libmicrohttpd itself (414, 431).
+constexpr size_t kPoolSlack = 8 * 1024;
+// Connections libmicrohttpd may hold beyond max_connections: one refused
+// (503) lives until libmicrohttpd's next turn, and meanwhile must not keep
+// an admissible client waiting.
+constexpr unsigned kRefusalSlots = 16;
+constexpr int kLibraryLinesPerMinute = 10;
 
 struct ListenAddress {
   sockaddr_storage addr{};
@@ -95,15 +99,16 @@ ListenAddress ParseListenAddress(const std::string& text) {
   return out;
 }
 
-// The rate limiter's notion of one client: an IPv4 address, or an IPv6 /64
-// (one host usually owns a whole /64, and could otherwise rotate through it).
-std::string ClientKey(const sockaddr_storage& addr) {
+// The rate limiter's and the connection caps' notion of one client: an IPv4
+// address, or an IPv6 /64 (one host usually owns a whole /64, and could
+// otherwise rotate through it).
+std::string ClientKey(const sockaddr* addr) {
   char buf[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof buf);
+  if (addr->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, buf, sizeof buf);
     return buf;
   }
-  in6_addr a = reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr;
+  in6_addr a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
   if (IN6_IS_ADDR_V4MAPPED(&a)) {
     inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof buf);
     return buf;
@@ -170,28 +175,8 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 const char* StatusText(int status) {
-  switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Status";
-  }
+  const char* text = MHD_get_reason_phrase_for(static_cast<unsigned>(status));
+  return text && *text ? text : "Status";
 }
 
 bool IsFieldName(std::string_view s) {
@@ -224,15 +209,14 @@ HttpResponse ErrorResponse(int status, const std::string& reason) {
   return r;
 }
 
-// The bytes on the wire; the body is left out for HEAD but still counted.
-std::string Serialize(const HttpResponse& r, bool head_only) {
+// The bytes of an answer the server writes itself: the two due before
+// libmicrohttpd has a whole head to answer (503 on arrival, 408).
+std::string Serialize(const HttpResponse& r) {
   std::string out = fmt::format("HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
                                 "Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n",
                                 r.status, StatusText(r.status), HttpDate(), r.content_type, r.body.size());
   for (const auto& [name, value] : r.headers) out += fmt::format("{}: {}\r\n", name, value);
-  out += "\r\n";
-  if (!head_only) out += r.body;
-  return out;
+  return out + "\r\n" + r.body;
 }
 
 // "" when a handler's response can go on the wire as it is.
@@ -300,29 +284,38 @@ std::string LoadBearerToken(const std::string& path) {
 }
 
 struct HttpServer::Impl {
+  // One connection, from libmicrohttpd's STARTED notice to its CLOSED one.
   struct Connection {
     int fd = -1;
-    std::string client;  // ClientKey
-    enum class Phase { kReading, kWriting, kLingering } phase = Phase::kReading;
-    Clock::time_point deadline;
-    std::string in;  // the head so far
-    std::string out;
-    size_t sent = 0;
-    size_t lingered = 0;
+    std::string client;     // ClientKey
+    bool admitted = false;  // counted against the caps, not refused on arrival
+    // kHead until the head is whole (read_timeout), kResponse while
+    // libmicrohttpd writes the answer (write_timeout), kDone once answered or
+    // dropped from here: the socket is shut down, libmicrohttpd closes it.
+    enum class Phase { kHead, kResponse, kDone } phase = Phase::kHead;
+    Clock::time_point deadline = Clock::time_point::max();
+    std::string target;  // the request target as sent
   };
 
   HttpServerOptions options;
   ListenAddress address;
   std::map<std::string, HttpHandler> handlers;
   RateLimiter limiter;
-  int listen_fd = -1;
+  MHD_Daemon* daemon = nullptr;
   int wake_fd = -1;
   std::atomic<uint16_t> port{0};
+  std::atomic<size_t> open{0};
   std::atomic<bool> stopping{false};
   bool started = false;
   std::thread thread;
-  std::vector<std::unique_ptr<Connection>> conns;
-  Clock::time_point accept_paused_until;
+  // What follows belongs to the serving thread (and to Stop once it is joined):
+  // libmicrohttpd calls back only from MHD_run and MHD_stop_daemon.
+  std::map<MHD_Connection*, Connection> conns;  // nodes stay put: libmicrohttpd keeps a pointer
+  size_t admitted = 0;
+  std::unordered_map<std::string, int> admitted_from;  // by client
+  Clock::time_point log_window_end;
+  int log_lines = 0, log_dropped = 0;
+  std::string last_library_message;
 
   explicit Impl(HttpServerOptions o)
       : options(std::move(o)),
@@ -338,12 +331,95 @@ struct HttpServer::Impl {
   }
 
   void Run();
-  void Accept(Clock::time_point now);
-  void OnReadable(Connection& c);
-  void OnWritable(Connection& c);
-  void Respond(Connection& c, const HttpResponse& r, bool head_only);
-  HttpResponse Route(Connection& c, const HttpRequest& req);
-  int PollTimeoutMs(Clock::time_point now) const;
+  void NoticeHangUp(Connection& conn);
+  int PollTimeoutMs();
+  void EnforceDeadlines();
+  void Arrived(MHD_Connection* c, void** context);
+  void Left(MHD_Connection* c);
+  void Refuse(Connection& conn, int status, const std::string& reason);
+  std::optional<HttpRefusal> TooLarge(MHD_Connection* c, const Connection& conn, std::string_view method);
+  HttpResponse Answer(const Connection& conn, HttpRequest* req);
+  HttpResponse Route(const std::string& client, const HttpRequest& req);
+  MHD_Result Queue(MHD_Connection* c, HttpResponse r, const std::string& path);
+  void LibraryMessage(std::string line);
+
+  static Connection* ConnectionOf(MHD_Connection* c) {
+    const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? static_cast<Connection*>(info->socket_context) : nullptr;
+  }
+
+  // libmicrohttpd's callbacks: C frames, so nothing may throw through them.
+  static void OnConnection(void* cls, MHD_Connection* c, void** context, MHD_ConnectionNotificationCode code) {
+    Impl& s = *static_cast<Impl*>(cls);
+    try {
+      if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        s.Arrived(c, context);
+      } else {
+        s.Left(c);
+      }
+    } catch (const std::exception& e) {
+      s.Log(fmt::format("connection bookkeeping: {}", e.what()));
+    }
+  }
+
+  // Called with the target as sent, before libmicrohttpd decodes it.
+  static void* OnTarget(void* /*cls*/, const char* uri, MHD_Connection* c) {
+    try {
+      if (Connection* conn = ConnectionOf(c)) conn->target = uri ? uri : "";
+    } catch (const std::exception&) {  // out of memory: the empty target gets a 400
+    }
+    return nullptr;
+  }
+
+  static MHD_Result AddHeader(void* cls, MHD_ValueKind, const char* key, const char* value) {
+    std::string v = value ? value : "";
+    // libmicrohttpd drops the whitespace before a value; this is the one after.
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+    static_cast<HttpHeaders*>(cls)->Add(key, std::move(v));
+    return MHD_YES;
+  }
+
+  // The whole head has arrived: answer it, once.
+  static MHD_Result OnRequest(void* cls, MHD_Connection* c, const char* /*url*/, const char* method,
+                              const char* version, const char* /*upload_data*/, size_t* /*upload_size*/,
+                              void** /*request_context*/) {
+    Impl& s = *static_cast<Impl*>(cls);
+    Connection* conn = ConnectionOf(c);
+    if (!conn) return MHD_NO;
+    // Answered from here already (503, 408, too large): the socket is shut
+    // down, and libmicrohttpd closes it on seeing that. (MHD_NO would have it
+    // log an "internal error".)
+    if (conn->phase != Connection::Phase::kHead) return MHD_YES;
+    conn->phase = Connection::Phase::kResponse;
+    conn->deadline = Clock::now() + s.options.limits.write_timeout;
+    try {
+      // A head near the size of the memory pool leaves libmicrohttpd no room
+      // to build a response in: that refusal goes out from here.
+      if (auto big = s.TooLarge(c, *conn, method)) {
+        s.Refuse(*conn, big->status, big->reason);
+        return MHD_YES;
+      }
+      HttpRequest req;
+      req.method = method;
+      // libmicrohttpd passes only HTTP/1.x on, spelled "HTTP/1.x".
+      req.version_minor = std::strlen(version) == 8 ? version[7] - '0' : 1;
+      MHD_get_connection_values(c, MHD_HEADER_KIND, &AddHeader, &req.headers);
+      HttpResponse r = s.Answer(*conn, &req);
+      return s.Queue(c, std::move(r), req.path);
+    } catch (const std::exception& e) {
+      s.Log(fmt::format("request: {}", e.what()));
+      return MHD_NO;
+    }
+  }
+
+  static void OnLog(void* cls, const char* format, va_list ap) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, format, ap);
+    try {
+      static_cast<Impl*>(cls)->LibraryMessage(buf);
+    } catch (const std::exception&) {  // a line lost beats an exception through C
+    }
+  }
 };
 
 HttpServer::HttpServer(HttpServerOptions options) {
@@ -366,10 +442,15 @@ void HttpServer::Handle(const std::string& path, HttpHandler handler) {
 
 uint16_t HttpServer::port() const { return impl_->port.load(); }
 
+size_t HttpServer::open_connections() const { return impl_->open.load(); }
+
 uint16_t HttpServer::Start() {
   Impl& s = *impl_;
   if (s.started) throw Error("http: Start called twice");
   const std::string where = "http: cannot listen on " + s.options.listen;
+  // The socket is made here rather than by libmicrohttpd: bound to exactly
+  // the configured address, with SO_REUSEADDR but never SO_REUSEPORT (which
+  // would let a second listener share the port), and with errors of our own.
   int fd = ::socket(s.address.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw Error(fmt::format("{}: socket: {}", where, std::strerror(errno)));
   int one = 1;
@@ -391,7 +472,29 @@ uint16_t HttpServer::Start() {
     ::close(fd);
     throw Error(fmt::format("{}: eventfd: {}", where, std::strerror(err)));
   }
-  s.listen_fd = fd;
+  const HttpServerLimits& lim = s.options.limits;
+  // libmicrohttpd's own idle timeout only backs up the server's deadlines
+  // (EnforceDeadlines): it restarts with every byte, so it never ends a
+  // trickling client.
+  const auto lifetime = std::chrono::ceil<std::chrono::seconds>(lim.read_timeout + lim.write_timeout);
+  // Not MHD_USE_INTERNAL_POLLING_THREAD: Run is the event loop, see the header.
+  s.daemon = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &Impl::OnRequest, &s,
+      MHD_OPTION_EXTERNAL_LOGGER, &Impl::OnLog, &s,  // first, or earlier options log to stderr
+      MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(std::max(lim.max_connections, 1)) + kRefusalSlots,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, lim.request.max_head_bytes + kPoolSlack,
+      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(lifetime.count()) + 1,
+      MHD_OPTION_NOTIFY_CONNECTION, &Impl::OnConnection, &s,
+      MHD_OPTION_URI_LOG_CALLBACK, &Impl::OnTarget, &s,
+      MHD_OPTION_END);
+  if (!s.daemon) {
+    // fd is not closed here: libmicrohttpd closes it on most failures, and
+    // a descriptor closed twice may by then belong to another thread.
+    CloseFd(s.wake_fd);
+    throw Error(fmt::format("{}: libmicrohttpd did not start{}", where,
+                            s.last_library_message.empty() ? "" : ": " + s.last_library_message));
+  }
   s.started = true;
   s.thread = std::thread([&s] { s.Run(); });
   return s.port;
@@ -404,130 +507,156 @@ void HttpServer::Stop() {
   uint64_t one = 1;
   (void)!::write(s.wake_fd, &one, sizeof one);
   s.thread.join();
-  for (auto& c : s.conns) CloseFd(c->fd);
-  s.conns.clear();
-  CloseFd(s.listen_fd);
+  // Closes every connection, unanswered, and the listening socket.
+  MHD_stop_daemon(s.daemon);
+  s.daemon = nullptr;
   CloseFd(s.wake_fd);
 }
 
-int HttpServer::Impl::PollTimeoutMs(Clock::time_point now) const {
-  auto first = Clock::time_point::max();
-  for (const auto& c : conns) first = std::min(first, c->deadline);
-  if (accept_paused_until > now) first = std::min(first, accept_paused_until);
-  if (first == Clock::time_point::max()) return -1;
-  if (first <= now) return 0;
-  return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(first - now).count());
-}
-
 void HttpServer::Impl::Run() {
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
+  const int epoll_fd = info ? info->epoll_fd : -1;
   std::vector<pollfd> fds;
+  std::vector<Connection*> heads;  // fds[2 + i] is heads[i]'s
   while (!stopping) {
-    fds.clear();
-    fds.push_back({wake_fd, POLLIN, 0});
-    fds.push_back({accept_paused_until > Clock::now() ? -1 : listen_fd, POLLIN, 0});  // poll skips fd -1
-    for (const auto& c : conns)
-      fds.push_back({c->fd, static_cast<short>(c->phase == Connection::Phase::kWriting ? POLLOUT : POLLIN), 0});
-    int n = ::poll(fds.data(), fds.size(), PollTimeoutMs(Clock::now()));
-    if (n < 0 && errno != EINTR) {
+    fds.assign({{wake_fd, POLLIN, 0}, {epoll_fd, POLLIN, 0}});
+    heads.clear();
+    for (auto& [c, conn] : conns) {
+      if (conn.phase != Connection::Phase::kHead || MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS))
+        continue;
+      fds.push_back({conn.fd, POLLRDHUP, 0});
+      heads.push_back(&conn);
+    }
+    if (::poll(fds.data(), fds.size(), PollTimeoutMs()) < 0 && errno != EINTR) {
       Log(fmt::format("poll: {}; no longer serving", std::strerror(errno)));
       return;
     }
-    if (n < 0) continue;  // EINTR
     if (stopping) return;
-    // conns may grow below (Accept), but only after these fds are handled.
-    const size_t polled = fds.size() - 2;
-    for (size_t i = 0; i < polled; i++) {
-      Connection& c = *conns[i];
-      short ev = fds[i + 2].revents;
-      if (ev == 0) continue;
-      if (c.phase == Connection::Phase::kWriting) {
-        OnWritable(c);
-      } else {
-        OnReadable(c);
-      }
-    }
-    if (fds[1].revents & POLLIN) Accept(Clock::now());
+    for (size_t i = 0; i < heads.size(); i++)
+      if (fds[2 + i].revents != 0) NoticeHangUp(*heads[i]);
+    MHD_run(daemon);
+    EnforceDeadlines();
+  }
+}
+
+// libmicrohttpd 0.9.75 takes a short read to mean that nothing more is
+// coming, so under epoll's edge trigger it misses an end of input that came
+// with the last bytes: a client that sent part of a head and left would hold
+// its slot until the deadline. Input over and nothing of it unread means no
+// head will ever come whole (libmicrohttpd answers a whole one as soon as it
+// reads it): close, unanswered, as libmicrohttpd would.
+void HttpServer::Impl::NoticeHangUp(Connection& conn) {
+  char byte;
+  ssize_t n = ::recv(conn.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) return;  // libmicrohttpd reads it next
+  ::shutdown(conn.fd, SHUT_RDWR);
+  conn.phase = Connection::Phase::kDone;
+  conn.deadline = Clock::time_point::max();
+}
+
+int HttpServer::Impl::PollTimeoutMs() {
+  long long ms = -1;
+  MHD_UNSIGNED_LONG_LONG library_ms = 0;
+  if (MHD_get_timeout(daemon, &library_ms) == MHD_YES)
+    ms = static_cast<long long>(std::min<MHD_UNSIGNED_LONG_LONG>(library_ms, INT_MAX));
+  auto first = Clock::time_point::max();
+  for (const auto& [c, conn] : conns) first = std::min(first, conn.deadline);
+  if (first != Clock::time_point::max()) {
     auto now = Clock::now();
-    for (auto& c : conns) {
-      if (c->fd < 0 || c->deadline > now) continue;
-      if (c->phase == Connection::Phase::kReading) {
-        Respond(*c, ErrorResponse(408, "the request head did not arrive in time"), false);
-      } else {
-        CloseFd(c->fd);  // a client not reading its response, or a finished linger
-      }
+    long long until = first <= now ? 0 : std::chrono::ceil<std::chrono::milliseconds>(first - now).count();
+    ms = ms < 0 ? until : std::min(ms, until);
+  }
+  return static_cast<int>(std::min<long long>(ms, INT_MAX));
+}
+
+void HttpServer::Impl::EnforceDeadlines() {
+  const auto now = Clock::now();
+  for (auto& [c, conn] : conns) {
+    if (conn.deadline > now) continue;
+    // A head that never came whole gets its 408, unless libmicrohttpd has
+    // an answer on its way already (a malformed head); a client that does
+    // not read its response is just dropped.
+    if (conn.phase == Connection::Phase::kHead && !MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS)) {
+      Refuse(conn, 408, "the request head did not arrive in time");
+    } else {
+      ::shutdown(conn.fd, SHUT_RDWR);
+      conn.phase = Connection::Phase::kDone;
+      conn.deadline = Clock::time_point::max();
     }
-    conns.erase(std::remove_if(conns.begin(), conns.end(), [](const auto& c) { return c->fd < 0; }), conns.end());
   }
 }
 
-void HttpServer::Impl::Accept(Clock::time_point now) {
-  for (;;) {
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    int fd = ::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        Log(fmt::format("accept: {}; pausing new connections", std::strerror(errno)));
-        accept_paused_until = now + kAcceptPause;
-      }
-      return;  // EAGAIN: all taken
-    }
-    if (conns.size() >= static_cast<size_t>(options.limits.max_connections)) {
-      // Best effort: the answer fits any socket buffer; no connection state is kept for it.
-      HttpResponse r = ErrorResponse(503, "too many connections");
-      r.headers.emplace_back("Retry-After", "1");
-      std::string bytes = Serialize(r, false);
-      (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      ::shutdown(fd, SHUT_WR);
-      ::close(fd);
-      continue;
-    }
-    auto c = std::make_unique<Connection>();
-    c->fd = fd;
-    c->client = ClientKey(peer);
-    c->deadline = now + options.limits.read_timeout;
-    conns.push_back(std::move(c));
+void HttpServer::Impl::Arrived(MHD_Connection* c, void** context) {
+  Connection& conn = conns[c];
+  *context = &conn;
+  open++;
+  const MHD_ConnectionInfo* fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  const MHD_ConnectionInfo* peer = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  conn.fd = fd ? fd->connect_fd : -1;
+  conn.client = peer && peer->client_addr ? ClientKey(peer->client_addr) : "";
+  conn.deadline = Clock::now() + options.limits.read_timeout;
+  if (admitted >= static_cast<size_t>(std::max(options.limits.max_connections, 1))) {
+    Refuse(conn, 503, "too many connections");
+    return;
   }
+  auto from = admitted_from.find(conn.client);
+  if (from != admitted_from.end() && from->second >= std::max(options.limits.max_connections_per_client, 1)) {
+    Refuse(conn, 503, "too many connections from this client");
+    return;
+  }
+  conn.admitted = true;
+  admitted++;
+  admitted_from[conn.client]++;
 }
 
-void HttpServer::Impl::OnReadable(Connection& c) {
-  char buf[4096];
-  if (c.phase == Connection::Phase::kLingering) {
-    ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-    if (n <= 0 || (c.lingered += static_cast<size_t>(n)) > kMaxLingerBytes) CloseFd(c.fd);
-    return;
+void HttpServer::Impl::Left(MHD_Connection* c) {
+  auto it = conns.find(c);
+  if (it == conns.end()) return;
+  if (it->second.admitted) {
+    admitted--;
+    auto from = admitted_from.find(it->second.client);
+    if (from != admitted_from.end() && --from->second <= 0) admitted_from.erase(from);
   }
-  // Never hold more than one byte past the limit: that byte is what tells the
-  // parser the head is too large.
-  size_t room = options.limits.request.max_head_bytes + 1 - c.in.size();
-  ssize_t n = ::recv(c.fd, buf, std::min(room, sizeof buf), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) {  // the client left (or broke) before a whole head: no one to answer
-    CloseFd(c.fd);
-    return;
+  conns.erase(it);
+  open--;
+}
+
+// Answers before libmicrohttpd could, straight on the socket, best effort:
+// the answer fits any socket buffer. The shutdown then shows libmicrohttpd
+// the end of the connection, which it closes on its next turn, on this thread.
+void HttpServer::Impl::Refuse(Connection& conn, int status, const std::string& reason) {
+  HttpResponse r = ErrorResponse(status, reason);
+  if (status == 503) r.headers.emplace_back("Retry-After", "1");
+  std::string bytes = Serialize(r);
+  if (conn.fd >= 0) {
+    (void)!::send(conn.fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(conn.fd, SHUT_RDWR);
   }
-  c.in.append(buf, static_cast<size_t>(n));
-  // The parser's answer changes only when a line ends or the limit is passed:
-  // a client sending one byte at a time must not make it rescan the head each time.
+  conn.phase = Connection::Phase::kDone;
+  conn.deadline = Clock::time_point::max();
+}
+
+std::optional<HttpRefusal> HttpServer::Impl::TooLarge(MHD_Connection* c, const Connection& conn,
+                                                      std::string_view method) {
   const size_t limit = options.limits.request.max_head_bytes;
-  if (std::memchr(buf, '\n', static_cast<size_t>(n)) == nullptr && c.in.size() <= limit) return;
-  HttpParse p = ParseHttpRequest(c.in, options.limits.request);
-  switch (p.state) {
-    case HttpParse::State::kIncomplete:
-      return;
-    case HttpParse::State::kError:
-      Respond(c, ErrorResponse(p.status, p.reason), false);
-      return;
-    case HttpParse::State::kRequest:
-      Respond(c, Route(c, p.request), p.request.method == "HEAD");
-      return;
-  }
+  const MHD_ConnectionInfo* head = MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+  if (!head || head->header_size <= limit) return std::nullopt;
+  // The request line alone: method, target, " HTTP/1.x" and CRLF.
+  if (method.size() + 1 + conn.target.size() + 11 > limit) return HttpRefusal{414, "request line too long"};
+  return HttpRefusal{431, "request header fields too large"};
 }
 
-HttpResponse HttpServer::Impl::Route(Connection& c, const HttpRequest& req) {
+HttpResponse HttpServer::Impl::Answer(const Connection& conn, HttpRequest* req) {
+  if (req->headers.size() > options.limits.request.max_headers)
+    return ErrorResponse(431, "too many request header fields");
+  if (auto no = ParseRequestTarget(conn.target, req)) return ErrorResponse(no->status, no->reason);
+  if (auto no = CheckRequestHead(*req)) return ErrorResponse(no->status, no->reason);
+  return Route(conn.client, *req);
+}
+
+HttpResponse HttpServer::Impl::Route(const std::string& client, const HttpRequest& req) {
   // Before authentication, so guessing tokens is limited too.
-  if (double wait = limiter.Take(c.client, Clock::now()); wait > 0) {
+  if (double wait = limiter.Take(client, Clock::now()); wait > 0) {
     HttpResponse r = ErrorResponse(429, "rate limit exceeded");
     r.headers.emplace_back("Retry-After", std::to_string(std::max(1, static_cast<int>(std::ceil(wait)))));
     return r;
@@ -569,32 +698,45 @@ HttpResponse HttpServer::Impl::Route(Connection& c, const HttpRequest& req) {
   return ErrorResponse(500, "internal error");
 }
 
-void HttpServer::Impl::Respond(Connection& c, const HttpResponse& r, bool head_only) {
-  c.in.clear();
-  c.in.shrink_to_fit();
-  c.out = Serialize(r, head_only);
-  c.sent = 0;
-  c.phase = Connection::Phase::kWriting;
-  c.deadline = Clock::now() + options.limits.write_timeout;
-  OnWritable(c);
+MHD_Result HttpServer::Impl::Queue(MHD_Connection* c, HttpResponse r, const std::string& path) {
+  // The body moves into the response as it is: a profile is not copied.
+  auto* body = new std::string(std::move(r.body));
+  MHD_Response* response = MHD_create_response_from_buffer_with_free_callback_cls(
+      body->size(), body->data(), [](void* b) { delete static_cast<std::string*>(b); }, body);
+  if (!response) {
+    delete body;
+    return MHD_NO;
+  }
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"Content-Type", r.content_type}, {"Connection", "close"},
+      {"Cache-Control", "no-store"},    {"X-Content-Type-Options", "nosniff"}};
+  fields.insert(fields.end(), r.headers.begin(), r.headers.end());
+  for (const auto& [name, value] : fields) {
+    if (MHD_add_response_header(response, name.c_str(), value.c_str()) == MHD_YES) continue;
+    // CheckResponse let it through, so this is not the handler's doing: close.
+    MHD_destroy_response(response);
+    Log(fmt::format("response for {}: libmicrohttpd refused header field \"{}\"", path, name));
+    return MHD_NO;
+  }
+  MHD_Result queued = MHD_queue_response(c, static_cast<unsigned>(r.status), response);
+  MHD_destroy_response(response);
+  return queued;
 }
 
-void HttpServer::Impl::OnWritable(Connection& c) {
-  while (c.sent < c.out.size()) {
-    ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
-    if (n < 0) {  // the client is gone
-      CloseFd(c.fd);
-      return;
-    }
-    c.sent += static_cast<size_t>(n);
+void HttpServer::Impl::LibraryMessage(std::string line) {
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  last_library_message = line;
+  const auto now = Clock::now();
+  if (now >= log_window_end) {
+    if (log_dropped > 0) Log(fmt::format("libmicrohttpd: {} more messages in the last minute not logged", log_dropped));
+    log_window_end = now + std::chrono::minutes(1);
+    log_lines = log_dropped = 0;
   }
-  c.out.clear();
-  c.out.shrink_to_fit();
-  ::shutdown(c.fd, SHUT_WR);
-  c.phase = Connection::Phase::kLingering;
-  c.deadline = Clock::now() + kLinger;
+  if (log_lines++ < kLibraryLinesPerMinute) {
+    Log("libmicrohttpd: " + line);
+  } else {
+    log_dropped++;
+  }
 }
 
 }  // namespace goscope

@@ -1,5 +1,6 @@
-// The agent's HTTP endpoint: a small, defensive HTTP/1.1 server for a few
-// GET endpoints (/metrics, profiles) on a node where anything may connect.
+// The agent's HTTP endpoint: libmicrohttpd serving a few GET endpoints
+// (/metrics, profiles) on a node where anything may connect, with the
+// defences libmicrohttpd does not have built on top of it.
 //
 // What it does, on purpose, and nothing more:
 //  - handlers by exact path; there is no static file serving, so no path ever
@@ -8,16 +9,20 @@
 //    (Connection: close), no request bodies (413)
 //  - a bearer token (constant-time compare, 401 with WWW-Authenticate), which
 //    is mandatory when listening on anything but loopback
-//  - a token bucket per client address (429 with Retry-After), a cap on open
-//    connections (503), a deadline for the whole request head counted from
-//    accept so a client trickling bytes cannot hold a slot (408)
+//  - a token bucket per client (429 with Retry-After); caps on open
+//    connections, from one client and from all (503), so one client cannot
+//    starve the others; a deadline for the whole request head counted from
+//    accept, so a client trickling bytes cannot hold a slot (408); a bounded
+//    head (414, 431)
 //  - a handler that throws gives a 500; the server goes on
 //
-// One thread runs a poll loop over non-blocking sockets: every connection's
-// reads and writes proceed independently, so a stalled client blocks no one.
-// Handlers run on that thread, one at a time: a slow handler (a 100 ms profile
-// build) delays the others by that much, no more, and handlers need no locks
-// against each other.
+// libmicrohttpd reads, parses and writes; one thread of ours runs its event
+// loop (epoll, non-blocking sockets): every connection's reads and writes
+// proceed independently, so a stalled client blocks no one. The loop is ours
+// rather than libmicrohttpd's so that the deadlines and the caps act on a
+// connection from the thread that owns it. Handlers run on that thread, one
+// at a time: a slow handler (a 100 ms profile build) delays the others by
+// that much, no more, and handlers need no locks against each other.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -46,12 +51,21 @@ struct HttpResponse {
 // body). May throw: the client then gets a 500 and the log gets the message.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+struct HttpRequestLimits {
+  size_t max_head_bytes = 8 * 1024;  // request line + headers + the blank line (414, 431 beyond)
+  size_t max_headers = 64;           // header fields (431 beyond)
+};
+
 struct HttpServerLimits {
-  HttpRequestLimits request;                        // head size and header count (431 beyond them)
+  HttpRequestLimits request;
   int max_connections = 64;                         // open at once; one more is sent 503 and closed
+  // Open at once from one client (an IPv4 address, an IPv6 /64); one more is
+  // sent 503 and closed. Well below max_connections, so that a client holding
+  // all of its connections leaves room for everyone else.
+  int max_connections_per_client = 8;
   std::chrono::milliseconds read_timeout{5000};     // for the whole head, from accept (408)
   std::chrono::milliseconds write_timeout{10000};   // for the whole response; then the connection is dropped
-  double rate_per_second = 20;                      // per client address; <= 0 turns rate limiting off
+  double rate_per_second = 20;                      // per client; <= 0 turns rate limiting off
   double rate_burst = 40;                           // requests a quiet client may send at once
 };
 
@@ -63,7 +77,9 @@ struct HttpServerOptions {
   std::string bearer_token;
   HttpServerLimits limits;
   // Where failures that the client only sees as a status go (a handler's
-  // exception, an invalid response). Default: one line on stderr.
+  // exception, an invalid response), and libmicrohttpd's own messages (at
+  // most 10 a minute: a flood of bad requests must not flood the journal).
+  // Default: one line on stderr.
   std::function<void(const std::string&)> log;
 };
 
@@ -90,6 +106,8 @@ class HttpServer {
   void Stop();
 
   uint16_t port() const;  // 0 before Start
+  // Connections accepted and not yet closed, refused ones included.
+  size_t open_connections() const;
 
  private:
   struct Impl;
