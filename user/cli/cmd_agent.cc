@@ -4,11 +4,13 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <climits>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "agent/agent.h"
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "probes/uprobe_links.h"
@@ -19,68 +21,54 @@ namespace {
 std::atomic<bool> g_stop{false};
 void OnStop(int) { g_stop.store(true); }
 
-const std::vector<OptionSpec> kOptions = {
-    {"--config", true, "JSON config: include/exclude rules, allow_write, heap_rate, retention, ..."},
-    {"--listen", true, "HTTP address (default 127.0.0.1:9464); beyond loopback needs --token-file"},
-    {"--token-file", true, "bearer token every HTTP request must carry (file mode 0600)"},
-    {"--no-http", false, "serve nothing (profile files only)"},
-    {"--profile-dir", true, "write heap and goroutine profiles of every process here each interval"},
-    {"--interval", true, "seconds between profile files (default 60, or the config's)"},
-    {"--no-write", false, "never write MemProfileRate (processes whose rate is 0 then have no heap profile)"},
-    {"-q", false, "quiet: no log lines"},
-    {"--help", false, "show this help"},
+struct AgentArgs {
+  std::optional<std::string> config;
+  std::optional<std::string> listen;
+  std::optional<std::string> token_file;
+  bool no_http = false;
+  std::string profile_dir;
+  std::optional<long long> interval_s;
+  bool no_write = false;
+  bool quiet = false;
 };
 
-}  // namespace
+constexpr const char* kDetails =
+    "Watches every Go process on the host, continuously, with no change to any of them:\n"
+    "found by a /proc scan at start and by the kernel's exec events after (exits likewise),\n"
+    "one set of uprobes per executable file however many processes run it (detached when\n"
+    "the last one exits): goroutine creation and exit, Go's own heap sampler, GC cycles.\n"
+    "HTTP (127.0.0.1:9464 by default; any other address requires --token-file):\n"
+    "  /metrics                       Prometheus: goscope_goroutines, _created_total, _exited_total,\n"
+    "                                 goscope_leak_suspect_goroutines, goscope_heap_alloc_bytes_total,\n"
+    "                                 goscope_heap_inuse_bytes, goscope_gc_cycles_total,\n"
+    "                                 goscope_gc_pause_seconds, and the agent's own health\n"
+    "  /debug/pprof/heap?pid=N        heap profile (go tool pprof URL works)\n"
+    "  /debug/pprof/goroutine?pid=N   goroutine profile\n"
+    "  /leaks?pid=N                   leak suspects (JSON)\n"
+    "Labels: pid, exe, go_version, comm, and unit, container_id, pod_uid from the cgroup.\n"
+    "A process opts out with GOSCOPE_AGENT=off in its environment.\n"
+    "MemProfileRate: where a program runs Go's heap sampler at 0, the agent writes\n"
+    "heap_rate (524288) into it, and writes 0 back on SIGTERM/SIGINT (--no-write: never).\n"
+    "After kill -9 of the agent the probes vanish with it but the rate stays as written\n"
+    "until the next goscope or agent on that process restores it (records in /run/lock;\n"
+    "sampling costs the program ~nothing meanwhile: one sample per 512 KiB).\n"
+    "Only processes the config selects are parsed; of the parsed binaries it keeps those\n"
+    "it traces and the 32 most recent others (goscope_agent_cached_binaries).\n"
+    "Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (to read\n"
+    "other users' /proc/PID/environ for the opt-out; see deploy/README.md).\n";
 
-int RunAgent(int argc, char** argv) {
-  CliArgs args("agent", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print(
-        "usage: goscope agent [--config FILE] [--listen ADDR] [--token-file F] [--profile-dir DIR]\n"
-        "                     [--interval S] [--no-write] [--no-http] [-q]\n\n"
-        "Watches every Go process on the host, continuously, with no change to any of them:\n"
-        "found by a /proc scan at start and by the kernel's exec events after (exits likewise),\n"
-        "one set of uprobes per executable file however many processes run it (detached when\n"
-        "the last one exits): goroutine creation and exit, Go's own heap sampler, GC cycles.\n"
-        "HTTP (127.0.0.1:9464 by default; any other address requires --token-file):\n"
-        "  /metrics                       Prometheus: goscope_goroutines, _created_total, _exited_total,\n"
-        "                                 goscope_leak_suspect_goroutines, goscope_heap_alloc_bytes_total,\n"
-        "                                 goscope_heap_inuse_bytes, goscope_gc_cycles_total,\n"
-        "                                 goscope_gc_pause_seconds, and the agent's own health\n"
-        "  /debug/pprof/heap?pid=N        heap profile (go tool pprof URL works)\n"
-        "  /debug/pprof/goroutine?pid=N   goroutine profile\n"
-        "  /leaks?pid=N                   leak suspects (JSON)\n"
-        "Labels: pid, exe, go_version, comm, and unit, container_id, pod_uid from the cgroup.\n"
-        "A process opts out with GOSCOPE_AGENT=off in its environment.\n"
-        "MemProfileRate: where a program runs Go's heap sampler at 0, the agent writes\n"
-        "heap_rate (524288) into it, and writes 0 back on SIGTERM/SIGINT (--no-write: never).\n"
-        "After kill -9 of the agent the probes vanish with it but the rate stays as written\n"
-        "until the next goscope or agent on that process restores it (records in /run/lock;\n"
-        "sampling costs the program ~nothing meanwhile: one sample per 512 KiB).\n"
-        "Only processes the config selects are parsed; of the parsed binaries it keeps those\n"
-        "it traces and the 32 most recent others (goscope_agent_cached_binaries).\n"
-        "Needs root, or CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH (to read\n"
-        "other users' /proc/PID/environ for the opt-out; see deploy/README.md).\n\n{}",
-        CliArgs::Usage(kOptions));
-    return 0;
-  }
+int RunAgent(const AgentArgs& args) {
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
   AgentOptions o;
-  if (auto path = args.get("--config")) o.config = LoadAgentConfig(*path);
-  if (args.has("--no-write")) o.config.allow_write = false;
-  o.listen = args.has("--no-http") ? "" : args.get_or("--listen", o.config.listen.empty() ? "127.0.0.1:9464" : o.config.listen);
-  std::string token_file = args.get_or("--token-file", o.config.token_file);
+  if (args.config) o.config = LoadAgentConfig(*args.config);
+  if (args.no_write) o.config.allow_write = false;
+  o.listen = args.no_http ? "" : args.listen.value_or(o.config.listen.empty() ? "127.0.0.1:9464" : o.config.listen);
+  std::string token_file = args.token_file.value_or(o.config.token_file);
   if (!token_file.empty()) o.token = LoadBearerToken(token_file);
-  o.profile_dir = args.get_or("--profile-dir", "");
-  if (auto iv = args.get_int("--interval")) {
-    if (*iv <= 0) throw Error("--interval must be positive");
-    o.interval_s = static_cast<double>(*iv);
-  } else {
-    o.interval_s = o.config.interval_seconds;
-  }
-  o.quiet = args.has("-q");
+  o.profile_dir = args.profile_dir;
+  o.interval_s = args.interval_s ? static_cast<double>(*args.interval_s) : o.config.interval_seconds;
+  o.quiet = args.quiet;
 
   // A descriptor per probe link and ring buffer: a busy host needs more than 1024.
   rlimit nofile{};
@@ -100,6 +88,34 @@ int RunAgent(int argc, char** argv) {
   }
   agent.Run(g_stop);
   return 0;
+}
+
+}  // namespace
+
+Command AddAgentCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(goscope, "agent",
+                             "every Go process on the host, continuously: Prometheus /metrics, pprof, leak reports",
+                             kDetails);
+  auto args = std::make_shared<AgentArgs>();
+  cmd->add_option("--config", args->config,
+                  "JSON config: include/exclude rules, allow_write, heap_rate, retention, ...")
+      ->type_name("FILE");
+  cmd->add_option("--listen", args->listen, "HTTP address; beyond loopback needs --token-file")
+      ->type_name("ADDR")
+      ->default_str("127.0.0.1:9464, or the config's");
+  cmd->add_option("--token-file", args->token_file, "bearer token every HTTP request must carry (file mode 0600)")
+      ->type_name("FILE");
+  cmd->add_flag("--no-http", args->no_http, "serve nothing (profile files only)");
+  cmd->add_option("--profile-dir", args->profile_dir,
+                  "write heap and goroutine profiles of every process here each interval")
+      ->type_name("DIR");
+  AddNumberOption(*cmd, "--interval", args->interval_s, "S", "seconds between profile files")
+      ->default_str("60, or the config's")
+      ->check(NumberInRange(1, LLONG_MAX, "must be positive"));
+  AddNoWriteFlag(*cmd, args->no_write,
+                 "never write MemProfileRate (processes whose rate is 0 then have no heap profile)");
+  AddQuietFlag(*cmd, args->quiet, "quiet: no log lines");
+  return {cmd, [args] { return RunAgent(*args); }};
 }
 
 }  // namespace goscope

@@ -4,13 +4,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <memory>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "output/atomic_file.h"
 #include "binary_info.h"
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "probes/process_events.h"
@@ -36,19 +36,14 @@ std::vector<std::string> ExpandExecutablePattern(const std::string& pattern) {
   return out;
 }
 
-std::vector<OptionSpec> Options() {
-  std::vector<OptionSpec> o = {
-      {"-p", true, "the Go process to trace"},
-      {"--wait-for", true, "instead of -p: wait for a process of this executable (path or glob) to start and trace it "
-                           "from its first instruction, package init included (as goscope run)"},
-      {"--until", true, "with --wait-for: main (trace init only) or exit (default: go on like attach)"},
-      {"--duration", true, "seconds to trace (default: until Ctrl-C, SIGTERM or the process exits)"},
-      {"-o", true, "output directory (default ./goscope-PID-TIME)"},
-  };
-  for (auto& spec : TraceOptionSpecs()) o.push_back(spec);
-  o.push_back({"--help", false, "show this help"});
-  return o;
-}
+struct AttachArgs {
+  std::optional<long long> pid;
+  std::optional<std::string> wait_for;
+  std::string until = "exit";
+  long long duration = 0;
+  std::optional<std::string> out;
+  TraceArgs trace;
+};
 
 // Stops the first process that execs one of the files matching pattern
 // before its first instruction, traces it as `goscope run` would, and lets
@@ -102,43 +97,13 @@ int AttachOnExec(const std::string& pattern, bool until_main, double duration,
   }
 }
 
-}  // namespace
-
-int RunAttach(int argc, char** argv) {
-  const auto options = Options();
-  CliArgs args("attach", options, argc, argv);
-  if (args.has("--help")) {
-    fmt::print(
-        "usage: goscope attach -p PID [--duration S] [-o DIR] [--interval S]\n"
-        "                      [--alloc-mode sampled|exact|off] [--heap-rate N] [--no-write] [--format folded]\n"
-        "       goscope attach --wait-for PATH|GLOB [--until main|exit] [same options]\n\n"
-        "--wait-for is for programs someone else starts (a service manager, a container runtime):\n"
-        "the kernel stops the first process that executes the file before its first instruction,\n"
-        "goscope attaches and lets it go, then reports package init as `goscope run` does\n"
-        "(init.json, init.txt, init-heap.pb.gz) before tracing the rest. Other processes of the\n"
-        "file that start meanwhile are let go untraced.\n\n"
-        "Traces goroutine creation and exit, heap allocations and GC cycles in a running Go\n"
-        "process with uprobes (no change to it, no restart) and, when the run ends, writes to DIR:\n"
-        "{}"
-        "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
-        "writes its outputs. Needs root.\n\n{}",
-        kTraceOutputsHelp, CliArgs::Usage(options));
-    return 0;
-  }
-  auto pid = args.get_int("-p");
-  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
-  if (duration < 0) throw Error("--duration must be positive");
-  TraceOptions opts = TraceOptionsFrom(args, "attach");
-  if (auto pattern = args.get("--wait-for")) {
-    if (pid) throw Error("-p and --wait-for exclude each other");
-    std::string until = args.get_or("--until", "exit");
-    if (until != "main" && until != "exit") throw Error("--until must be main or exit");
-    return AttachOnExec(*pattern, until == "main", duration, args.get("-o"), opts);
-  }
-  if (args.has("--until")) throw Error("--until needs --wait-for");
-  if (!pid) throw Error("-p PID or --wait-for PATH is required; see goscope attach --help");
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
-  std::string dir = args.get_or("-o", DefaultOutDir(target.pid));
+int RunAttach(const AttachArgs& args) {
+  double duration = static_cast<double>(args.duration);
+  TraceOptions opts = TraceOptionsFrom(args.trace, "attach");
+  if (args.wait_for) return AttachOnExec(*args.wait_for, args.until == "main", duration, args.out, opts);
+  if (!args.pid) throw UsageError("-p PID or --wait-for PATH is required");
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
+  std::string dir = args.out.value_or(DefaultOutDir(target.pid));
   EnsureOutputDir(dir);  // fail before attaching, not after the run
 
   const GoBinary& bin = *target.binary;
@@ -163,6 +128,40 @@ int RunAttach(int argc, char** argv) {
     session.MaybeReport(run);
   }
   return session.Finish(dir, run);
+}
+
+}  // namespace
+
+Command AddAttachCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(
+      goscope, "attach", "trace goroutine creation and exit in a running Go process; report leak suspects",
+      fmt::format(
+          "Give -p PID to trace a running process, or --wait-for for a program someone else starts\n"
+          "(a service manager, a container runtime): the kernel stops the first process that executes\n"
+          "the file before its first instruction, goscope attaches and lets it go, then reports package\n"
+          "init as `goscope run` does (init.json, init.txt, init-heap.pb.gz) before tracing the rest.\n"
+          "Other processes of the file that start meanwhile are let go untraced.\n\n"
+          "Traces goroutine creation and exit, heap allocations and GC cycles in a running Go\n"
+          "process with uprobes (no change to it, no restart) and, when the run ends, writes to DIR:\n"
+          "{}"
+          "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
+          "writes its outputs. Needs root.\n",
+          kTraceOutputsHelp));
+  auto args = std::make_shared<AttachArgs>();
+  CLI::Option* pid = AddPidOption(*cmd, args->pid, "the Go process to trace");
+  CLI::Option* wait_for =
+      cmd->add_option("--wait-for", args->wait_for,
+                      "instead of -p: wait for a process of this executable (path or glob) to start and trace it "
+                      "from its first instruction, package init included (as goscope run)")
+          ->type_name("PATH|GLOB")
+          ->excludes(pid);
+  AddChoiceOption(*cmd, "--until", args->until, {"main", "exit"},
+                  "main: trace package init only; exit: go on like attach")
+      ->needs(wait_for);
+  AddDurationOption(*cmd, args->duration, "seconds to trace (default: until Ctrl-C, SIGTERM or the process exits)");
+  AddOutputOption(*cmd, args->out, "DIR", "output directory")->default_str(kDefaultOutDirHelp);
+  AddTraceOptions(*cmd, args->trace);
+  return {cmd, [args] { return RunAttach(*args); }};
 }
 
 }  // namespace goscope

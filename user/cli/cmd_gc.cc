@@ -1,13 +1,14 @@
 // goscope gc -p PID: garbage-collection cycles and stop-the-world pauses of a
 // running Go process, from the runtime's own records, with no change to it.
 #include <cstdio>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "output/atomic_file.h"
 #include "binary_info.h"
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "output/gc_report.h"
@@ -20,17 +21,14 @@
 namespace goscope {
 namespace {
 
-const std::vector<OptionSpec> kOptions = {
-    {"-p", true, "the Go process to trace"},
-    {"--duration", true, "seconds to trace (default: until Ctrl-C, SIGTERM or the process exits)"},
-    {"--json", false, "print one JSON document at the end instead of a line per cycle"},
-    {"--timeline", true, "also write the cycles and pauses as Chrome trace JSON (Perfetto) to FILE"},
-    {"--help", false, "show this help"},
+struct GcArgs {
+  std::optional<long long> pid;
+  long long duration = 0;
+  bool json = false;
+  std::optional<std::string> timeline;
 };
 
-constexpr const char* kHelp =
-    "usage: goscope gc -p PID [--duration S] [--json] [--timeline FILE]\n"
-    "\n"
+constexpr const char* kDetails =
     "Traces the garbage collector of a running Go process with three uprobes (gcStart,\n"
     "stopTheWorldWithSema, startTheWorldWithSema) and reads each cycle from the runtime's\n"
     "own record (runtime.work) when it ends. Prints a line per cycle in the shape of\n"
@@ -44,26 +42,13 @@ constexpr const char* kHelp =
     "--json prints, at the end: gc_cycles, gc_pause_ns {count p50 p90 p99 max total}\n"
     "(over both pauses of every cycle, in ns), gc_triggers, gc_cycle_list, and every\n"
     "stop-the-world pause the probes timed (stw_pauses; reason from go1.21).\n"
-    "Needs root. Writes nothing into the target.\n\n";
+    "Needs root. Writes nothing into the target.\n";
 
-}  // namespace
+int RunGc(const GcArgs& args) {
+  double duration = static_cast<double>(args.duration);
+  bool json_out = args.json;
 
-int RunGc(int argc, char** argv) {
-  CliArgs args("gc", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print("{}{}", kHelp, CliArgs::Usage(kOptions));
-    return 0;
-  }
-  auto pid = args.get_int("-p");
-  if (!pid || !args.positional().empty()) {
-    fmt::print(stderr, "goscope gc: give -p PID; see goscope gc --help\n");
-    return 2;
-  }
-  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
-  if (duration < 0) throw Error("--duration must be positive");
-  bool json_out = args.has("--json");
-
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
   const GoBinary& bin = *target.binary;
   BinaryInfo info = PrepareBinary(target.binary);
   RequireTraceable(info, fmt::format("process {}", target.pid));
@@ -120,7 +105,7 @@ int RunGc(int argc, char** argv) {
     doc.update(summary);
     fmt::print("{}\n", doc.dump(2));
   }
-  if (auto path = args.get("--timeline")) {
+  if (const auto& path = args.timeline) {
     nlohmann::json events = GcTraceEvents(target.pid, 1, start_ns, cycles, stw);
     events.insert(events.begin(), nlohmann::json{{"ph", "M"}, {"name", "process_name"}, {"pid", target.pid},
                                                  {"args", {{"name", "gc"}}}});
@@ -135,6 +120,22 @@ int RunGc(int argc, char** argv) {
     fmt::print(stderr, "goscope gc: WARNING: {} events were dropped (ring buffer full); cycles may be missing\n",
                tracer.lost());
   return 0;
+}
+
+}  // namespace
+
+Command AddGcCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(goscope, "gc",
+                             "garbage-collection cycles and stop-the-world pauses, with the numbers gctrace prints",
+                             kDetails);
+  auto args = std::make_shared<GcArgs>();
+  AddPidOption(*cmd, args->pid, "the Go process to trace")->required();
+  AddDurationOption(*cmd, args->duration, "seconds to trace (default: until Ctrl-C, SIGTERM or the process exits)");
+  AddJsonFlag(*cmd, args->json, "print one JSON document at the end instead of a line per cycle");
+  cmd->add_option("--timeline", args->timeline,
+                  "also write the cycles and pauses as Chrome trace JSON (Perfetto) to FILE")
+      ->type_name("FILE");
+  return {cmd, [args] { return RunGc(*args); }};
 }
 
 }  // namespace goscope

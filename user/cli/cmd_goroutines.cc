@@ -1,12 +1,13 @@
 // goscope goroutines -p PID: every goroutine of a running Go process, read
 // from its memory without probes, printed like Go's own goroutine dumps.
 #include <cstdio>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "output/atomic_file.h"
 #include "binary_info.h"
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "output/goroutine_format.h"
@@ -16,21 +17,18 @@
 namespace goscope {
 namespace {
 
-const std::vector<OptionSpec> kOptions = {
-    {"-p", true, "the Go process to read"},
-    {"--format", true, "text (default), json or pprof"},
-    {"--group", false, "text: identical stacks collapsed with a count, largest first (like goroutine?debug=1)"},
-    {"--all", false, "also runtime-internal goroutines and runtime frames (like GOTRACEBACK=system)"},
-    {"-o", true, "write to FILE instead of standard output (required for pprof)"},
-    {"--freeze", false, "stop every thread (ptrace) while reading, for a consistent view"},
-    {"--frame-pointers", false, "unwind by the frame-pointer chain instead of the pclntab SP tables"},
-    {"--max-depth", true, "frames per goroutine before a stack is cut (default 128)"},
-    {"--help", false, "show this help"},
+struct GoroutinesArgs {
+  std::optional<long long> pid;
+  std::string format = "text";
+  bool group = false;
+  bool all = false;
+  std::optional<std::string> out;
+  bool freeze = false;
+  bool frame_pointers = false;
+  long long max_depth = SnapshotOptions{}.max_depth;
 };
 
-constexpr const char* kHelp =
-    "usage: goscope goroutines -p PID [--format text|json|pprof] [--group] [--all] [-o FILE] [--freeze]\n"
-    "\n"
+constexpr const char* kDetails =
     "Reads every goroutine of a running Go program from its memory (process_vm_readv),\n"
     "with no probes and no change to the program: runtime.allgs, then each goroutine's\n"
     "id, state, wait reason, creator and stack. Works on stripped binaries.\n"
@@ -63,66 +61,38 @@ constexpr const char* kHelp =
     "standard error.\n"
     "\n"
     "Exit status 0 on success, 3 when 'goscope info' finds the binary not traceable,\n"
-    "1 on error, 2 on bad usage.\n\n";
+    "1 on error, 2 on bad usage.\n";
 
 std::string Ms(double seconds) { return fmt::format("{:.2f} ms", seconds * 1e3); }
 
-}  // namespace
-
-int RunGoroutines(int argc, char** argv) {
-  CliArgs args("goroutines", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print("{}{}", kHelp, CliArgs::Usage(kOptions));
-    return 0;
-  }
-  auto pid = args.get_int("-p");
-  if (!pid || !args.positional().empty()) {
-    fmt::print(stderr, "goscope goroutines: give -p PID; see goscope goroutines --help\n");
-    return 2;
-  }
-  std::string format = args.get_or("--format", "text");
-  if (format != "text" && format != "json" && format != "pprof") {
-    fmt::print(stderr, "goscope goroutines: unknown --format '{}' (text, json or pprof)\n", format);
-    return 2;
-  }
-  if (args.has("--group") && format != "text") {
-    fmt::print(stderr, "goscope goroutines: --group applies to --format text only\n");
-    return 2;
-  }
-  if (format == "pprof" && !args.has("-o")) {
-    fmt::print(stderr, "goscope goroutines: --format pprof needs -o FILE\n");
-    return 2;
-  }
+int RunGoroutines(const GoroutinesArgs& args) {
+  const std::string& format = args.format;
+  if (args.group && format != "text") throw UsageError("--group applies to --format text only");
+  if (format == "pprof" && !args.out) throw UsageError("--format pprof needs -o FILE");
   SnapshotOptions sopts;
-  sopts.freeze = args.has("--freeze");
-  sopts.frame_pointers = args.has("--frame-pointers");
-  if (auto d = args.get_int("--max-depth")) {
-    if (*d < 1 || *d > 100000) {
-      fmt::print(stderr, "goscope goroutines: --max-depth must be between 1 and 100000\n");
-      return 2;
-    }
-    sopts.max_depth = static_cast<int>(*d);
-  }
+  sopts.freeze = args.freeze;
+  sopts.frame_pointers = args.frame_pointers;
+  sopts.max_depth = static_cast<int>(args.max_depth);
 
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
   BinaryInfo info = PrepareBinary(target.binary);
   RequireTraceable(info, fmt::format("process {} ({})", target.pid, target.binary->path()));
   const RuntimeLayout& layout = info.layout;
 
   Snapshot snap = TakeSnapshot(target, layout, sopts);
   GoroutineFormatOptions fopts;
-  fopts.all = args.has("--all");
+  fopts.all = args.all;
 
   std::string out;
   if (format == "json") {
     out = GoroutinesJsonText(snap);
   } else if (format == "text") {
-    out = args.has("--group") ? FormatGoroutinesGrouped(snap, fopts) : FormatGoroutinesText(snap, fopts);
+    out = args.group ? FormatGoroutinesGrouped(snap, fopts) : FormatGoroutinesText(snap, fopts);
   } else {
-    out = GoroutinesPprof(snap, target, fopts).SerializeGzipped();
+    out = GoroutinesPprof(snap, target.ExecutableMappings(), fopts).SerializeGzipped();
   }
-  if (auto path = args.get("-o"))
-    WriteFileAtomically(*path, out);
+  if (args.out)
+    WriteFileAtomically(*args.out, out);
   else
     std::fwrite(out.data(), 1, out.size(), stdout);
 
@@ -134,6 +104,26 @@ int RunGoroutines(int argc, char** argv) {
              snap.frozen ? fmt::format("process stopped for {} (--freeze)", Ms(snap.stopped_seconds))
                          : std::string("process not stopped"));
   return 0;
+}
+
+}  // namespace
+
+Command AddGoroutinesCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(goscope, "goroutines",
+                             "every goroutine's state, wait reason and stack, from memory (no probes)", kDetails);
+  auto args = std::make_shared<GoroutinesArgs>();
+  AddPidOption(*cmd, args->pid, "the Go process to read")->required();
+  AddChoiceOption(*cmd, "--format", args->format, {"text", "json", "pprof"}, "output format");
+  cmd->add_flag("--group", args->group,
+                "text: identical stacks collapsed with a count, largest first (like goroutine?debug=1)");
+  cmd->add_flag("--all", args->all, "also runtime-internal goroutines and runtime frames (like GOTRACEBACK=system)");
+  AddOutputOption(*cmd, args->out, "FILE", "write to FILE instead of standard output (required for pprof)");
+  cmd->add_flag("--freeze", args->freeze, "stop every thread (ptrace) while reading, for a consistent view");
+  cmd->add_flag("--frame-pointers", args->frame_pointers,
+                "unwind by the frame-pointer chain instead of the pclntab SP tables");
+  AddNumberOption(*cmd, "--max-depth", args->max_depth, "N", "frames per goroutine before a stack is cut")
+      ->check(NumberInRange(1, 100000, "must be between 1 and 100000"));
+  return {cmd, [args] { return RunGoroutines(*args); }};
 }
 
 }  // namespace goscope

@@ -5,14 +5,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <ctime>
 #include <map>
+#include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "output/atomic_file.h"
 #include "binary_info.h"
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "output/heap_profile.h"
@@ -26,23 +28,18 @@
 namespace goscope {
 namespace {
 
-
-const std::vector<OptionSpec> kOptions = {
-    {"-p", true, "the Go process to profile"},
-    {"--duration", true, "seconds to profile (default: until Ctrl-C, SIGTERM or the process exits)"},
-    {"-o", true, "pprof output file (default heap-PID.pb.gz)"},
-    {"--alloc-mode", true, "sampled (default) or exact"},
-    {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
-    {"--no-write", false, "sampled: never write to the target (fails when its MemProfileRate is 0)"},
-    {"--folded", true, "also write folded stacks (flame graph input) to FILE"},
-    {"--folded-value", true, "value of the folded stacks: alloc_space (default), alloc_objects, inuse_space, inuse_objects"},
-    {"--help", false, "show this help"},
+struct HeapArgs {
+  std::optional<long long> pid;
+  long long duration = 0;
+  std::optional<std::string> out;
+  std::string alloc_mode = "sampled";
+  long long heap_rate = kDefaultHeapRate;
+  bool no_write = false;
+  std::optional<std::string> folded;
+  std::string folded_value = "alloc_space";
 };
 
-constexpr const char* kHelp =
-    "usage: goscope heap -p PID [--duration S] [-o FILE] [--alloc-mode sampled|exact]\n"
-    "                    [--heap-rate N] [--no-write] [--folded FILE] [--folded-value V]\n"
-    "\n"
+constexpr const char* kDetails =
     "Profiles the heap allocations of a running Go program for a window, with uprobes\n"
     "(no restart, no code change), and writes a pprof profile that 'go tool pprof' reads.\n"
     "\n"
@@ -68,10 +65,10 @@ constexpr const char* kHelp =
     "         allocation-count questions.\n"
     "\n"
     "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
-    "writes its outputs. Needs root.\n\n";
+    "writes its outputs. Needs root.\n";
 
 std::string Summarize(const std::vector<HeapRecord>& records, const HeapProfileInfo& info,
-                      const PprofSymbolizer& symbolize) {
+                      const FrameLookup& symbolize) {
   // The ten functions allocating the most, by the first frame Go's profile would show.
   std::map<std::string, std::pair<int64_t, int64_t>> by_func;  // alloc_space, inuse_space
   for (const auto& r : records) {
@@ -101,30 +98,17 @@ std::string Summarize(const std::vector<HeapRecord>& records, const HeapProfileI
   return out;
 }
 
-}  // namespace
-
-int RunHeap(int argc, char** argv) {
-  CliArgs args("heap", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print("{}{}", kHelp, CliArgs::Usage(kOptions));
-    return 0;
-  }
-  auto pid = args.get_int("-p");
-  if (!pid) throw Error("-p PID is required; see goscope heap --help");
-  double duration = static_cast<double>(args.get_int("--duration").value_or(0));
-  if (duration < 0) throw Error("--duration must be positive");
-  std::string mode_name = args.get_or("--alloc-mode", "sampled");
-  if (mode_name != "sampled" && mode_name != "exact") throw Error("--alloc-mode must be sampled or exact");
+int RunHeap(const HeapArgs& args) {
+  double duration = static_cast<double>(args.duration);
+  const std::string& mode_name = args.alloc_mode;
   const HeapMode mode = mode_name == "exact" ? HeapMode::kExact : HeapMode::kSampled;
-  int64_t want_rate = args.get_int("--heap-rate").value_or(kDefaultHeapRate);
-  if (want_rate <= 0) throw Error("--heap-rate must be positive");
-  std::string folded_value = args.get_or("--folded-value", "alloc_space");
-  if (!IsHeapValueName(folded_value)) throw Error(fmt::format("--folded-value: unknown value '{}'", folded_value));
+  const int64_t want_rate = args.heap_rate;
+  const std::string& folded_value = args.folded_value;
   if (mode == HeapMode::kExact && folded_value.starts_with("inuse"))
-    throw Error("--folded-value: exact mode has no inuse values (it sees no frees)");
+    throw UsageError("--folded-value: exact mode has no inuse values (it sees no frees)");
 
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
-  const std::string out = args.get_or("-o", fmt::format("heap-{}.pb.gz", target.pid));
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
+  const std::string out = args.out.value_or(fmt::format("heap-{}.pb.gz", target.pid));
   const GoBinary& bin = *target.binary;
   BinaryInfo binary_info = PrepareBinary(target.binary);
   RequireTraceable(binary_info, fmt::format("process {}", target.pid));
@@ -135,7 +119,7 @@ int RunHeap(int argc, char** argv) {
 
   std::unique_ptr<HeapSession> heap;
   try {
-    heap = std::make_unique<HeapSession>(target, layout, HeapOptions{mode, want_rate, !args.has("--no-write")});
+    heap = std::make_unique<HeapSession>(target, layout, HeapOptions{mode, want_rate, !args.no_write});
   } catch (const HeapUnavailable& e) {
     fmt::print(stderr, "goscope heap: {}\n", e.what());
     return 3;
@@ -155,18 +139,39 @@ int RunHeap(int argc, char** argv) {
 
   auto records = heap->Records();
   HeapProfileInfo info = heap->Info();
-  PprofSymbolizer symbolize = heap->Symbolizer();
+  FrameLookup symbolize = heap->Symbolizer();
   BuildHeapProfile(records, info, symbolize).WriteFile(out);
-  if (auto folded = args.get("--folded"))
-    WriteFileAtomically(*folded, FoldedHeapStacks(records, info, folded_value, symbolize));
+  if (args.folded)
+    WriteFileAtomically(*args.folded, FoldedHeapStacks(records, info, folded_value, symbolize));
   fmt::print("{}", Summarize(records, info, symbolize));
   fmt::print(stderr, "goscope heap: wrote {}{}\n", out,
-             args.get("--folded") ? fmt::format(" and {}", *args.get("--folded")) : std::string());
+             args.folded ? fmt::format(" and {}", *args.folded) : std::string());
   if (heap->restore_failed()) {
     fmt::print(stderr, "goscope heap: ERROR: {}\n", heap->restore_message());
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+Command AddHeapCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(
+      goscope, "heap",
+      "heap profile (pprof): what allocates and what stays live, via Go's own sampler or exactly", kDetails);
+  auto args = std::make_shared<HeapArgs>();
+  AddPidOption(*cmd, args->pid, "the Go process to profile")->required();
+  AddDurationOption(*cmd, args->duration, "seconds to profile (default: until Ctrl-C, SIGTERM or the process exits)");
+  AddOutputOption(*cmd, args->out, "FILE", "pprof output file")->default_str("heap-PID.pb.gz");
+  AddChoiceOption(*cmd, "--alloc-mode", args->alloc_mode, {"sampled", "exact"},
+                  "sampled: Go's own sampler; exact: every allocation (below)");
+  AddNumberOption(*cmd, "--heap-rate", args->heap_rate, "N", "sampled: MemProfileRate to set when the program's is 0")
+      ->check(NumberInRange(1, LLONG_MAX, "must be positive"));
+  AddNoWriteFlag(*cmd, args->no_write, "sampled: never write to the target (fails when its MemProfileRate is 0)");
+  cmd->add_option("--folded", args->folded, "also write folded stacks (flame graph input) to FILE")->type_name("FILE");
+  AddChoiceOption(*cmd, "--folded-value", args->folded_value,
+                  {"alloc_space", "alloc_objects", "inuse_space", "inuse_objects"}, "value of the folded stacks");
+  return {cmd, [args] { return RunHeap(*args); }};
 }
 
 }  // namespace goscope

@@ -1,9 +1,11 @@
 // goscope info: what the reader found in a binary, and whether it can be traced.
+#include <memory>
+#include <optional>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "binary_info.h"
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "output/output_schema.h"
@@ -14,11 +16,11 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<OptionSpec> kOptions = {
-    {"-p", true, "a running process (reads /proc/PID/exe)"},
-    {"--json", false, "print JSON"},
-    {"--layout", false, "list every runtime offset and variable found (text output)"},
-    {"--help", false, "show this help"},
+struct InfoArgs {
+  std::optional<long long> pid;
+  std::optional<std::string> path;
+  bool json = false;
+  bool layout = false;
 };
 
 std::string_view FormatName(PclntabFormat f) {
@@ -149,37 +151,43 @@ void PrintText(const Report& r, bool all_layout) {
   for (const auto& n : r.info.verdict.notes) fmt::print("  note: {}\n", n);
 }
 
-}  // namespace
-
-int RunInfo(int argc, char** argv) {
-  CliArgs args("info", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print("usage: goscope info (-p PID | PATH) [--json] [--layout]\n\n"
-               "Reads a Go binary without running it: Go version and build info, which tables it\n"
-               "has (pclntab, symbols, DWARF), the probe sites the tracers use, the runtime\n"
-               "offsets and variables with where each came from, and a verdict on whether it\n"
-               "can be traced. Exit status 0 when traceable, 3 when not, 1 on error.\n\n{}",
-               CliArgs::Usage(kOptions));
-    return 0;
-  }
+int RunInfo(const InfoArgs& args) {
   Report r;
   std::shared_ptr<const GoBinary> bin;
-  if (auto pid = args.get_int("-p")) {
-    TargetProcess t = TargetProcess::Find(static_cast<pid_t>(*pid));
+  if (args.pid) {
+    TargetProcess t = TargetProcess::Find(static_cast<pid_t>(*args.pid));
     r.path = t.exe_path, r.pid = t.pid, r.load_bias = t.load_bias, bin = t.binary;
-  } else if (args.positional().size() == 1) {
-    r.path = args.positional()[0];
+  } else if (args.path) {
+    r.path = *args.path;
     bin = GoBinary::Open(r.path);
   } else {
-    throw Error("give one PATH or -p PID; see goscope info --help");
+    throw UsageError("give one PATH or -p PID");
   }
   r.info = PrepareBinary(bin);
   if (const Func* f = bin->pclntab().LookupFunction("runtime.newproc1")) r.newproc1_rets = FunctionRets(*bin, *f);
-  if (args.has("--json"))
+  if (args.json)
     fmt::print("{}\n", ToJson(r).dump(2, ' ', false, json::error_handler_t::replace));
   else
-    PrintText(r, args.has("--layout"));
+    PrintText(r, args.layout);
   return r.info.verdict.traceable ? 0 : 3;
+}
+
+}  // namespace
+
+Command AddInfoCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(
+      goscope, "info", "what goscope knows about a Go binary or process, and whether it can be traced",
+      "Reads a Go binary without running it: Go version and build info, which tables it\n"
+      "has (pclntab, symbols, DWARF), the probe sites the tracers use, the runtime\n"
+      "offsets and variables with where each came from, and a verdict on whether it\n"
+      "can be traced. Give PATH or -p PID. Exit status 0 when traceable, 3 when not,\n"
+      "1 on error, 2 on bad usage.\n");
+  auto args = std::make_shared<InfoArgs>();
+  cmd->add_option("PATH", args->path, "a Go executable");
+  AddPidOption(*cmd, args->pid, "a running process (reads /proc/PID/exe); PATH is then ignored");
+  AddJsonFlag(*cmd, args->json, "print JSON");
+  cmd->add_flag("--layout", args->layout, "list every runtime offset and variable found (text output)");
+  return {cmd, [args] { return RunInfo(*args); }};
 }
 
 }  // namespace goscope

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <thread>
 
 #include <bpf/bpf.h>
@@ -12,7 +14,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "go_binary.h"
@@ -25,33 +26,19 @@
 namespace goscope {
 namespace {
 
-const std::vector<OptionSpec> kOptions = {
-    {"-p", true, "the Go process to probe"},
-    {"--duration", true, "seconds to count hits (default 2)"},
-    {"--json", false, "print JSON"},
-    {"--help", false, "show this help"},
+struct ProbeCheckArgs {
+  std::optional<long long> pid;
+  long long duration = 2;
+  bool json = false;
 };
 
 struct SkeletonDeleter {
   void operator()(probe_check_bpf* s) const { probe_check_bpf__destroy(s); }
 };
 
-}  // namespace
-
-int RunProbeCheck(int argc, char** argv) {
-  CliArgs args("probe-check", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print("usage: goscope probe-check -p PID [--duration S] [--json]\n\n"
-               "Attaches a counting uprobe at every probe site `goscope info` lists and prints\n"
-               "how many times each fired in S seconds. Needs root. Writes nothing to the target.\n\n{}",
-               CliArgs::Usage(kOptions));
-    return 0;
-  }
-  auto pid = args.get_int("-p");
-  if (!pid) throw Error("-p PID is required");
-  long long duration = args.get_int("--duration").value_or(2);
-  if (duration <= 0 || duration > 86400) throw Error("--duration must be 1..86400 seconds");
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*pid));
+int RunProbeCheck(const ProbeCheckArgs& args) {
+  const long long duration = args.duration;
+  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
   std::string why;
   if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 
@@ -89,7 +76,7 @@ int RunProbeCheck(int argc, char** argv) {
     bpf_map_lookup_elem(map_fd, &i, &n);
     per_site[attached[i].first] += n;
   }
-  bool json = args.has("--json");
+  bool json = args.json;
   if (!json) fmt::print("{:<20} {:<32} {:>10}  {}\n", "SITE", "FUNCTION", "HITS", "WHERE");
   for (const auto& s : sites) {
     if (json) {
@@ -107,6 +94,21 @@ int RunProbeCheck(int argc, char** argv) {
   }
   if (json) fmt::print("{}\n", out.dump(2));
   return 0;
+}
+
+}  // namespace
+
+Command AddProbeCheckCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(goscope, "probe-check",
+                             "count hits at every probe site in a live process (proves the sites are right)",
+                             "Attaches a counting uprobe at every probe site `goscope info` lists and prints\n"
+                             "how many times each fired in S seconds. Needs root. Writes nothing to the target.\n");
+  auto args = std::make_shared<ProbeCheckArgs>();
+  AddPidOption(*cmd, args->pid, "the Go process to probe")->required();
+  AddNumberOption(*cmd, "--duration", args->duration, "S", "seconds to count hits")
+      ->check(NumberInRange(1, 86400, "must be 1..86400 seconds"));
+  AddJsonFlag(*cmd, args->json, "print JSON");
+  return {cmd, [args] { return RunProbeCheck(*args); }};
 }
 
 }  // namespace goscope

@@ -1,10 +1,12 @@
 // goscope symbolize PATH ADDR...: addr2line for Go binaries, from the pclntab.
 #include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "cli/cli_args.h"
 #include "cli/commands.h"
 #include "error.h"
 #include "go_binary.h"
@@ -12,10 +14,11 @@
 namespace goscope {
 namespace {
 
-const std::vector<OptionSpec> kOptions = {
-    {"--json", false, "print JSON: [{address, frames: [{function, file, line, inlined}]}]"},
-    {"--stdin", false, "read addresses from standard input, one per line, after those given"},
-    {"--help", false, "show this help"},
+struct SymbolizeArgs {
+  std::string path;
+  std::vector<std::string> addresses;
+  bool json = false;
+  bool from_stdin = false;
 };
 
 uint64_t ParseAddress(const std::string& s) {
@@ -49,23 +52,12 @@ nlohmann::json ToJson(uint64_t addr, const std::vector<Frame>& frames) {
   return {{"address", fmt::format("{:#x}", addr)}, {"frames", fr}};
 }
 
-}  // namespace
-
-int RunSymbolize(int argc, char** argv) {
-  CliArgs args("symbolize", kOptions, argc, argv);
-  if (args.has("--help")) {
-    fmt::print("usage: goscope symbolize PATH ADDR... [--json] [--stdin]\n\n"
-               "Prints, for each hex virtual address (as in the binary, before any load bias),\n"
-               "its frames innermost first: inlined calls, then the function that contains it.\n"
-               "For a return address pass address-1. Works on stripped binaries.\n\n{}",
-               CliArgs::Usage(kOptions));
-    return 0;
-  }
-  if (args.positional().empty()) throw Error("missing PATH; usage: goscope symbolize PATH ADDR...");
-  auto bin = GoBinary::Open(args.positional()[0]);
+int RunSymbolize(const SymbolizeArgs& args) {
+  if (args.addresses.empty() && !args.from_stdin) throw UsageError("no addresses given");
+  auto bin = GoBinary::Open(args.path);
   std::vector<uint64_t> addrs;
-  for (size_t i = 1; i < args.positional().size(); i++) addrs.push_back(ParseAddress(args.positional()[i]));
-  if (args.has("--stdin")) {
+  for (const auto& a : args.addresses) addrs.push_back(ParseAddress(a));
+  if (args.from_stdin) {
     std::string line;
     while (std::getline(std::cin, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -73,7 +65,7 @@ int RunSymbolize(int argc, char** argv) {
     }
   }
   if (addrs.empty()) throw Error("no addresses given");
-  bool json = args.has("--json");
+  bool json = args.json;
   nlohmann::json out = nlohmann::json::array();
   for (uint64_t a : addrs) {
     auto frames = bin->Symbolize(a);
@@ -82,6 +74,32 @@ int RunSymbolize(int argc, char** argv) {
   }
   if (json) fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return 0;
+}
+
+}  // namespace
+
+Command AddSymbolizeCommand(CLI::App& goscope) {
+  CLI::App* cmd = AddCommand(
+      goscope, "symbolize", "addresses to function, file and line (an addr2line for Go, stripped binaries too)",
+      "Prints, for each hex virtual address (as in the binary, before any load bias),\n"
+      "its frames innermost first: inlined calls, then the function that contains it.\n"
+      "For a return address pass address-1. Works on stripped binaries.\n");
+  auto args = std::make_shared<SymbolizeArgs>();
+  cmd->add_option("PATH", args->path, "the Go executable")->required();
+  cmd->add_option("ADDR", args->addresses, "hex addresses (0x optional)")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            try {
+              ParseAddress(s);
+            } catch (const Error& e) {
+              return std::string(e.what());
+            }
+            return std::string();
+          },
+          ""));
+  AddJsonFlag(*cmd, args->json, "print JSON: [{address, frames: [{function, file, line, inlined}]}]");
+  cmd->add_flag("--stdin", args->from_stdin, "read addresses from standard input, one per line, after those given");
+  return {cmd, [args] { return RunSymbolize(*args); }};
 }
 
 }  // namespace goscope

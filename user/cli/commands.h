@@ -1,17 +1,22 @@
-// The goscope subcommands. Each takes the arguments after its name, prints its
-// own --help, and returns the process exit code.
+// The goscope subcommands. Each Add*Command declares its subcommand of the
+// goscope app (options, arguments, help) and returns what runs it once the
+// command line has parsed; main() maps what it throws to the exit status.
 #pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/options.h"
 
 namespace goscope {
 
-int RunInfo(int argc, char** argv);
-int RunSymbolize(int argc, char** argv);
-int RunProbeCheck(int argc, char** argv);
-int RunGoroutines(int argc, char** argv);
-int RunAttach(int argc, char** argv);
-int RunGc(int argc, char** argv);
-int RunHeap(int argc, char** argv);
-int RunRun(int argc, char** argv);
-int RunAgent(int argc, char** argv);
+Command AddInfoCommand(CLI::App& goscope);
+Command AddSymbolizeCommand(CLI::App& goscope);
+Command AddAttachCommand(CLI::App& goscope);
+Command AddRunCommand(CLI::App& goscope);
+Command AddAgentCommand(CLI::App& goscope);
+Command AddGoroutinesCommand(CLI::App& goscope);
+Command AddGcCommand(CLI::App& goscope);
+Command AddHeapCommand(CLI::App& goscope);
+Command AddProbeCheckCommand(CLI::App& goscope);
 
 }  // namespace goscope

@@ -4,34 +4,40 @@
 
 #include <fmt/format.h>
 
+#include "cli/options.h"
 #include "error.h"
 
 namespace goscope {
 
-std::vector<OptionSpec> TraceOptionSpecs() {
-  return {
-      {"--interval", true, "seconds between status lines and goroutine snapshots (default 10)"},
-      {"--alloc-mode", true, "heap profiling: sampled (default, Go's own sampler), exact (every allocation), off"},
-      {"--heap-rate", true, "sampled: MemProfileRate to set when the program's is 0 (default 524288)"},
-      {"--no-write", false, "never write to the target (sampled heap profiling then needs the program's own rate)"},
-      {"--format", true, "extra heap outputs: folded (heap.folded and flame.svg)"},
-      {"--ring-size", true, "goroutine events' ring buffer in bytes (power of two; default 16777216); "
-                            "smaller loses events sooner (counted in events_lost)"},
-  };
+void AddTraceOptions(CLI::App& cmd, TraceArgs& args) {
+  AddNumberOption(cmd, "--interval", args.interval_s, "S", "seconds between status lines and goroutine snapshots");
+  AddChoiceOption(cmd, "--alloc-mode", args.alloc_mode, {"sampled", "exact", "off"},
+                  "heap profiling: sampled (Go's own sampler), exact (every allocation), off");
+  AddNumberOption(cmd, "--heap-rate", args.heap_rate, "N", "sampled: MemProfileRate to set when the program's is 0");
+  AddNoWriteFlag(cmd, args.no_write,
+                 "never write to the target (sampled heap profiling then needs the program's own rate)");
+  AddChoiceOption(cmd, "--format", args.format, {"folded"}, "extra heap outputs: folded (heap.folded and flame.svg)");
+  AddNumberOption(cmd, "--ring-size", args.ring_bytes, "BYTES",
+                  "goroutine events' ring buffer in bytes (a power of two); smaller loses events sooner "
+                  "(counted in events_lost)");
 }
 
-TraceOptions TraceOptionsFrom(const CliArgs& args, const std::string& command) {
+TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command) {
   TraceOptions o;
   o.command = command;
-  o.interval_s = args.get_int("--interval").value_or(10);
-  o.alloc_mode = args.get_or("--alloc-mode", "sampled");
-  o.heap_rate = args.get_int("--heap-rate").value_or(kDefaultHeapRate);
-  o.allow_write = !args.has("--no-write");
-  std::string format = args.get_or("--format", "");
-  if (!format.empty() && format != "folded") throw Error("--format: the only extra format is folded");
-  o.folded = format == "folded";
-  o.goroutine_ring_bytes = static_cast<uint32_t>(args.get_int("--ring-size").value_or(16 << 20));
-  ValidateTraceOptions(o);
+  o.interval_s = args.interval_s;
+  o.alloc_mode = args.alloc_mode;
+  o.heap_rate = args.heap_rate;
+  o.allow_write = !args.no_write;
+  o.folded = args.format == "folded";
+  o.goroutine_ring_bytes = static_cast<uint32_t>(args.ring_bytes);
+  // The session holds the rules (its other callers need them too); what it
+  // refuses here came from the command line.
+  try {
+    ValidateTraceOptions(o);
+  } catch (const Error& e) {
+    throw UsageError(e.what());
+  }
   return o;
 }
 
@@ -41,6 +47,8 @@ std::string DefaultOutDir(pid_t pid) {
   strftime(ts, sizeof ts, "%Y%m%d-%H%M%S", localtime(&now));
   return fmt::format("goscope-{}-{}", pid, ts);
 }
+
+const char* const kDefaultOutDirHelp = "./goscope-PID-TIME";
 
 const char* const kTraceOutputsHelp =
     "  summary.json        counts: goroutines created, exited, live; heap samples; GC cycles\n"

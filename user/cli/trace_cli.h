@@ -1,22 +1,34 @@
 // The command-line face of a TraceSession, shared by `attach` and `run`: the
-// options, their parsing and the help text that lists what a run writes.
+// options, their checks and the help text that lists what a run writes.
 #pragma once
 #include <sys/types.h>
 
 #include <string>
-#include <vector>
 
-#include "cli/cli_args.h"
+#include <CLI/CLI.hpp>
+
 #include "session/trace_session.h"
 
 namespace goscope {
 
-// --interval, --alloc-mode, --heap-rate, --no-write, --format.
-std::vector<OptionSpec> TraceOptionSpecs();
-// Throws Error naming a bad option.
-TraceOptions TraceOptionsFrom(const CliArgs& args, const std::string& command);
+// The trace options as given; the defaults are TraceOptions' own.
+struct TraceArgs {
+  long long interval_s = TraceOptions{}.interval_s;
+  std::string alloc_mode = TraceOptions{}.alloc_mode;
+  long long heap_rate = TraceOptions{}.heap_rate;
+  bool no_write = false;
+  std::string format;  // "" or folded
+  long long ring_bytes = TraceOptions{}.goroutine_ring_bytes;
+};
+
+// --interval, --alloc-mode, --heap-rate, --no-write, --format, --ring-size.
+void AddTraceOptions(CLI::App& cmd, TraceArgs& args);
+// Throws UsageError naming a bad option.
+TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command);
 // ./goscope-PID-YYYYmmdd-HHMMSS
 std::string DefaultOutDir(pid_t pid);
+// How DefaultOutDir reads in --help.
+extern const char* const kDefaultOutDirHelp;
 // The files a TraceSession writes and how the heap profile works, for --help.
 extern const char* const kTraceOutputsHelp;
 
