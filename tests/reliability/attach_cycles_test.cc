@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../unit/bpf_required.h"
+#include "bpf_required.h"
 #include "loop_watcher.h"
 #include "probes_left.h"
 #include "reliability_binaries.h"

@@ -9,21 +9,21 @@
 #include <thread>
 #include <vector>
 
-#include "process.h"
+#include "child.h"
 
 namespace goscope::reliability {
 
 class LoopWatcher {
  public:
   // program: started with -loop, ready line already read.
-  LoopWatcher(Process& program, std::string expected_block)
+  LoopWatcher(testing::Child& program, std::string expected_block)
       : program_(program), expected_(std::move(expected_block)) {}
 
   // Consumes what the program printed so far (waiting up to wait_ms for the
   // first line) and checks each complete block.
   void Pump(int wait_ms = 0) {
     int wait = wait_ms;
-    while (auto line = program_.NextLine(kStdout, wait)) {
+    while (auto line = program_.NextLine(testing::kStdout, wait)) {
       wait = 0;
       Take(*line);
     }
@@ -91,7 +91,7 @@ class LoopWatcher {
     }
   }
 
-  Process& program_;
+  testing::Child& program_;
   std::string expected_;
   std::string block_;
   bool in_block_ = false;

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "../unit/bpf_required.h"
+#include "bpf_required.h"
 #include "modes.h"
 #include "reliability_binaries.h"
 #include "session.h"

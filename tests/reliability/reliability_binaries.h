@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../unit/testbin.h"
+#include "testbin.h"
 
 #ifndef GOSCOPE_BINARY
 #error "GOSCOPE_BINARY must be defined (tests/reliability/CMakeLists.txt does)"

@@ -22,12 +22,29 @@
 
 #include <gtest/gtest.h>
 
+#include "child.h"
 #include "modes.h"
 #include "probes_left.h"
-#include "process.h"
 #include "reliability_binaries.h"
+#include "temp_dir.h"
 
 namespace goscope::reliability {
+
+using testing::kStderr;
+using testing::kStdout;
+
+// A program or goscope as the suite runs them: stdin, stdout and stderr on
+// pipes, so that a test talks to both at once; in a process group of its
+// own, killed whole (a launcher's children included); extra_env on top of
+// the test's environment.
+class Process : public testing::Child {
+ public:
+  explicit Process(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env = {})
+      : Child(argv, {.in = testing::Io::kPipe,
+                     .add_env = extra_env,
+                     .own_process_group = true,
+                     .output_grace_ms = 2000}) {}
+};
 
 enum class Ending { kEof, kExit7, kPanic, kSigterm };
 
@@ -86,13 +103,7 @@ inline std::pair<std::string, std::string> Comparable(const SessionResult& a, co
 inline const std::vector<std::string> kTargetEnv = {"GOSCOPE_AGENT=off"};
 
 // A fresh directory for goscope's outputs; the caller removes it.
-inline std::string MakeTempDir(const std::string& tag) {
-  std::string base = std::filesystem::temp_directory_path() / ("goscope-reliability-" + tag + "-XXXXXX");
-  std::vector<char> buf(base.begin(), base.end());
-  buf.push_back('\0');
-  if (!::mkdtemp(buf.data())) return "";
-  return buf.data();
-}
+inline std::string MakeTempDir(const std::string& tag) { return testing::MakeTempDir("reliability-" + tag); }
 
 inline std::vector<std::string> Substitute(const std::vector<std::string>& args, pid_t pid, const std::string& out) {
   std::vector<std::string> r;

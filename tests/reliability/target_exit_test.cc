@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "../unit/bpf_required.h"
+#include "bpf_required.h"
 #include "modes.h"
 #include "reliability_binaries.h"
 #include "session.h"

@@ -2,13 +2,8 @@
 // a regex over its one-line-per-frame output), their geometry and tooltips,
 // errors for malformed folded stacks, and well-formedness checked by xmllint
 // when it is installed.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <regex>
 #include <string>
@@ -17,14 +12,13 @@
 
 #include <gtest/gtest.h>
 
+#include "child.h"
 #include "error.h"
 #include "output/flame_graph.h"
 #include "tool_required.h"
 
 namespace goscope {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct DrawnFrame {
   std::string tooltip;  // as written, XML-escaped
@@ -64,21 +58,11 @@ size_t Count(const std::string& haystack, const std::string& needle) {
 
 // Empty when xmllint accepts the document, else its complaint.
 std::string XmllintErrors(const std::string& svg) {
-  fs::path dir = fs::temp_directory_path();
-  fs::path file = dir / ("goscope-flame-" + std::to_string(::getpid()) + ".svg");
-  fs::path err = dir / ("goscope-flame-" + std::to_string(::getpid()) + ".err");
-  std::ofstream(file, std::ios::binary) << svg;
-  std::string cmd = "xmllint --noout '" + file.string() + "' 2>'" + err.string() + "'";
-  int status = std::system(cmd.c_str());
+  int status = -1;
   std::string complaint;
-  if (status != 0) {
-    std::ifstream in(err);
-    complaint.assign(std::istreambuf_iterator<char>(in), {});
-    if (complaint.empty()) complaint = "xmllint failed, status " + std::to_string(status);
-  }
-  fs::remove(file);
-  fs::remove(err);
-  return complaint;
+  testing::RunCommand("xmllint --noout -", svg, &status, &complaint);
+  if (status == 0) return "";
+  return complaint.empty() ? "xmllint failed, status " + std::to_string(status) : complaint;
 }
 
 // Options with a few fields changed (designated initializers that skip fields

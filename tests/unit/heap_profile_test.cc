@@ -20,7 +20,7 @@ constexpr uint64_t kProfileAllocPc = 0x1000, kMallocgcPc = 0x1100, kMakeslicePc 
                    kInlinedPc = 0x2100, kMainPc = 0x3000, kRuntimeMainPc = 0x4000, kGoexitPc = 0x5000,
                    kGarbagePc = 0x6000, kGrowslicePc = 0x1300, kBgPc = 0x4100;
 
-std::vector<PprofFrame> Fake(uint64_t pc) {
+std::vector<Frame> Fake(uint64_t pc) {
   switch (pc) {
     case kProfileAllocPc: return {{"runtime.profilealloc", "malloc.go", 1}};
     case kMallocgcPc: return {{"runtime.mallocgc", "malloc.go", 2}};

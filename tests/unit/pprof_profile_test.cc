@@ -1,12 +1,14 @@
 // The pprof writer against the real reader: profiles are written to disk and
 // read back with `go tool pprof` (-raw, -traces, -top), whose parse is the test.
-#include <elf.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <regex>
+#include <fstream>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -14,220 +16,33 @@
 #include "error.h"
 #include "go_binary.h"
 #include "output/pprof_profile.h"
+#include "pprof_reader.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
 namespace {
 
-using testing::GoEnvPrefix;
-using testing::GoToolchain;
 using testing::InstalledGoToolchains;
-using testing::LoadTestBinaries;
-using testing::ParseGoVersion;
+using testing::ParseRaw;
+using testing::ParseTop;
+using testing::ParseTraces;
+using testing::Pprof;
+using testing::RawLine;
+using testing::RawLocation;
+using testing::RawProfile;
 using testing::RunCommand;
 using testing::ShellQuote;
-using testing::TestBinary;
+using testing::TempDir;
+using testing::Trace;
 namespace fs = std::filesystem;
-
-// A fresh directory, removed with its contents at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "goscope-pprof-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, ec);
-    for (auto& e : fs::recursive_directory_iterator(path_, ec)) fs::permissions(e.path(), fs::perms::owner_all, ec);
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::vector<std::string> List() const {
-    std::vector<std::string> names;
-    for (auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::string path_;
-};
-
-// `go tool pprof ARGS` with the given toolchain (newest by default); fails the test unless it exits 0.
-std::string Pprof(const std::string& args, const GoToolchain* tc = nullptr) {
-  const auto& all = InstalledGoToolchains();
-  if (!tc) {
-    if (all.empty()) {
-      ADD_FAILURE() << "no Go toolchain installed under /usr/lib/go-1.*";
-      return "";
-    }
-    tc = &all.back();
-  }
-  int rc = 0;
-  std::string err;
-  std::string cmd = GoEnvPrefix() + "TZ=UTC " + tc->Tool("pprof") + " " + args;
-  std::string out = RunCommand(cmd, "", &rc, &err);
-  EXPECT_EQ(rc, 0) << cmd << "\n" << err;
-  EXPECT_EQ(err, "") << cmd;  // no warnings: e.g. no attempt to re-symbolize
-  return out;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::stringstream ss(text);
-  for (std::string l; std::getline(ss, l);) lines.push_back(l);
-  return lines;
-}
-
-// ---- `pprof -raw` ------------------------------------------------------------
-
-struct RawSample {
-  std::vector<int64_t> values;
-  std::vector<uint64_t> location_ids;
-  std::vector<std::string> labels;  // "goroutine:[17]", "bytes:[4096 bytes]"
-};
-struct RawLine {
-  std::string function;
-  std::string where;  // file:line (any column dropped: older pprof prints none)
-  bool operator==(const RawLine&) const = default;
-};
-struct RawLocation {
-  uint64_t address = 0;
-  std::string mapping;  // "M=1" or ""
-  std::vector<RawLine> lines;
-};
-struct RawProfile {
-  std::map<std::string, std::string> header;  // "PeriodType" -> "space bytes", ...
-  std::string sample_types;                   // the line after "Samples:"
-  std::vector<RawSample> samples;
-  std::map<uint64_t, RawLocation> locations;
-  std::vector<std::string> mappings;
-  // Function names of a sample's stack, leaf first, inlined frames expanded.
-  std::vector<std::string> Stack(const RawSample& s) const {
-    std::vector<std::string> out;
-    for (uint64_t id : s.location_ids) {
-      auto it = locations.find(id);
-      if (it == locations.end()) {
-        out.push_back("<missing location " + std::to_string(id) + ">");
-        continue;
-      }
-      if (it->second.lines.empty()) out.push_back("<unsymbolized>");
-      for (const auto& l : it->second.lines) out.push_back(l.function);
-    }
-    return out;
-  }
-};
-
-RawLine ParseRawLine(const std::string& text) {  // "main.leaf /src/a.go:10:0 s=0"
-  std::stringstream ss(text);
-  RawLine l;
-  ss >> l.function >> l.where;
-  static const std::regex col(R"(^(.*:\d+):\d+$)");
-  std::smatch m;
-  if (std::regex_match(l.where, m, col)) l.where = m[1];
-  return l;
-}
-
-RawProfile ParseRaw(const std::string& out) {
-  static const std::regex header(R"(^(\w+): (.*)$)");
-  static const std::regex sample(R"(^\s*(-?\d+(?:\s+-?\d+)*):((?: \d+)*)\s*$)");
-  static const std::regex location(R"(^\s*(\d+): 0x([0-9a-f]+) ?(M=\d+)? ?(.*)$)");
-  RawProfile p;
-  enum { kHeader, kSampleTypes, kSamples, kLocations, kMappings } section = kHeader;
-  RawLocation* loc = nullptr;
-  for (const std::string& line : Lines(out)) {
-    std::smatch m;
-    if (line == "Samples:") {
-      section = kSampleTypes;
-    } else if (line == "Locations") {
-      section = kLocations;
-    } else if (line == "Mappings") {
-      section = kMappings;
-    } else if (section == kHeader && std::regex_match(line, m, header)) {
-      p.header[m[1]] = m[2];
-    } else if (section == kSampleTypes) {
-      p.sample_types = line;
-      section = kSamples;
-    } else if (section == kSamples && std::regex_match(line, m, sample)) {
-      RawSample s;
-      std::stringstream vs(m[1].str()), ids(m[2].str());
-      for (int64_t v; vs >> v;) s.values.push_back(v);
-      for (uint64_t id; ids >> id;) s.location_ids.push_back(id);
-      p.samples.push_back(s);
-    } else if (section == kSamples && !p.samples.empty()) {
-      p.samples.back().labels.push_back(testing::Trim(line));
-    } else if (section == kLocations && std::regex_match(line, m, location)) {
-      loc = &p.locations[std::stoull(m[1])];
-      loc->address = std::stoull(m[2], nullptr, 16);
-      loc->mapping = m[3];
-      if (!testing::Trim(m[4]).empty()) loc->lines.push_back(ParseRawLine(m[4]));
-    } else if (section == kLocations && loc) {
-      loc->lines.push_back(ParseRawLine(line));
-    } else if (section == kMappings) {
-      p.mappings.push_back(line);
-    } else {
-      ADD_FAILURE() << "unexpected pprof -raw line: " << line;
-    }
-  }
-  return p;
-}
-
-// ---- `pprof -traces` ---------------------------------------------------------
-
-struct Trace {
-  std::vector<std::string> labels;  // "goroutine:  17" (pprof's spacing, trimmed)
-  std::string value;                // as pprof formats it: "4kB"
-  std::vector<std::string> stack;   // "main.leaf (inline)", ..., leaf first
-};
-
-std::vector<Trace> ParseTraces(const std::string& out) {
-  std::vector<Trace> traces;
-  bool in_samples = false;
-  for (const std::string& line : Lines(out)) {
-    if (line.rfind("-----------+", 0) == 0) {
-      traces.emplace_back();
-      in_samples = true;
-      continue;
-    }
-    if (!in_samples) continue;
-    // pprof prints labels as "%10s:  %s" and stack lines as "%10s   %s%s".
-    if (line.size() > 10 && line[10] == ':') {
-      traces.back().labels.push_back(testing::Trim(line));
-    } else if (line.size() > 13) {
-      if (traces.back().stack.empty()) traces.back().value = testing::Trim(line.substr(0, 10));
-      traces.back().stack.push_back(line.substr(13));
-    } else {
-      ADD_FAILURE() << "unexpected pprof -traces line: " << line;
-    }
-  }
-  if (!traces.empty() && traces.back().stack.empty() && traces.back().labels.empty()) traces.pop_back();
-  return traces;
-}
-
-// ---- `pprof -top` ------------------------------------------------------------
-
-struct TopRow {
-  std::string flat, cum;
-};
-// Function name (with " (inline)" if pprof adds it) -> flat and cum columns.
-std::map<std::string, TopRow> ParseTop(const std::string& out) {
-  static const std::regex row(R"(^\s*(\S+)\s+\S+%\s+\S+%\s+(\S+)\s+\S+%\s+(.+)$)");
-  std::map<std::string, TopRow> rows;
-  for (const std::string& line : Lines(out)) {
-    std::smatch m;
-    if (std::regex_match(line, m, row)) rows[m[3]] = {m[1], m[2]};
-  }
-  return rows;
-}
 
 // ---- A synthetic profile -------------------------------------------------------
 
 constexpr uint64_t kLeafPc = 0x401000, kMainPc = 0x402000, kRuntimeMainPc = 0x403000, kOtherPc = 0x404000,
                    kUnknownPc = 0x999000;
 
-std::vector<PprofFrame> FakeSymbolize(uint64_t pc) {
+std::vector<Frame> FakeSymbolize(uint64_t pc) {
   switch (pc) {
     case kLeafPc:  // main.leaf and main.mid inlined into main.outer
       return {{"main.leaf", "/src/a.go", 10}, {"main.mid", "/src/a.go", 20}, {"main.outer", "/src/b.go", 30}};
@@ -506,79 +321,6 @@ TEST(PprofProfile, WriteReplacesAnExistingProfile) {
   std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   int rc = 0;
   EXPECT_EQ(RunCommand("gzip -dc", got, &rc), p.Serialize());
-}
-
-// ---- Real symbolization ------------------------------------------------------------
-
-std::vector<PprofFrame> ToPprof(const std::vector<Frame>& frames) {
-  std::vector<PprofFrame> out;
-  for (const Frame& f : frames) out.push_back({std::string(f.function), std::string(f.file), f.line});
-  return out;
-}
-
-TEST(PprofProfile, RealBinaryStacksMatchGoBinarySymbolize) {
-  auto bins = LoadTestBinaries();
-  const TestBinary* pick = nullptr;
-  for (const auto& b : bins)
-    if (b.name == "symtest" && b.variant == "plain" &&
-        (!pick || ParseGoVersion(pick->go_version) < ParseGoVersion(b.go_version)))
-      pick = &b;
-  ASSERT_NE(pick, nullptr) << "no symtest-plain in the manifest";
-  SCOPED_TRACE(testing::TestBinaryLabel(*pick));
-  auto bin = GoBinary::Open(pick->path);
-  const Pclntab& tab = bin->pclntab();
-
-  // The program pc with the deepest inlining.
-  uint64_t inlined_pc = 0;
-  size_t depth = 0;
-  for (const Func& f : tab.funcs()) {
-    if (f.name.rfind("main.", 0) != 0) continue;
-    for (uint64_t pc = f.entry; pc < f.end; ++pc) {
-      size_t n = bin->Symbolize(pc).size();
-      if (n > depth) depth = n, inlined_pc = pc;
-    }
-  }
-  ASSERT_GE(depth, 3u) << "symtest should have nested inlining";
-  auto entry = [&](const char* name) {
-    const Func* f = tab.LookupFunction(name);
-    EXPECT_NE(f, nullptr) << name;
-    return f ? f->entry : 0;
-  };
-  const std::vector<std::vector<uint64_t>> stacks = {
-      {inlined_pc, entry("main.main"), entry("runtime.main"), entry("runtime.goexit")},
-      {entry("runtime.mallocgc"), entry("runtime.newobject"), entry("main.main"), entry("runtime.main")},
-  };
-
-  // (A single {{"samples", "count"}} would be ambiguous with the copy constructor.)
-  PprofProfile p(std::vector<std::pair<std::string, std::string>>{{"samples", "count"}});
-  for (const ElfSegment& seg : bin->elf().segments())
-    if (seg.type == PT_LOAD && (seg.flags & PF_X))
-      p.add_mapping(seg.vaddr, seg.vaddr + seg.memsz, seg.offset, bin->path(), bin->identity());
-  p.set_symbolizer([&](uint64_t pc) { return ToPprof(bin->Symbolize(pc)); });
-  for (const auto& pcs : stacks) p.add_sample(pcs, {1});
-  TempDir dir;
-  const std::string file = dir.path() + "/cpu.pb.gz";
-  p.WriteFile(file);
-
-  std::vector<Trace> traces = ParseTraces(Pprof("-traces " + ShellQuote(file)));
-  ASSERT_EQ(traces.size(), stacks.size());
-  for (size_t i = 0; i < stacks.size(); ++i) {
-    std::vector<std::string> want;
-    for (uint64_t pc : stacks[i])
-      for (const Frame& f : bin->Symbolize(pc)) want.push_back(std::string(f.function) + (f.inlined ? " (inline)" : ""));
-    EXPECT_EQ(traces[i].stack, want);
-  }
-
-  // File and line of every inlined frame, innermost first.
-  RawProfile raw = ParseRaw(Pprof("-raw " + ShellQuote(file)));
-  ASSERT_EQ(raw.samples.size(), stacks.size());
-  std::vector<RawLine> want;
-  for (const Frame& f : bin->Symbolize(inlined_pc))
-    want.push_back({std::string(f.function), std::string(f.file) + ":" + std::to_string(f.line)});
-  const RawLocation& loc = raw.locations.at(raw.samples[0].location_ids[0]);
-  EXPECT_EQ(loc.address, inlined_pc);
-  EXPECT_EQ(loc.mapping, "M=1");
-  EXPECT_EQ(loc.lines, want);
 }
 
 }  // namespace

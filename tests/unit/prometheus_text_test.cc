@@ -4,27 +4,21 @@
 // checked by the real `promtool check metrics` (the parser and linter
 // Prometheus ships). Without promtool those checks skip, except in CI
 // (GOSCOPE_REQUIRE_BPF=1), where a missing promtool fails.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "child.h"
 #include "error.h"
 #include "output/prometheus_text.h"
 #include "tool_required.h"
 
 namespace goscope {
 namespace {
-
-namespace fs = std::filesystem;
 
 const char* kPromtool = "/usr/bin/promtool";
 
@@ -36,19 +30,8 @@ struct PromtoolResult {
 
 // `promtool check metrics < page`: exit 0 and no output for a clean page.
 PromtoolResult Promtool(const std::string& page) {
-  auto dir = fs::temp_directory_path() / ("goscope-promtool-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  std::ofstream(dir / "page.txt", std::ios::binary) << page;
-  std::string cmd = std::string(kPromtool) + " check metrics < " + (dir / "page.txt").string() + " 2>&1";
   PromtoolResult r{-1, ""};
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-    int st = ::pclose(p);
-    r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-  fs::remove_all(dir);
+  r.output = testing::RunCommand(std::string(kPromtool) + " check metrics 2>&1", page, &r.exit_code);
   return r;
 }
 

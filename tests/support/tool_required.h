@@ -3,9 +3,7 @@
 // GOSCOPE_REQUIRE_BPF=1 (set by .ci/run): in CI, scripts/install-deps.sh must
 // have brought everything the suite uses, and a skip would hide that it did not.
 #pragma once
-#include <unistd.h>
 
-#include <cstdlib>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -13,15 +11,10 @@
 namespace goscope::testing {
 
 // An absolute path that is executable, or a name found on PATH.
-inline bool ToolInstalled(const std::string& tool) {
-  if (tool.find('/') != std::string::npos) return ::access(tool.c_str(), X_OK) == 0;
-  return std::system(("command -v " + tool + " >/dev/null 2>&1").c_str()) == 0;
-}
+bool ToolInstalled(const std::string& tool);
 
-inline bool ToolsRequired() {
-  const char* v = std::getenv("GOSCOPE_REQUIRE_BPF");
-  return v && std::string(v) == "1";
-}
+// GOSCOPE_REQUIRE_BPF=1: a missing tool fails the test instead of skipping it.
+bool ToolsRequired();
 
 }  // namespace goscope::testing
 

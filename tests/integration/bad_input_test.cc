@@ -5,11 +5,13 @@
 #include <algorithm>
 #include <fstream>
 #include <random>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
 #include "error.h"
 #include "go_binary.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -20,12 +22,7 @@ using testing::ShellQuote;
 
 class BadInput : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/goscope-badinput-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { RunCommand("rm -rf " + ShellQuote(dir_), "", nullptr); }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
   std::string Write(const std::string& name, const std::string& bytes) {
     std::string p = dir_ + "/" + name;
     std::ofstream(p, std::ios::binary) << bytes;
@@ -48,7 +45,8 @@ class BadInput : public ::testing::Test {
       if (b.variant == "plain") return b.path;
     return "";
   }
-  std::string dir_;
+  testing::TempDir tmp_{"badinput"};
+  std::string dir_ = tmp_.path();
 };
 
 void ExpectError(const std::string& path, const std::string& needle) {
@@ -103,9 +101,13 @@ TEST_F(BadInput, CliPrintsOneLineAndFails) {
     EXPECT_NE(rc, 0);
     EXPECT_LT(rc, 128) << "killed by a signal";
     ASSERT_FALSE(err.empty());
-    if (args != "nosuchcommand") EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   }
+  // A bad address on the command line is a usage error (2); read from --stdin, input the run refuses (1).
   auto [rc, err] = Cli("symbolize " + ShellQuote(GoBinaryPath()) + " 0xnothex");
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(err.find("not a hex address"), std::string::npos) << err;
+  std::tie(rc, err) = Cli("symbolize --stdin " + ShellQuote(GoBinaryPath()) + " <" + ShellQuote(Write("addrs", "0xnothex\n")));
   EXPECT_EQ(rc, 1);
   EXPECT_NE(err.find("not a hex address"), std::string::npos) << err;
 }

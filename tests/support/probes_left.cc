@@ -1,47 +1,18 @@
-// The uprobes that exist on a program, as the kernel lists them (bpftool),
-// asked independently of goscope, which cannot be trusted to report its own
-// leftovers: after the goscope processes a test started have exited, none
-// of theirs may remain.
-//
-// Other tracers may probe the same program meanwhile: on a shared host, a
-// node-wide `goscope agent` watches every Go binary (uprobe_multi links on
-// the binary for all processes), and, like goscope attach, writes
-// MemProfileRate where it is 0. Such probes are "foreign": reported, never
-// counted as a leak, and they excuse a changed MemProfileRate (session.h).
-#pragma once
+#include "probes_left.h"
 
 #include <limits.h>
 #include <stdlib.h>
-#include <sys/types.h>
 
 #include <fstream>
-#include <set>
-#include <string>
-#include <vector>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
-#include "../unit/testbin.h"
+#include "child.h"
 
 namespace goscope::reliability {
 
-struct Uprobe {
-  std::string source;  // "perf" (bpftool perf list) or "link" (bpftool link list)
-  pid_t holder = 0;    // perf: the process holding the probe's fd; link: unknown (0)
-  pid_t filter = -1;   // link: the pid the link is limited to, 0 = every process of the binary
-  std::string json;    // bpftool's entry
-};
-
-struct ProbeListing {
-  bool ok = false;  // bpftool ran and its JSON parsed
-  std::string error;
-  std::vector<Uprobe> probes;  // uprobes on the program's binary
-};
-
-// Uprobes on pid's binary: perf-event uprobes (named by the path they were
-// attached through: /proc/PID/exe or the binary's path) and uprobe_multi links
-// (by path, or limited to pid).
-inline ProbeListing UprobesOn(pid_t pid, const std::string& binary) {
+ProbeListing UprobesOn(pid_t pid, const std::string& binary) {
   ProbeListing r;
   char real[PATH_MAX];
   std::string real_path = ::realpath(binary.c_str(), real) ? real : binary;
@@ -79,7 +50,7 @@ inline ProbeListing UprobesOn(pid_t pid, const std::string& binary) {
   return r;
 }
 
-inline std::string Cmdline(pid_t pid) {
+std::string Cmdline(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (char& c : s)
@@ -87,10 +58,7 @@ inline std::string Cmdline(pid_t pid) {
   return s.empty() ? "(gone)" : s;
 }
 
-// Probes the test's own goscope processes (`ours`) made on `target`, or that
-// leaked into the target itself: perf uprobes they (or the target) hold, and
-// uprobe_multi links limited to the target.
-inline std::vector<std::string> OwnProbes(const ProbeListing& l, const std::set<pid_t>& ours, pid_t target) {
+std::vector<std::string> OwnProbes(const ProbeListing& l, const std::set<pid_t>& ours, pid_t target) {
   std::vector<std::string> out;
   for (const auto& p : l.probes) {
     bool own = p.source == "perf" ? (ours.count(p.holder) || p.holder == target) : p.filter == target;
@@ -99,10 +67,7 @@ inline std::vector<std::string> OwnProbes(const ProbeListing& l, const std::set<
   return out;
 }
 
-// Probes of other tracers: perf uprobes held by other processes, and links on
-// the whole binary (a node-wide watcher's). Described with the holder's
-// command line where known.
-inline std::vector<std::string> ForeignProbes(const ProbeListing& l, const std::set<pid_t>& ours, pid_t target) {
+std::vector<std::string> ForeignProbes(const ProbeListing& l, const std::set<pid_t>& ours, pid_t target) {
   std::set<std::string> out;
   for (const auto& p : l.probes) {
     if (p.source == "perf" && !ours.count(p.holder) && p.holder != target)
@@ -112,12 +77,7 @@ inline std::vector<std::string> ForeignProbes(const ProbeListing& l, const std::
   return {out.begin(), out.end()};
 }
 
-}  // namespace goscope::reliability
-
-namespace goscope::reliability {
-
-// ForeignProbes on the program now (empty when bpftool cannot tell).
-inline std::vector<std::string> ForeignOn(pid_t pid, const std::string& binary, const std::set<pid_t>& ours) {
+std::vector<std::string> ForeignOn(pid_t pid, const std::string& binary, const std::set<pid_t>& ours) {
   return ForeignProbes(UprobesOn(pid, binary), ours, pid);
 }
 

@@ -5,7 +5,6 @@
 #include "process/go_process.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +24,8 @@
 
 #include "binary_cache.h"
 #include "error.h"
+#include "child.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -32,63 +33,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A spawned child, killed and reaped when the test ends.
-class Child {
- public:
-  explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
-    std::vector<char*> a, e;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    for (const auto& s : env) e.push_back(const_cast<char*>(s.c_str()));
-    e.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawn(&pid_, a[0], &fa, nullptr, a.data(), e.data());
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-      ADD_FAILURE() << "spawning " << argv[0] << ": " << std::strerror(rc);
-      pid_ = -1;
-    }
+// A spawned child, killed and reaped when the test ends: as posix_spawn
+// starts it, with the given environment only (none by default) and no stdout.
+struct Child : testing::Child {
+  explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {})
+      : testing::Child(argv,
+                       {.in = testing::Io::kInherit, .out = testing::Io::kNull, .err = testing::Io::kInherit, .env = env}) {
+    if (!started() || exec_error())
+      ADD_FAILURE() << "spawning " << argv[0] << ": " << std::strerror(exec_error() ? exec_error() : errno);
   }
-  ~Child() {
-    if (pid_ > 0 && !reaped_) kill(pid_, SIGKILL), Reap();
-  }
-  pid_t pid() const { return pid_; }
-  void Reap() {
-    waitpid(pid_, nullptr, 0);
-    reaped_ = true;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
+  void Reap() { Wait(testing::kForever); }
 };
 
 // A child stopped by the kernel at its exec (PTRACE_TRACEME), with the new
 // image in place: it keeps its identity for as long as we look, however short
 // the program's run and however loaded the machine. Killed at the end.
-class StoppedAtExec {
- public:
-  explicit StoppedAtExec(const std::string& path) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      execl(path.c_str(), path.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    int st = 0;
-    if (pid_ < 0 || waitpid(pid_, &st, 0) != pid_ || !WIFSTOPPED(st)) pid_ = -1;
-  }
-  ~StoppedAtExec() {
-    if (pid_ > 0) kill(pid_, SIGKILL), waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-
- private:
-  pid_t pid_ = -1;
+struct StoppedAtExec : testing::Child {
+  explicit StoppedAtExec(const std::string& path)
+      : testing::Child({path}, {.in = testing::Io::kInherit, .out = testing::Io::kNull, .err = testing::Io::kInherit,
+                                .stop_at_exec = true}) {}
+  pid_t pid() const { return stopped_at_exec() ? testing::Child::pid() : -1; }
 };
 
 // Waits until the child has exec'd path (its /proc/PID/exe points there).
@@ -102,11 +66,6 @@ bool WaitExec(pid_t pid, const std::string& path) {
 }
 
 std::string Real(const std::string& p) { return fs::canonical(p).string(); }
-
-std::string TempDir() {
-  char tmpl[] = "/tmp/goscope-go-process-XXXXXX";
-  return mkdtemp(tmpl);
-}
 
 double Ms(std::chrono::steady_clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -171,7 +130,8 @@ TEST(GoProcess, DeletedExecutableIsStillIdentifiedAndRead) {
   for (const auto& b : testing::LoadTestBinaries())
     if (b.name == "demo" && b.variant == "stripped") demo = b.path;
   ASSERT_FALSE(demo.empty());
-  std::string dir = TempDir();
+  testing::TempDir tmp("go-process");
+  std::string dir = tmp.path();
   std::string copy = dir + "/demo-upgraded-away";
   fs::copy_file(demo, copy);
   fs::permissions(copy, fs::perms::owner_all);
@@ -248,7 +208,8 @@ TEST(GoProcess, EveryGoTestBinaryIsGoAndOthersAreNot) {
   EXPECT_FALSE(detector.IsGoExecutable("/bin/sleep", &why));
   EXPECT_NE(why.find("without Go sections"), std::string::npos) << why;
 
-  std::string dir = TempDir();
+  testing::TempDir tmp("go-process");
+  std::string dir = tmp.path();
   std::string script = dir + "/script.sh";
   std::ofstream(script) << "#!/bin/sh\nexit 0\n";
   EXPECT_EQ(ProbeElfForGo(script), ElfGoHint::kNotElf);

@@ -18,6 +18,7 @@
 #include "elf_file.h"
 #include "error.h"
 #include "runtime_layout.h"
+#include "temp_dir.h"
 #include "testbin.h"
 #include "tool_required.h"
 
@@ -33,18 +34,7 @@ using testing::TestBinaryLabel;
 
 bool HasDwarf(const TestBinary& b) { return b.variant == "plain" || b.variant == "pie" || b.variant == "cgo"; }
 
-// A temporary directory removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/goscope-layout-XXXXXX";
-    if (::mkdtemp(tmpl)) path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 const TestBinary* FirstWith(const std::vector<TestBinary>& bins, const std::string& variant,
                             const std::string& version = "") {
@@ -230,11 +220,11 @@ TEST(RuntimeLayout, CompressionFormsReadTheSame) {
   const TestBinary* b = FirstWith(bins, "plain");
   ASSERT_NE(b, nullptr);
   TempDir dir;
-  ASSERT_FALSE(dir.path.empty());
+  ASSERT_FALSE(dir.path().empty());
   RuntimeLayout want = ReadDwarfLayout(b->path);
   for (const char* flags : {"--compress-debug-sections=zlib-gnu", "--decompress-debug-sections"}) {
     SCOPED_TRACE(flags);
-    std::string out = (dir.path / "copy").string();
+    std::string out = dir.path() + "/copy";
     int rc = 0;
     RunCommand(std::string("objcopy ") + flags + " " + ShellQuote(b->path) + " " + ShellQuote(out), "", &rc);
     ASSERT_EQ(rc, 0);
@@ -247,8 +237,8 @@ TEST(RuntimeLayout, CompressionFormsReadTheSame) {
 TEST(RuntimeLayout, BadInputThrowsOrDegrades) {
   EXPECT_THROW(ReadDwarfLayout("/nonexistent/goscope-binary"), Error);
   TempDir dir;
-  ASSERT_FALSE(dir.path.empty());
-  std::string text = (dir.path / "text").string();
+  ASSERT_FALSE(dir.path().empty());
+  std::string text = dir.path() + "/text";
   std::ofstream(text) << "not an ELF file\n";
   EXPECT_THROW(ReadDwarfLayout(text), Error);
 
@@ -257,7 +247,7 @@ TEST(RuntimeLayout, BadInputThrowsOrDegrades) {
   auto bins = LoadTestBinaries();
   const TestBinary* b = FirstWith(bins, "plain");
   ASSERT_NE(b, nullptr);
-  std::string plain = (dir.path / "plain").string();
+  std::string plain = dir.path() + "/plain";
   int rc = 0;
   RunCommand("objcopy --decompress-debug-sections " + ShellQuote(b->path) + " " + ShellQuote(plain), "", &rc);
   ASSERT_EQ(rc, 0);
@@ -284,7 +274,7 @@ TEST(RuntimeLayout, BadInputThrowsOrDegrades) {
     } else {
       for (uint64_t i = 11; i < size; i += 97) scribble(i);
     }
-    std::string path = (dir.path / ("bad" + std::to_string(round))).string();
+    std::string path = dir.path() + "/bad" + std::to_string(round);
     std::ofstream(path, std::ios::binary) << copy;
     try {
       ReadDwarfLayout(path);  // rounds 1-7 keep part of the layout here

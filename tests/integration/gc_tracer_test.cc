@@ -25,6 +25,7 @@
 #include "runtime_layout.h"
 #include "runtime_variables.h"
 #include "process/target_process.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -37,71 +38,17 @@ std::string ReadWholeFile(const std::string& path) {
   return ss.str();
 }
 
-// A temporary directory removed with its files on destruction.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/goscope-gc-test-XXXXXX";
-    if (mkdtemp(tmpl)) path_ = tmpl;
-  }
-  ~TempDir() {
-    if (!path_.empty()) testing::RunCommand("rm -rf " + testing::ShellQuote(path_), "", nullptr);
-  }
-  const std::string& path() const { return path_; }
+using testing::TempDir;
 
- private:
-  std::string path_;
-};
-
-// A child process with stdout and stderr going to files; killed on destruction.
-class Proc {
- public:
+// A child process with stdout and stderr going to files the test polls.
+struct Proc : testing::Child {
   Proc(const std::vector<std::string>& argv, const std::string& out_path, const std::string& err_path,
-       const std::vector<std::string>& env = {}) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int in = open("/dev/null", O_RDONLY);
-      dup2(in, 0), dup2(out, 1), dup2(err, 2);
-      for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> a;
-      for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
-  }
-  ~Proc() { Kill(SIGKILL); }
-  pid_t pid() const { return pid_; }
-  void Signal(int sig) const {
-    if (pid_ > 0) kill(pid_, sig);
-  }
-  // Kills (if still running) and reaps; returns the wait status.
-  int Kill(int sig) {
-    int status = 0;
-    if (pid_ > 0) {
-      kill(pid_, sig);
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    return status;
-  }
-  // Waits for the process to exit by itself; false on timeout.
-  bool Wait(std::chrono::milliseconds timeout, int* status) {
-    auto end = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < end) {
-      if (waitpid(pid_, status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
- private:
-  pid_t pid_ = -1;
+       const std::vector<std::string>& env = {})
+      : Child(argv, {.out = testing::Io::kFile,
+                     .err = testing::Io::kFile,
+                     .out_path = out_path,
+                     .err_path = err_path,
+                     .add_env = env}) {}
 };
 
 // Polls path until it contains text (and, if given, calls tick meanwhile).
@@ -387,8 +334,8 @@ TEST(GcTracer, CliJsonAndTimeline) {
   ASSERT_TRUE(WaitForText(out, "done", std::chrono::seconds(60))) << ReadWholeFile(err);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the CLI's next drain
   cli.Signal(SIGINT);
-  int status = 0;
-  ASSERT_TRUE(cli.Wait(std::chrono::seconds(20), &status)) << ReadWholeFile(cli_err);
+  ASSERT_TRUE(cli.WaitForExit(20000)) << ReadWholeFile(cli_err);
+  const int status = cli.wait_status();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << ReadWholeFile(cli_err);
   prog.Kill(SIGKILL);
 

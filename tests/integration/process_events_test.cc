@@ -7,7 +7,6 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <spawn.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -27,6 +26,8 @@
 
 #include "bpf_required.h"
 #include "error.h"
+#include "child.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -35,18 +36,12 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// A program started as posix_spawn would (no environment, no stdout), left
+// to the test to reap.
 pid_t Spawn(const std::vector<std::string>& argv) {
-  std::vector<char*> a;
-  for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-  a.push_back(nullptr);
-  char* envp[] = {nullptr};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, a[0], &fa, nullptr, a.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  return rc == 0 ? pid : -1;
+  testing::Child c(argv, {.in = testing::Io::kInherit, .out = testing::Io::kNull, .err = testing::Io::kInherit,
+                          .env = std::vector<std::string>{}});
+  return c.started() && !c.exec_error() ? c.Release() : -1;
 }
 
 // Polls until pred() or timeout; true if pred() held.
@@ -99,11 +94,6 @@ uint64_t FirstInstruction(pid_t pid) {
   return 0;
 }
 
-std::string TempDir() {
-  char tmpl[] = "/tmp/goscope-proc-events-XXXXXX";
-  return mkdtemp(tmpl);
-}
-
 TEST(ProcessEvents, DeviceNumberEncodings) {
   // The kernel's MKDEV and glibc's makedev agree only on small numbers.
   EXPECT_EQ(DevFromKernel(254u << 20 | 0), makedev(254, 0));
@@ -116,7 +106,8 @@ TEST(ProcessEvents, DeviceNumberEncodings) {
 
   // Against stat() of real files and what the kernel prints in /proc/self/maps
   // (MAJOR:MINOR of inode->i_sb->s_dev), on the root file system and a tmpfs.
-  std::string dir = TempDir();
+  testing::TempDir tmp("proc-events");
+  std::string dir = tmp.path();
   std::vector<std::string> files = {"/bin/sleep", dir + "/f"};
   std::ofstream(dir + "/f") << "x";
   if (fs::is_directory("/dev/shm")) {
@@ -242,7 +233,8 @@ TEST(ProcessEvents, ExitOnlyWhenTheLastThreadGoes) {
 TEST(ProcessEvents, StopOnExecStopsBeforeTheFirstInstruction) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
   // Our own copy of touch: stopping every exec of /usr/bin/touch would stop other tests' too.
-  std::string dir = TempDir();
+  testing::TempDir tmp("proc-events");
+  std::string dir = tmp.path();
   std::string prog = dir + "/touch-copy";
   fs::copy_file("/usr/bin/touch", prog);
   fs::permissions(prog, fs::perms::owner_all);
@@ -311,8 +303,9 @@ TEST(ProcessEvents, CallbackExceptionLeavesPollAndKeepsTheRest) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
   ProcessEvents ev;
   ev.Start();
-  // posix_spawn returns once the child's new mm is installed, which is before
-  // the exec tracepoint; the first child's exit orders its event first.
+  // Spawn returns once the child has exec'd (its close-on-exec files are
+  // closed), which is before the exec tracepoint; the first child's exit
+  // orders its event first.
   pid_t first = Spawn({"/bin/true"});
   ASSERT_GT(first, 0);
   waitpid(first, nullptr, 0);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf_required.h"
+#include "child.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -19,29 +20,11 @@ namespace {
 using testing::RunCommand;
 using testing::ShellQuote;
 
-// Starts a Go test program in the background; kills it on destruction.
-class Child {
- public:
-  explicit Child(const std::vector<std::string>& argv) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, 1);
-      std::vector<char*> a;
-      for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) kill(pid_, SIGKILL), waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-  bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
-
- private:
-  pid_t pid_ = -1;
+// A Go test program in the background (no stdout); killed on destruction.
+struct Child : testing::Child {
+  explicit Child(const std::vector<std::string>& argv)
+      : testing::Child(argv, {.in = testing::Io::kInherit, .out = testing::Io::kNull, .err = testing::Io::kInherit}) {}
+  bool alive() { return started() && !Exited(); }
 };
 
 uint64_t Hits(const nlohmann::json& sites, const std::string& name) {
@@ -72,7 +55,9 @@ TEST(ProbeCheck, EverySiteFiresOnLiveDemo) {
     EXPECT_GT(Hits(sites, "goroutine_exit"), 0u);
     EXPECT_GT(Hits(sites, "malloc"), 100u);
     // 1.27+: most small objects are allocated in the size-specialized functions.
-    if (testing::ParseGoVersion(b.go_version).minor >= 27) EXPECT_GT(Hits(sites, "malloc_specialized"), 100u);
+    if (testing::ParseGoVersion(b.go_version).minor >= 27) {
+      EXPECT_GT(Hits(sites, "malloc_specialized"), 100u);
+    }
     // Each newproc1 call is followed by exactly one runqput in newproc's closure.
     // All sites count over one window; a goroutine being created at its edges
     // may be seen by one probe only.

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf_required.h"
+#include "child.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -25,34 +27,14 @@ using testing::RunCommand;
 using testing::ShellQuote;
 
 // A child process whose stdout (or stderr) goes to a file we can poll.
-class Proc {
- public:
-  Proc(const std::vector<std::string>& argv, const std::string& out_path, bool capture_stderr = false) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, capture_stderr ? 2 : 1);
-      std::vector<char*> a;
-      for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
-  }
-  ~Proc() {
-    if (pid_ > 0 && !reaped_) kill(pid_, SIGKILL), waitpid(pid_, nullptr, 0);
-  }
-  pid_t pid() const { return pid_; }
-  int Wait() {
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    reaped_ = true;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool reaped_ = false;
+struct Proc : testing::Child {
+  Proc(const std::vector<std::string>& argv, const std::string& out_path, bool capture_stderr = false)
+      : Child(argv, {.in = testing::Io::kInherit,
+                     .out = capture_stderr ? testing::Io::kInherit : testing::Io::kFile,
+                     .err = capture_stderr ? testing::Io::kFile : testing::Io::kInherit,
+                     .out_path = out_path,
+                     .err_path = out_path}) {}
+  int Wait() { return Child::Wait(testing::kForever); }
 };
 
 std::string Slurp(const std::string& path) {
@@ -77,13 +59,9 @@ bool StackHas(const json& frames, const std::string& fn) {
 
 class Attach : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/goscope-attach-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { RunCommand("rm -rf " + ShellQuote(dir_), "", nullptr); }
-  std::string dir_;
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
+  testing::TempDir tmp_{"attach"};
+  std::string dir_ = tmp_.path();
 };
 
 // The checksum the program prints when nobody traces it.

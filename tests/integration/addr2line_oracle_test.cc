@@ -43,6 +43,7 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <map>
@@ -57,7 +58,7 @@
 #include "tool_required.h"
 
 #ifndef GOSCOPE_BINARY
-#error "GOSCOPE_BINARY must be defined (tests/CMakeLists.txt does)"
+#error "GOSCOPE_BINARY must be defined (tests/integration/CMakeLists.txt does)"
 #endif
 
 namespace goscope::testing {

@@ -6,6 +6,7 @@
 #include <dirent.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <thread>

@@ -6,7 +6,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +18,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "child.h"
 
 namespace goscope {
 namespace {
@@ -168,13 +169,11 @@ std::string V2Line(const std::string& proc_cgroup) {
   return "";
 }
 
+// The caller kills and reaps it (KillAndReap).
 pid_t SpawnSleep() {
-  pid_t pid = -1;
-  char arg0[] = "/bin/sleep", arg1[] = "30";
-  char* argv[] = {arg0, arg1, nullptr};
-  char* envp[] = {nullptr};
-  if (posix_spawn(&pid, argv[0], nullptr, nullptr, argv, envp) != 0) return -1;
-  return pid;
+  testing::Child c({"/bin/sleep", "30"}, {.in = testing::Io::kInherit, .out = testing::Io::kInherit,
+                                          .err = testing::Io::kInherit, .env = std::vector<std::string>{}});
+  return c.started() && !c.exec_error() ? c.Release() : -1;
 }
 
 void KillAndReap(pid_t pid) {

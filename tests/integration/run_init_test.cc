@@ -3,6 +3,7 @@
 // variant of tests/go/inittest and on Debian's restic; and the program's own
 // output, input, exit status and death by signal unchanged under goscope.
 #include <map>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>

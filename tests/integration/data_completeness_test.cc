@@ -2,6 +2,8 @@
 // far too small for it. Every goroutine the program creates is one creation
 // and one exit event, so what goscope saw plus what the BPF side counted as
 // dropped must equal twice the program's own count, exactly.
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -26,7 +28,7 @@ TEST(EventLoss, DroppedEventsAreCountedExactly) {
     if (!b.go_version.starts_with("go1.19") && b.path != newest->path) continue;
     const std::string label = testing::TestBinaryLabel(b);
     constexpr int kGoroutines = 200000;
-    Child prog({b.path, "churn", std::to_string(kGoroutines)}, /*stdin_pipe=*/true);
+    Child prog({b.path, "churn", std::to_string(kGoroutines)}, {.in = testing::Io::kPipe});
     ASSERT_TRUE(prog.WaitFor(0, "agentprog: ready").has_value()) << label << prog.err();
     heaptest::TempDir dir;
     Child gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "--alloc-mode", "off", "--ring-size",
@@ -57,7 +59,7 @@ TEST(EventLoss, TargetThatExecsAnotherProgramEndsTheRunWithOutputs) {
   const auto bins = testing::LoadTestBinaries();
   for (const auto& b : bins) {
     if (&b != testing::NewestBuild(bins, "agentprog", "stripped")) continue;
-    Child prog({b.path, "exec"}, /*stdin_pipe=*/true);
+    Child prog({b.path, "exec"}, {.in = testing::Io::kPipe});
     ASSERT_TRUE(prog.WaitFor(0, "agentprog: ready").has_value()) << prog.err();
     heaptest::TempDir dir;
     Child gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "-o", dir.path()});

@@ -32,6 +32,8 @@
 #include "process/goroutine_snapshot.h"
 #include "runtime_variables.h"
 #include "process/target_process.h"
+#include "child.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -44,37 +46,24 @@ using testing::ShellQuote;
 // The goroutines test program, started with args; waits for "ready N".
 class GoProgram {
  public:
-  GoProgram(const std::string& path, const std::vector<std::string>& args, const std::string& gomaxprocs = "") {
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      if (!gomaxprocs.empty()) setenv("GOMAXPROCS", gomaxprocs.c_str(), 1);
-      dup2(out[1], 1);
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, 2);
-      std::vector<char*> a{const_cast<char*>(path.c_str())};
-      for (const auto& s : args) a.push_back(const_cast<char*>(s.c_str()));
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
-    close(out[1]);
-    fd_ = out[0];
-    std::string line = ReadLine(60000);
+  GoProgram(const std::string& path, const std::vector<std::string>& args, const std::string& gomaxprocs = "")
+      : child_(Argv(path, args), {.in = testing::Io::kInherit,
+                                  .out = testing::Io::kPipe,
+                                  .err = testing::Io::kNull,
+                                  .add_env = gomaxprocs.empty()
+                                                 ? std::vector<std::string>{}
+                                                 : std::vector<std::string>{"GOMAXPROCS=" + gomaxprocs}}) {
+    if (!child_.started()) return;
+    std::string line = child_.NextLine(testing::kStdout, 60000).value_or("(timeout or eof)");
     if (std::sscanf(line.c_str(), "ready %d", &num_goroutine_) != 1) error_ = "no 'ready N' line, got '" + line + "'";
   }
-  ~GoProgram() {
-    if (pid_ > 0) kill(pid_, SIGKILL), waitpid(pid_, nullptr, 0);
-    if (fd_ >= 0) close(fd_);
-  }
-  bool ok() const { return pid_ > 0 && error_.empty(); }
+  bool ok() const { return child_.started() && error_.empty(); }
   const std::string& error() const { return error_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
   int num_goroutine() const { return num_goroutine_; }
   // Not stopped, not dead: /proc/PID/stat state.
   char State() const {
-    std::ifstream f("/proc/" + std::to_string(pid_) + "/stat");
+    std::ifstream f("/proc/" + std::to_string(pid()) + "/stat");
     std::string s;
     std::getline(f, s);
     size_t p = s.rfind(')');
@@ -82,30 +71,14 @@ class GoProgram {
   }
 
  private:
-  std::string ReadLine(int timeout_ms) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    for (;;) {
-      size_t nl = buf_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return line;
-      }
-      int left = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
-      if (left <= 0) return "(timeout)";
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, left) <= 0) continue;
-      char tmp[4096];
-      ssize_t n = read(fd_, tmp, sizeof tmp);
-      if (n <= 0) return "(eof)";
-      buf_.append(tmp, static_cast<size_t>(n));
-    }
+  static std::vector<std::string> Argv(const std::string& path, const std::vector<std::string>& args) {
+    std::vector<std::string> argv{path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
   }
 
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::string buf_, error_;
+  testing::Child child_;
+  std::string error_;
   int num_goroutine_ = -1;
 };
 
@@ -115,15 +88,6 @@ std::string ReadFile(const std::string& path) {
   ss << f.rdbuf();
   return ss.str();
 }
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/goscope-goroutines-XXXXXX";
-    path = mkdtemp(tmpl) ? tmpl : "/tmp";
-  }
-  ~TempDir() { RunCommand("rm -rf " + ShellQuote(path), "", nullptr); }
-};
 
 // ---- expectations ----------------------------------------------------------
 
@@ -347,8 +311,8 @@ TEST(GoroutineSnapshot, ExactPopulationsAndGoDumpsAgree) {
   for (const auto& b : GoroutineBinaries()) {
     checked++;
     SCOPED_TRACE(testing::TestBinaryLabel(b));
-    TempDir tmp;
-    const std::string dump = tmp.path + "/go";
+    testing::TempDir tmp("goroutines");
+    const std::string dump = tmp.path() + "/go";
     GoProgram prog(b.path, {"-dump", dump, "-churn", "5000"});
     ASSERT_TRUE(prog.ok()) << prog.error();
     const int minor = Minor(b);
@@ -492,7 +456,7 @@ TEST(GoroutineSnapshot, ExactPopulationsAndGoDumpsAgree) {
     // The CLI, pprof, against Go's own profile, both read by go tool pprof.
     const testing::GoToolchain* tc = testing::ToolchainFor(b.go_version);
     ASSERT_NE(tc, nullptr);
-    const std::string ours = tmp.path + "/us.pb.gz";
+    const std::string ours = tmp.path() + "/us.pb.gz";
     RunCommand(Goscope() + " goroutines --format pprof -o " + ShellQuote(ours) + " -p " + std::to_string(prog.pid()),
                "", &rc, &err);
     ASSERT_EQ(rc, 0) << err;
