@@ -2,7 +2,7 @@
 # Installs everything goscope needs to build, run and test on Debian 12 (bookworm).
 # Idempotent: safe to run again; it only adds what is missing.
 #
-#   bookworm            compiler, cmake, elfutils, fmt, capstone, libmicrohttpd, gtest, go1.19
+#   bookworm            compiler, cmake, elfutils, fmt, capstone, CLI11, libmicrohttpd, gtest, go1.19
 #   bookworm-backports  libbpf >= 1.4, bpftool, go1.21, go1.22, go1.23
 #   trixie (pinned low) go1.24 only; nothing else is upgraded from it
 #   trixie-backports (pinned low) go1.25, go1.26, go1.27, asked for by name only
