@@ -42,10 +42,7 @@ class GoBinary {
   std::string identity() const;
 
   // Frames at pc (a link-time virtual address), innermost first, wrappers marked.
-  std::vector<Frame> Symbolize(uint64_t pc) const;
-  // A compiler-generated wrapper (abi.FuncIDWrapper, whose number moved in
-  // 1.22 and 1.25): Go's tracebacks hide these.
-  bool IsWrapper(const Func& f) const { return f.func_id == wrapper_func_id_; }
+  std::vector<Frame> Symbolize(uint64_t pc) const { return pclntab_->Symbolize(pc); }
 
  private:
   explicit GoBinary(std::unique_ptr<ElfFile> elf);
@@ -58,7 +55,6 @@ class GoBinary {
   std::optional<Moduledata> moduledata_;
   std::string go_version_;
   std::string_view text_start_origin_ = "pclntab header";
-  uint8_t wrapper_func_id_ = 0;
 };
 
 }  // namespace goscope

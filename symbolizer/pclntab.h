@@ -55,6 +55,9 @@ class Pclntab {
   // inlined frames cannot be expanded (Symbolize then reports the outermost only).
   void set_gofunc(uint64_t gofunc) { gofunc_ = gofunc; }
   uint64_t gofunc() const { return gofunc_; }
+  // abi.FuncIDWrapper of the binary's release (its number moved in 1.22 and 1.25).
+  void set_wrapper_func_id(uint8_t id) { wrapper_func_id_ = id; }
+  bool IsWrapper(const Func& f) const { return wrapper_func_id_ && f.func_id == wrapper_func_id_; }
 
   const Func* FindFunc(uint64_t pc) const;
   // The real function of that name: assembly wrappers (funcID wrapper) share
@@ -63,8 +66,8 @@ class Pclntab {
   std::vector<const Func*> FuncsNamed(std::string_view name) const;
 
   // Frames at pc, innermost first; empty if pc is in no function. Each has
-  // pc and entry (link-time); wrapper is left to GoBinary, which knows the
-  // release's funcID numbering. For a return address, pass pc-1 (the call
+  // pc and entry (link-time), and wrappers are marked (once GoBinary has set
+  // the release's wrapper funcID). For a return address, pass pc-1 (the call
   // instruction), as Go's traceback does.
   std::vector<Frame> Symbolize(uint64_t pc) const;
   // The frame size at pc in f (its pcsp table): how far SP is below the
@@ -106,6 +109,7 @@ class Pclntab {
   bool text_start_in_header_ = false;
   Bytes funcnametab_, cutab_, filetab_, pctab_, functab_;
   uint64_t funcname_off_ = 0;
+  uint8_t wrapper_func_id_ = 0;
   uint64_t gofunc_ = 0;
   std::vector<Func> funcs_;               // sorted by entry
   const std::vector<uint32_t>& ByName() const;
