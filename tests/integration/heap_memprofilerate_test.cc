@@ -5,9 +5,11 @@
 // a rate the program changed meanwhile alone, and the program's allocator
 // picks the written rate up.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -237,6 +239,49 @@ TEST(MemProfileRate, CliSharesARateAndTakesOverOneLeftBehind) {
   EXPECT_NE(third->err().find("left by a goscope that did not restore it"), std::string::npos) << third->err();
   EXPECT_NE(third->err().find("restored to 0"), std::string::npos) << third->err();
   EXPECT_EQ(ReadMemProfileRate(prog->pid(), addr), 0);
+}
+
+// A goscope killed while its target then exits leaves a record nobody will
+// restore; the next goscope to write a rate removes it, and leaves alone the
+// records of processes that still run and files it does not own.
+TEST(MemProfileRate, RecordsOfProcessesThatAreGoneAreSwept) {
+  // A process instance that no longer runs: a child that has exited.
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  const std::string stale = LedgerOf(child);
+  ::kill(child, SIGKILL);
+  int st = 0;
+  ASSERT_EQ(::waitpid(child, &st, 0), child);
+  {
+    std::ofstream(stale) << "524288 0\n";
+  }
+  ASSERT_EQ(::chmod(stale.c_str(), 0600), 0);
+  // The same name from another user (/run/lock is world-writable): not ours to remove.
+  const std::string foreign = stale + "0";
+  {
+    std::ofstream(foreign) << "524288 0\n";
+  }
+  ASSERT_EQ(::chmod(foreign.c_str(), 0600), 0);
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(foreign.c_str(), 65534, 65534), 0);
+  }
+  // A record of a live process: this test's own.
+  const std::string live = LedgerOf(::getpid());
+  {
+    std::ofstream(live) << "524288 0\n";
+  }
+  ASSERT_EQ(::chmod(live.c_str(), 0600), 0);
+  SweepStaleRateRecords();
+  EXPECT_FALSE(testing::FileExists(stale)) << "the record of an exited process stays";
+  EXPECT_TRUE(testing::FileExists(live)) << "the record of a running process went";
+  if (::geteuid() == 0) {
+    EXPECT_TRUE(testing::FileExists(foreign)) << "another user's file went";
+  }
+  ::unlink(live.c_str());
+  ::unlink(foreign.c_str());
 }
 
 TEST(MemProfileRate, UnreadableAddressThrows) {

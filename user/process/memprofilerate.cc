@@ -1,5 +1,6 @@
 #include "process/memprofilerate.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -10,11 +11,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <string_view>
 
 #include <fmt/format.h>
 
 #include "error.h"
 #include "process/go_process.h"
+#include "process/proc_files.h"
 #include "process/process_memory.h"
 
 namespace goscope {
@@ -54,10 +58,6 @@ std::optional<int64_t> ReadMemProfileRate(pid_t pid, uint64_t address) {
   if (!v) return std::nullopt;
   return static_cast<int64_t>(*v);
 }
-
-namespace {
-
-}  // namespace
 
 // What a record holds: the rate goscope wrote, and the program's own before.
 struct RateRecord {
@@ -115,6 +115,52 @@ class RateLedger {
   int fd_ = -1;
 };
 
+namespace {
+
+constexpr const char* kLedgerDir = "/run/lock";
+constexpr std::string_view kLedgerPrefix = "goscope-memprofilerate-";
+
+std::string LedgerPath(pid_t pid, uint64_t start_ticks) {
+  return fmt::format("{}/{}{}-{}", kLedgerDir, kLedgerPrefix, pid, start_ticks);
+}
+
+// Whether the process instance a record names (pid and start time) still runs.
+bool InstanceRuns(pid_t pid, uint64_t start_ticks) {
+  try {
+    auto text = ReadProcFile(pid, "stat");
+    auto st = text ? ParseProcStat(*text) : std::nullopt;
+    return st && !st->exited() && st->start_ticks == start_ticks;
+  } catch (const Error&) {
+    return true;  // cannot tell: leave the record
+  }
+}
+
+}  // namespace
+
+void SweepStaleRateRecords() {
+  DIR* dir = ::opendir(kLedgerDir);
+  if (!dir) return;
+  while (dirent* d = ::readdir(dir)) {
+    std::string_view name = d->d_name;
+    if (!name.starts_with(kLedgerPrefix)) continue;
+    long long pid = 0;
+    unsigned long long ticks = 0;
+    if (std::sscanf(d->d_name + kLedgerPrefix.size(), "%lld-%llu", &pid, &ticks) != 2 || pid <= 0) continue;
+    if (InstanceRuns(static_cast<pid_t>(pid), ticks)) continue;
+    // The process is gone, so no goscope can still sample it; a record only
+    // goes if it is ours (as RateLedger trusts only its own) and nobody holds it.
+    const std::string path = LedgerPath(static_cast<pid_t>(pid), ticks);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_uid == ::geteuid() && S_ISREG(st.st_mode) &&
+        ::flock(fd, LOCK_EX | LOCK_NB) == 0)
+      ::unlink(path.c_str());
+    ::close(fd);
+  }
+  ::closedir(dir);
+}
+
 // A write into a process is made only while it runs the image it ran when the
 // address was worked out; the address means nothing in another.
 std::optional<MemProfileRateOverride::Image> MemProfileRateOverride::ImageOf(pid_t pid) {
@@ -133,9 +179,12 @@ MemProfileRateOverride::MemProfileRateOverride(pid_t pid, uint64_t address, int6
   original_ = *v;
   if (rate <= 0 || !allow_write) return;
   // One record per process instance: a reused pid never reads an old one.
-  if (image_)
-    ledger_ = std::make_unique<RateLedger>(
-        fmt::format("/run/lock/goscope-memprofilerate-{}-{}", pid, image_->start_ticks));
+  if (image_) {
+    // Records of processes that died while a goscope was killed go first, once per goscope.
+    static std::once_flag swept;
+    std::call_once(swept, SweepStaleRateRecords);
+    ledger_ = std::make_unique<RateLedger>(LedgerPath(pid, image_->start_ticks));
+  }
   if (!ledger_ || !ledger_->ok()) {
     // No ledger (no /run/lock): write only a 0, as before, and say nothing to later goscopes.
     ledger_.reset();

@@ -69,6 +69,12 @@ uint64_t MemProfileRateAddress(const TargetProcess& target, const RuntimeLayout&
 // The current value; nullopt when the memory cannot be read.
 std::optional<int64_t> ReadMemProfileRate(pid_t pid, uint64_t address);
 
+// Removes the rate records (/run/lock/goscope-memprofilerate-PID-STARTTICKS)
+// of processes that no longer run: left when a goscope was killed and its
+// target then exited, with nobody left to restore. Only this user's records,
+// and only those nobody holds. The first override a goscope makes calls it.
+void SweepStaleRateRecords();
+
 class MemProfileRateOverride {
  public:
   // Reads MemProfileRate at address (a runtime address); throws Error when it
