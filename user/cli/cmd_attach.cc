@@ -120,13 +120,7 @@ int RunAttach(const AttachArgs& args) {
              bin.go_version(), session.Description(),
              duration > 0 ? fmt::format(" for {}s", duration) : " until Ctrl-C");
   session.SeedFromMemory();
-  // Drain faster while events pour in: the ring buffer holds ~50k creation
-  // events, and a goroutine storm fills it in tens of milliseconds.
-  int busy = 0;
-  while (!session.ended() && run.Wait(busy > 5000 ? 10 : 100)) {
-    busy = session.Poll();
-    session.MaybeReport(run);
-  }
+  session.TraceUntilEnd(run);
   return session.Finish(dir, run);
 }
 

@@ -114,11 +114,7 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   // Phase 2: the rest of the run.
   if (opts.until_main) return 0;  // the session's probes go with it
   if (main_started && !run.target_exited()) session.StartHeap();
-  int busy = 0;
-  while (!session.ended() && run.Wait(busy > 5000 ? 10 : 100)) {
-    busy = session.Poll();
-    session.MaybeReport(run);
-  }
+  session.TraceUntilEnd(run);
   return session.Finish(opts.dir, run, {{"init", InitReportJson(report)["init_total"]}});
 }
 

@@ -36,7 +36,6 @@ TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& lay
       layout_(layout),
       sites_(sites),
       opts_(std::move(options)),
-      start_ns_(MonotonicNs()),
       trace_(target, layout),
       next_status_(static_cast<double>(opts_.interval_s)) {
   struct stat st {};
@@ -162,6 +161,16 @@ void TraceSession::MaybeReport(const RunControl& run) {
                   goroutines_->lost()));
 }
 
+void TraceSession::TraceUntilEnd(RunControl& run) {
+  // Drain faster while events pour in: the ring buffer holds ~50k creation
+  // events, and a goroutine storm fills it in tens of milliseconds.
+  int busy = 0;
+  while (!ended() && run.Wait(busy > 5000 ? 10 : 100)) {
+    busy = Poll();
+    MaybeReport(run);
+  }
+}
+
 int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann::json extra_summary) {
   auto on_event = [&](const GoroutineEvent& e) { trace_.OnGoroutine(e); };
   if (error_.empty()) {
@@ -224,14 +233,14 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
     return it->second;
   };
   nlohmann::json timeline = TimelineJson(target_.pid, trace_.lifecycle(), end_ns, site, func);
-  for (auto& ev : GcTraceEvents(target_.pid, 0, start_ns_, trace_.gc_cycles(), trace_.stw_pauses()))
+  for (auto& ev : GcTraceEvents(target_.pid, 0, trace_.lifecycle().start_ns(), trace_.gc_cycles(), trace_.stw_pauses()))
     timeline["traceEvents"].push_back(ev);
   WriteFileAtomically(dir + "/timeline.json", timeline.dump() + "\n");
   nlohmann::json summary = {
       {"schema_version", kOutputSchemaVersion},
       {"pid", target_.pid},
       {"go_version", bin.go_version()},
-      {"duration_seconds", (end_ns - start_ns_) / 1e9},
+      {"duration_seconds", (end_ns - trace_.lifecycle().start_ns()) / 1e9},
       {"goroutines_created", trace_.lifecycle().created()},
       {"goroutines_exited", trace_.lifecycle().exited()},
       {"goroutines_live", trace_.snapshot().user_goroutines()},

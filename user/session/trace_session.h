@@ -54,6 +54,9 @@ class TraceSession {
   int Poll();
   // Status line and a fresh snapshot, every interval (call after each Poll).
   void MaybeReport(const RunControl& run);
+  // Polls and reports until the run ends (duration, signal, target exit) or
+  // the session does (exec, read failure).
+  void TraceUntilEnd(RunControl& run);
   // Detaches everything (restoring MemProfileRate first) and writes summary.json,
   // leaks.json/.txt, goroutines.pb.gz, heap.pb.gz, timeline.json into dir.
   // Returns the exit status: 1 if the rate could not be restored, else 0.
@@ -81,7 +84,6 @@ class TraceSession {
   std::string gc_error_;
   std::unique_ptr<HeapSession> heap_;
   std::string heap_error_;
-  uint64_t start_ns_;
   ProcessTrace trace_;
   double next_status_;
   std::string error_;  // a failure mid-run (the target exiting mid-read): the outputs still get written
