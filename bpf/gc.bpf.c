@@ -67,6 +67,7 @@ static __always_inline struct gc_proc *traced(void) {
 
 SEC("uprobe")
 int on_gc_start(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   if (!traced()) return 0;
   struct trigger_key key = {.pid = bpf_get_current_pid_tgid() >> 32, .goid = read_u64(current_g(ctx) + off.g_goid)};
   __s64 kind = (__s64)ctx->ax;
@@ -76,6 +77,7 @@ int on_gc_start(struct pt_regs *ctx) {
 
 SEC("uprobe")
 int on_stop_the_world(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   if (!traced()) return 0;
   struct gc_event *e = reserve(GC_EV_STW_STOP);
   if (!e) return 0;
@@ -97,6 +99,7 @@ int on_stop_the_world(struct pt_regs *ctx) {
 
 SEC("uprobe")
 int on_start_the_world(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   struct gc_proc *proc = traced();
   if (!proc) return 0;
   struct gc_event *e = reserve(GC_EV_STW_START);

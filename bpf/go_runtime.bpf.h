@@ -6,6 +6,16 @@
 // bpf_helpers.h. Knows no runtime offsets: callers pass them.
 #pragma once
 
+#include "probe_cookie.h"
+
+// At an entry probe: true on the pass that will branch to morestack, which
+// re-enters the function (and fires the probe again). Only a probe on the
+// stack check's `jbe morestack` sees that pass (go1.19/1.20 entry sites); its
+// compare has run, so the flags decide the branch exactly: CF or ZF set.
+static __always_inline bool goes_to_morestack(struct pt_regs *ctx) {
+  return (bpf_get_attach_cookie(ctx) & PROBE_AT_STACK_CHECK_BRANCH) && (ctx->flags & 0x41);
+}
+
 static __always_inline __u64 read_u64(__u64 addr) {
   __u64 v = 0;
   bpf_probe_read_user(&v, sizeof(v), (void *)addr);

@@ -165,6 +165,7 @@ static __always_inline __u64 current_goid(struct pt_regs *ctx) {
 
 SEC("uprobe")
 int on_mprof_malloc(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   struct heap_alloc_event *e = RESERVE_EVENT(&events, struct heap_alloc_event, HEAP_ALLOC, &events_lost);
   if (!e) return 0;
   // Registers read unconditionally: the verifier rejects the ctx access clang
@@ -189,6 +190,7 @@ int on_mprof_malloc(struct pt_regs *ctx) {
 // cleanups); only profile specials matter here.
 SEC("uprobe")
 int on_free_special(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   __u8 kind = 0;
   if (bpf_probe_read_user(&kind, sizeof(kind), (void *)(ctx->ax + cfg.special_kind_offset))) return 0;
   if (kind != cfg.kind_special_profile) return 0;
@@ -316,6 +318,7 @@ static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, 
 
 SEC("uprobe")
 int on_mallocgc(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   __u64 size = ctx->ax;  // mallocgc(size uintptr, typ *_type, needzero bool)
   if (size == 0) {
     bump(HEAP_EXACT_ZERO);
@@ -362,6 +365,7 @@ int on_init_function(struct pt_regs *ctx) {
 // allocates before the first package init function belongs to no package.
 SEC("uprobe")
 int on_runtime_init_done(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   init_fn_current = 0;
   init_mark(ctx, HEAP_MARK_RUNTIME_INIT_DONE);
   return 0;
@@ -369,6 +373,7 @@ int on_runtime_init_done(struct pt_regs *ctx) {
 
 SEC("uprobe")
 int on_main_main(struct pt_regs *ctx) {
+  if (goes_to_morestack(ctx)) return 0;
   main_started = 1;
   init_fn_current = 0;
   init_mark(ctx, HEAP_MARK_MAIN);

@@ -92,15 +92,21 @@ uint64_t PastStackCheck(const GoBinary& bin, const Func* f) {
 
 // The cheapest exact entry site: the first emulated instruction after the stack
 // check, where every argument register and RSP still hold their entry values.
-ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f) {
+// branch_ok: the site may be the stack check's branch (the probe then skips
+// the pass that goes to morestack); sites of many addresses share one flag,
+// so they keep to sites that run once per call.
+ProbeSite EntrySiteOf(const GoBinary& bin, ProbePurpose p, const Func& f, bool branch_ok = true) {
   ProbeSite s{p, std::string(f.name), f.entry, {}, "", "", ""};
   Bytes code = Code(bin, f);
   if (code.empty()) {
     s.error = fmt::format("{}: code not in the file", f.name);
     return s;
   }
-  if (auto cheap = FindCheapEntrySite(code, f.entry)) {
+  auto cheap = FindCheapEntrySite(code, f.entry);
+  if (cheap && cheap->at_stack_check_branch && !branch_ok) cheap.reset();
+  if (cheap) {
     s.addresses = {cheap->address};
+    s.at_stack_check_branch = cheap->at_stack_check_branch;
     s.how = fmt::format("entry+{}: {}", cheap->address - f.entry, cheap->why);
   } else if (uint64_t past = PastStackCheck(bin, &f); past != f.entry) {
     // Still single-stepped, but unlike the entry it runs once per call: the
@@ -214,7 +220,7 @@ ProbeSite EntrySitesOfEach(const GoBinary& bin, ProbePurpose p, std::string func
   ProbeSite s{p, std::move(function), 0, {}, "", "", ""};
   for (const Func& f : bin.pclntab().funcs()) {
     if (f.func_id != 0 || !wanted(f.name)) continue;
-    ProbeSite one = EntrySiteOf(bin, p, f);
+    ProbeSite one = EntrySiteOf(bin, p, f, /*branch_ok=*/false);
     if (!one.ok()) {
       s.error = one.error;
       s.addresses.clear();

@@ -39,6 +39,10 @@ struct ProbeSite {
   std::string how;                  // "entry+15: pushq %rbp after stack check", "call runqput", "ret"
   std::string value_reg;            // register holding the site's value ("bx": new g at runqput), or ""
   std::string error;                // why there is no site; addresses empty then
+  // The probe sits on a stack check's `jbe morestack` (an entry site in
+  // go1.19/1.20): it fires on both outcomes, and the BPF program must skip the
+  // one the flags send to morestack (the function re-enters and fires again).
+  bool at_stack_check_branch = false;
   // kMalloc only: mallocgc passes every allocation smaller than this to a
   // size-specialized allocator (0: none do). Read from mallocgc's own compare.
   // in_frame: the site is past that hand-over, where mallocgc's frame is set

@@ -283,13 +283,21 @@ std::optional<EntrySite> FindCheapEntrySite(std::span<const uint8_t> code, uint6
   while (i < insns.size() && IsNop(insns[i])) ++i;  // alignment NOPs, if any
   if (i >= insns.size()) return std::nullopt;
 
-  const Insn& site = insns[i];
-  if (!(site.id == X86_INS_PUSH && site.nops() == 1 && IsReg(site.op(0), X86_REG_RBP)))
-    return std::nullopt;  // e.g. go1.19/1.20 `sub rsp, N` frames, or NOSPLIT without push
+  // The site: the pushq rbp after the check (1.21+), else the check's last
+  // branch itself (go1.19/1.20 frames start with `sub rsp, N`, which the
+  // kernel would single-step): a jcc is emulated, but runs for both outcomes.
+  size_t site_index = i;
+  const bool push = insns[i].id == X86_INS_PUSH && insns[i].nops() == 1 && IsReg(insns[i].op(0), X86_REG_RBP);
+  if (!push) {
+    if (branches.empty()) return std::nullopt;  // NOSPLIT without push: not a shape we know
+    site_index = static_cast<size_t>(branches.back() - insns.data());
+  }
+  const Insn& site = insns[site_index];
 
-  // Verify the invariant on every instruction before the site, whatever the shape.
-  for (size_t k = 0; k < i; ++k) {
+  // Verify the invariant on every instruction up to the site, whatever the shape.
+  for (size_t k = 0; k <= site_index; ++k) {
     const Insn& in = insns[k];
+    if (k == site_index && push) break;
     if (!OnlyScratchWrites(in)) return std::nullopt;
     const bool is_branch = in.id == X86_INS_JBE || in.id == X86_INS_JB;
     bool listed = false;
@@ -306,13 +314,16 @@ std::optional<EntrySite> FindCheapEntrySite(std::span<const uint8_t> code, uint6
 
   EntrySite out;
   out.address = site.address;
-  if (i == 0) {
+  if (site_index == 0) {
     out.why = "entry is pushq rbp";
   } else if (shape.empty()) {
     return std::nullopt;  // only NOPs before a push: not a shape we know
+  } else if (push) {
+    out.why = "pushq rbp after stack check (" + shape + "); RSP and argument registers as at entry";
   } else {
-    out.why = "pushq rbp after stack check (" + shape +
-              "); RSP and argument registers as at entry";
+    out.at_stack_check_branch = true;
+    out.why = "the stack check's jbe (" + shape +
+              "), emulated; the pass that goes to morestack is told by its flags and skipped";
   }
   return out;
 }

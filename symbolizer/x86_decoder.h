@@ -26,10 +26,16 @@ std::vector<uint64_t> FindRets(std::span<const uint8_t> code, uint64_t addr);
 // Where an entry probe is cheapest for a Go ABIInternal function: the first
 // instruction after the stack-check prologue that the kernel emulates rather
 // than single-steps (docs/DESIGN.md, "Where a probe sits decides its cost").
-// Returns nullopt if the prologue is not recognised (the caller then uses entry).
+// Where no such instruction follows the check (go1.19/1.20 frames begin with
+// `sub rsp, N`), the site is the check's last branch, `jbe morestack`: also
+// emulated, but run on both outcomes; at_stack_check_branch then tells the
+// probe to skip the pass whose flags (CF or ZF) send it to morestack, which
+// re-enters the function. Returns nullopt if the prologue is not recognised
+// (the caller then uses entry).
 struct EntrySite {
   uint64_t address = 0;
   std::string why;  // e.g. "pushq %rbp after stack check"
+  bool at_stack_check_branch = false;
 };
 std::optional<EntrySite> FindCheapEntrySite(std::span<const uint8_t> code, uint64_t addr);
 

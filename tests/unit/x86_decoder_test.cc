@@ -228,17 +228,31 @@ TEST(X86CheapEntry, EntryIsPushRbp) {
 TEST(X86CheapEntry, RejectsSubRspFirst) {
   // NOSPLIT with sub rsp before anything: nothing emulated to pick
   EXPECT_FALSE(FindCheapEntrySite(Bytes("48 83 ec 18 55 48 89 e5 5d 48 83 c4 18 c3"), kBase));
-  // go1.19/1.20 frame: stack check, then sub rsp / mov [rsp+N], rbp (no push)
-  EXPECT_FALSE(FindCheapEntrySite(
-      Bytes("49 3b 66 10 76 0e 48 83 ec 18 48 89 6c 24 10 48 83 c4 18 c3"
-            "e8 00 00 00 00 eb e5"),
-      kBase));
+}
+
+TEST(X86CheapEntry, Go119FrameGivesTheStackCheckBranch) {
+  // go1.19/1.20 frame: stack check, then sub rsp / mov [rsp+N], rbp (no push):
+  // the jbe itself, flagged so that the probe skips the pass to morestack.
+  auto site = FindCheapEntrySite(Bytes("49 3b 66 10 76 0e 48 83 ec 18 48 89 6c 24 10 48 83 c4 18 c3"
+                                       "e8 00 00 00 00 eb e5"),
+                                 kBase);
+  ASSERT_TRUE(site.has_value());
+  EXPECT_EQ(site->address, kBase + 4);
+  EXPECT_TRUE(site->at_stack_check_branch);
+  // The branch must go to a morestack stub, as for the push sites.
+  EXPECT_FALSE(FindCheapEntrySite(Bytes("49 3b 66 10 76 0e 48 83 ec 18 48 89 6c 24 10 48 83 c4 18 c3"
+                                        "90 90 90 90 90 eb e5"),
+                                  kBase));
 }
 
 TEST(X86CheapEntry, RejectsArgumentRegisterWriteBeforePush) {
-  // cmp; jbe; mov eax, 1; push rbp ...
-  EXPECT_FALSE(FindCheapEntrySite(
-      Bytes("49 3b 66 10 76 0b b8 01 00 00 00 55 48 89 e5 5d c3 e8 00 00 00 00 eb e8"), kBase));
+  // cmp; jbe; mov eax, 1; push rbp ...: not the push (AX changed), but the
+  // jbe before the write still sees every register as at entry.
+  auto site = FindCheapEntrySite(
+      Bytes("49 3b 66 10 76 0b b8 01 00 00 00 55 48 89 e5 5d c3 e8 00 00 00 00 eb e8"), kBase);
+  ASSERT_TRUE(site.has_value());
+  EXPECT_EQ(site->address, kBase + 4);
+  EXPECT_TRUE(site->at_stack_check_branch);
   // mov eax, 1 at entry, then push rbp
   EXPECT_FALSE(FindCheapEntrySite(Bytes("b8 01 00 00 00 55 5d c3"), kBase));
   // rsp written: push rbx; push rbp
@@ -314,9 +328,15 @@ TEST(X86RealGo, CheapEntrySiteMatchesObjdumpShape) {
       auto code = Bytes(f.hex);
       auto site = FindCheapEntrySite(code, f.addr);
       if (f.cheap_entry < 0) {
-        EXPECT_FALSE(site.has_value()) << site->why;
+        // No push after the check (go1.19/1.20 frames): the check's jbe, if any.
+        if (!site.has_value()) continue;
+        EXPECT_TRUE(site->at_stack_check_branch) << site->why;
+        auto at = Decode(std::span(code).subspan(site->address - f.addr, 6), site->address);
+        ASSERT_FALSE(at.empty());
+        EXPECT_EQ(at[0].mnemonic, "jbe") << site->why;
         continue;
       }
+      EXPECT_FALSE(site->at_stack_check_branch);
       ASSERT_TRUE(site.has_value());
       EXPECT_EQ(site->address, f.addr + static_cast<uint64_t>(f.cheap_entry)) << site->why;
       auto at = Decode(std::span(code).subspan(site->address - f.addr, 1), site->address);
@@ -327,7 +347,7 @@ TEST(X86RealGo, CheapEntrySiteMatchesObjdumpShape) {
 }
 
 TEST(X86RealGo, ProbedFunctionsHaveCheapSiteFromGo121) {
-  // go1.19/1.20 save BP with sub rsp/mov (no push): no cheap site there.
+  // go1.19/1.20 save BP with sub rsp/mov (no push): the stack check's jbe.
   // go1.21+: pushq rbp right after the stack check in every probed function.
   for (const Toolchain& tc : kToolchains) {
     for (const char* name : {"runtime.mallocgc", "runtime.newproc1", "runtime.goexit1",
@@ -337,7 +357,9 @@ TEST(X86RealGo, ProbedFunctionsHaveCheapSiteFromGo121) {
       SCOPED_TRACE(std::string(tc.go_version) + " " + name);
       auto site = FindCheapEntrySite(Bytes(f->hex), f->addr);
       if (Go119Or120(tc)) {
-        EXPECT_FALSE(site.has_value());
+        ASSERT_TRUE(site.has_value());
+        EXPECT_TRUE(site->at_stack_check_branch);
+        EXPECT_NE(site->why.find("the stack check's jbe"), std::string::npos) << site->why;
       } else {
         ASSERT_TRUE(site.has_value());
         EXPECT_GT(site->address, f->addr);

@@ -56,7 +56,7 @@ int RunProbeCheck(const ProbeCheckArgs& args) {
     for (uint64_t addr : s.addresses) {
       if (attached.size() >= PROBE_CHECK_MAX_SITES) break;
       addresses.push_back(addr);
-      cookies.push_back(attached.size());
+      cookies.push_back(UprobeLinks::CookieOf(s, attached.size()));
       attached.push_back({&s, addr});
     }
   }

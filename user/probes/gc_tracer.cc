@@ -231,7 +231,7 @@ void GcTracer::Attach(const std::vector<ProbeSite>& sites) {
       default: continue;
     }
     if (!s.ok()) throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
-    impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
+    impl_->links.AttachSite(prog, t, s);
   }
 }
 

@@ -152,7 +152,7 @@ void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
     for (const auto& s : sites) {
       if (s.purpose != purpose) continue;
       if (!s.ok()) throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error.empty() ? "none" : s.error));
-      impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
+      impl_->links.AttachSite(prog, t, s);
       return;
     }
     throw Error(fmt::format("no probe site for {}", PurposeName(purpose)));

@@ -17,6 +17,9 @@
 
 #include "elf_file.h"
 #include "error.h"
+#include "probe_cookie.h"
+#include "probe_sites.h"
+#include "process/target_process.h"
 
 namespace goscope {
 
@@ -63,6 +66,16 @@ void UprobeLinks::AttachAll(bpf_program* prog, const std::string& path, const El
   }
   links_.push_back(link);
   probes_ += vaddrs.size();
+}
+
+uint64_t UprobeLinks::CookieOf(const ProbeSite& site, uint64_t index) {
+  return index | (site.at_stack_check_branch ? PROBE_AT_STACK_CHECK_BRANCH : 0);
+}
+
+void UprobeLinks::AttachSite(bpf_program* prog, const TargetProcess& target, const ProbeSite& site) {
+  std::vector<uint64_t> cookies;
+  for (size_t i = 0; i < site.addresses.size(); ++i) cookies.push_back(CookieOf(site, i + 1));
+  AttachAll(prog, target.exe_path, target.binary->elf(), target.pid, site.addresses, cookies);
 }
 
 void UprobeLinks::DetachAll() {

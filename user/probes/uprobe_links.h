@@ -15,6 +15,8 @@ struct bpf_program;
 namespace goscope {
 
 class ElfFile;
+struct ProbeSite;
+struct TargetProcess;
 
 class UprobeLinks {
  public:
@@ -32,6 +34,11 @@ class UprobeLinks {
   // (PrepareUprobeMulti), else one link per address.
   void AttachAll(bpf_program* prog, const std::string& path, const ElfFile& elf, pid_t pid,
                  std::span<const uint64_t> vaddrs, std::span<const uint64_t> cookies = {});
+  // Every address of a probe site in target's file, address i with cookie
+  // i+1, flagged when the site is a stack check's branch (bpf/probe_cookie.h).
+  void AttachSite(bpf_program* prog, const TargetProcess& target, const ProbeSite& site);
+  // The cookie of a site's address i for a program that keeps its own index.
+  static uint64_t CookieOf(const ProbeSite& site, uint64_t index);
   size_t size() const { return probes_; }  // probes (addresses), not links
   void DetachAll();
 
