@@ -31,8 +31,10 @@ using testing::ShellQuote;
 // MemProfileRate checks) are not its business.
 class AgentUnderTest {
  public:
-  explicit AgentUnderTest(std::string include = testing::TestBinDir() + "/*/agentprog-*") {
+  explicit AgentUnderTest(std::string include = testing::TestBinDir() + "/*/agentprog-*",
+                          nlohmann::json extra_config = nlohmann::json::object()) {
     nlohmann::json config = {{"include", {{{"exe", include}}}}};
+    config.update(extra_config);
     std::ofstream(config_.path() + "/agent.json") << config.dump();
     std::vector<std::string> argv = {GOSCOPE_BINARY, "agent", "--listen", "127.0.0.1:0", "--config",
                                      config_.path() + "/agent.json"};
@@ -80,6 +82,30 @@ bool WaitForSeries(const AgentUnderTest& a, const std::function<bool(const std::
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred(GoroutineSeries(a.Get("/metrics")))) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
+// The value of metric name for pid (pid 0: the unlabelled sample), or -1.
+double MetricValue(const std::string& metrics, const std::string& name, pid_t pid = 0) {
+  const std::regex line(pid ? "^" + name + R"re(\{pid=")re" + std::to_string(pid) + R"re(".*\} (\S+)$)re"
+                            : "^" + name + R"re( (\S+)$)re");
+  std::istringstream in(metrics);
+  std::string l;
+  std::smatch m;
+  while (std::getline(in, l))
+    if (std::regex_match(l, m, line)) return std::stod(m[1]);
+  return -1;
+}
+
+// Polls the agent's metrics until pred holds or timeout; the last text.
+bool WaitForMetrics(const AgentUnderTest& a, const std::function<bool(const std::string&)>& pred,
+                    std::string* last, int timeout_ms = 20000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    *last = a.Get("/metrics");
+    if (pred(*last)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   return false;
@@ -180,6 +206,103 @@ TEST(Agent, MetricsMatchEachProgramsOwnGoroutineCountAndFollowProcesses) {
   })) << agent.Get("/metrics");
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(seconds, 10) << "a new process took " << seconds << "s to appear";
+}
+
+// By default no creation probe: a busy server pays a probe hit per goroutine
+// for them. /debug/creations switches them on for the process's binary for a
+// window, and they go again after it; bad requests are refused.
+TEST(Agent, CreationProbesComeOnRequestAndGoAfterTheWindow) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = AgentPrograms();
+  ASSERT_FALSE(bins.empty());
+  // A private copy that only this agent watches: other tests run agentprog beside it.
+  heaptest::TempDir dir;
+  testing::TestBinary own = bins.back();
+  own.path = dir.path() + "/agentprog-creations";
+  int cp_rc = -1;
+  RunCommand("cp " + ShellQuote(bins.back().path) + " " + ShellQuote(own.path), "", &cp_rc);
+  ASSERT_EQ(cp_rc, 0);
+  Program p = StartProgram(own, 4);
+  ASSERT_GT(p.goroutines, 0) << p.child->err();
+  const pid_t pid = p.child->pid();
+  AgentUnderTest agent(own.path);
+  ASSERT_GT(agent.port(), 0) << agent.child().err();
+  std::string m;
+  ASSERT_TRUE(WaitForMetrics(agent, [&](const std::string& t) { return MetricValue(t, "goscope_goroutines", pid) > 0; }, &m))
+      << m;
+  EXPECT_EQ(MetricValue(m, "goscope_creation_probes", pid), 0) << m;
+  const double probes_off = MetricValue(m, "goscope_agent_probes");
+  EXPECT_GT(probes_off, 0) << m;  // the heap sampler's and the GC's
+  // Counted from the goids in memory: at least the program's own goroutines.
+  EXPECT_GE(MetricValue(m, "goscope_goroutines_created_total", pid), p.goroutines) << m;
+
+  int rc = -1;
+  for (const char* bad : {"/debug/creations", "/debug/creations?pid=abc", "/debug/creations?pid=1",
+                          "/debug/creations?seconds=0&pid=", "/debug/creations?pid=PID&seconds=0",
+                          "/debug/creations?pid=PID&seconds=601", "/debug/creations?pid=PID&seconds=x"}) {
+    std::string path = std::regex_replace(bad, std::regex("PID"), std::to_string(pid));
+    agent.Get(path, &rc);
+    EXPECT_NE(rc, 0) << path << " was accepted";  // curl -f: any 4xx
+  }
+  EXPECT_EQ(MetricValue(agent.Get("/metrics"), "goscope_creation_probes", pid), 0) << "a refused request changed nothing";
+
+  std::string body = agent.Get("/debug/creations?pid=" + std::to_string(pid) + "&seconds=3", &rc);
+  ASSERT_EQ(rc, 0) << body;
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  EXPECT_EQ(j.value("pid", 0), pid) << body;
+  EXPECT_EQ(j.value("creation_probes", false), true) << body;
+  m = agent.Get("/metrics");
+  EXPECT_EQ(MetricValue(m, "goscope_creation_probes", pid), 1) << m;
+  EXPECT_GT(MetricValue(m, "goscope_agent_probes"), probes_off) << m;
+  EXPECT_EQ(MetricValue(m, "goscope_agent_creation_windows_total"), 1) << m;
+  EXPECT_TRUE(agent.child().WaitFor(1, "creation probes on for", 5000).has_value()) << agent.child().err();
+
+  // The window is 3 s; the agent looks every 2 s.
+  EXPECT_TRUE(WaitForMetrics(agent, [&](const std::string& t) {
+    return MetricValue(t, "goscope_creation_probes", pid) == 0 && MetricValue(t, "goscope_agent_probes") == probes_off;
+  }, &m, 10000)) << m;
+  EXPECT_TRUE(agent.child().WaitFor(1, "creation probes off for", 5000).has_value()) << agent.child().err();
+}
+
+// A leak that keeps growing opens a creation window by itself, and the leak
+// report then gives the group its whole creation stack, not just the go
+// statement's frame.
+TEST(Agent, AGrowingLeakGetsItsCreationStackWithoutBeingAsked) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = AgentPrograms();
+  ASSERT_FALSE(bins.empty());
+  for (const testing::TestBinary* b : {&bins.front(), &bins.back()}) {  // go1.19 (jcc entry sites) and the newest
+    const std::string label = testing::TestBinaryLabel(*b);
+    heaptest::TempDir dir;  // a private copy: the agent watches only this program
+    const std::string path = dir.path() + "/agentprog-grow";
+    int cp_rc = -1;
+    RunCommand("cp " + ShellQuote(b->path) + " " + ShellQuote(path), "", &cp_rc);
+    ASSERT_EQ(cp_rc, 0);
+    Child prog({path, "grow", "10"});
+    auto line = prog.WaitFor(0, "agentprog: pid", 10000);
+    ASSERT_TRUE(line) << label << prog.err();
+    const pid_t pid = prog.pid();
+    AgentUnderTest agent(path, {{"creation_stacks", {{"window_seconds", 60}}}});
+    ASSERT_GT(agent.port(), 0) << agent.child().err();
+    std::string m;
+    EXPECT_TRUE(WaitForMetrics(agent, [&](const std::string& t) {
+      return MetricValue(t, "goscope_creation_probes", pid) == 1;
+    }, &m, 30000)) << label << "\n" << m << agent.child().err();
+    EXPECT_TRUE(agent.child().WaitFor(1, "leak suspects of pid", 1000).has_value()) << agent.child().err();
+    // Goroutines created while the probes are on carry the creator's stack.
+    nlohmann::json leaks;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    bool full = false;
+    while (!full && std::chrono::steady_clock::now() < deadline) {
+      leaks = nlohmann::json::parse(agent.Get("/leaks?pid=" + std::to_string(pid)), nullptr, false);
+      if (leaks.is_object() && !leaks["suspects"].empty()) {
+        std::string stack = leaks["suspects"][0]["creation_stack"].dump();
+        full = stack.find("main.leakOne") != std::string::npos && stack.find("main.grow") != std::string::npos;
+      }
+      if (!full) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+    EXPECT_TRUE(full) << label << ": " << leaks.dump(1).substr(0, 3000);
+  }
 }
 
 TEST(Agent, AThousandShortLivedProcessesLeaveNothingBehind) {

@@ -52,8 +52,8 @@ struct CommandLine {
   std::vector<std::pair<std::string, std::string>> defaults;
 };
 
-const std::vector<std::string> kTraceOptions = {"--interval", "--alloc-mode", "--heap-rate",
-                                                "--no-write", "--format",     "--ring-size"};
+const std::vector<std::string> kTraceOptions = {"--interval", "--alloc-mode", "--heap-rate", "--no-write",
+                                                "--format",   "--ring-size",  "--exit-times"};
 
 std::vector<std::string> Plus(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());

@@ -1,7 +1,9 @@
 // Data complete, or the loss counted: a goroutine storm through a ring buffer
 // far too small for it. Every goroutine the program creates is one creation
-// and one exit event, so what goscope saw plus what the BPF side counted as
-// dropped must equal twice the program's own count, exactly.
+// event (and one exit event with --exit-times), so what goscope saw plus what
+// the BPF side counted as dropped must equal the program's own count (twice
+// it), exactly; without the exit probe the snapshots find every exit of a
+// goroutine seen created.
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -16,6 +18,26 @@ namespace {
 
 using heaptest::Child;
 
+// Runs agentprog churn through a 16 KiB ring buffer; the summary.
+nlohmann::json ChurnThroughATinyRing(const testing::TestBinary& b, int goroutines, bool exit_times) {
+  const std::string label = testing::TestBinaryLabel(b) + (exit_times ? " --exit-times" : "");
+  Child prog({b.path, "churn", std::to_string(goroutines)}, {.in = testing::Io::kPipe});
+  EXPECT_TRUE(prog.WaitFor(0, "agentprog: ready").has_value()) << label << prog.err();
+  heaptest::TempDir dir;
+  std::vector<std::string> argv = {GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "--alloc-mode", "off",
+                                   "--ring-size", "16384", "-o", dir.path()};
+  if (exit_times) argv.push_back("--exit-times");
+  Child gs(argv);
+  EXPECT_TRUE(gs.WaitFor(1, "probes live").has_value()) << label << gs.err();
+  prog.Write("go\n");
+  EXPECT_TRUE(prog.WaitFor(0, "agentprog: churned", 120000).has_value()) << label << prog.err();
+  gs.Signal(SIGINT);
+  EXPECT_EQ(gs.Wait(60000), 0) << label << gs.err();
+  EXPECT_NE(gs.err().find("events were dropped"), std::string::npos) << gs.err();
+  std::ifstream f(dir.path() + "/summary.json");
+  return nlohmann::json::parse(f, nullptr, false);
+}
+
 TEST(EventLoss, DroppedEventsAreCountedExactly) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
   int tested = 0;
@@ -23,30 +45,27 @@ TEST(EventLoss, DroppedEventsAreCountedExactly) {
   const testing::TestBinary* newest = testing::NewestBuild(bins, "agentprog", "plain");
   ASSERT_NE(newest, nullptr);
   for (const auto& b : bins) {
-    // The oldest release (single-stepped exit site) and the newest.
+    // The oldest release (entry sites on the stack check's branch) and the newest.
     if (b.name != "agentprog" || b.variant != "plain") continue;
     if (!b.go_version.starts_with("go1.19") && b.path != newest->path) continue;
     const std::string label = testing::TestBinaryLabel(b);
     constexpr int kGoroutines = 200000;
-    Child prog({b.path, "churn", std::to_string(kGoroutines)}, {.in = testing::Io::kPipe});
-    ASSERT_TRUE(prog.WaitFor(0, "agentprog: ready").has_value()) << label << prog.err();
-    heaptest::TempDir dir;
-    Child gs({GOSCOPE_BINARY, "attach", "-p", std::to_string(prog.pid()), "--alloc-mode", "off", "--ring-size",
-              "16384", "-o", dir.path()});
-    ASSERT_TRUE(gs.WaitFor(1, "probes live").has_value()) << label << gs.err();
-    prog.Write("go\n");
-    ASSERT_TRUE(prog.WaitFor(0, "agentprog: churned", 120000).has_value()) << label << prog.err();
-    gs.Signal(SIGINT);
-    EXPECT_EQ(gs.Wait(60000), 0) << label << gs.err();
-    std::ifstream f(dir.path() + "/summary.json");
-    nlohmann::json s = nlohmann::json::parse(f, nullptr, false);
-    ASSERT_TRUE(s.is_object()) << label;
-    uint64_t created = s["goroutines_created"], exited = s["goroutines_exited"], lost = s["events_lost"];
-    EXPECT_GT(lost, 1000u) << label << ": the storm should overflow a 16 KiB ring buffer";
-    EXPECT_EQ(created + exited + lost, 2u * kGoroutines) << label << " created " << created << " exited " << exited
-                                                         << " lost " << lost;
-    EXPECT_TRUE(s["partial"].get<bool>()) << label;
-    EXPECT_NE(gs.err().find("events were dropped"), std::string::npos) << gs.err();
+    for (bool exit_times : {false, true}) {
+      nlohmann::json s = ChurnThroughATinyRing(b, kGoroutines, exit_times);
+      ASSERT_TRUE(s.is_object()) << label;
+      uint64_t created = s["goroutines_created"], exited = s["goroutines_exited"], lost = s["events_lost"];
+      EXPECT_GT(lost, 1000u) << label << ": the storm should overflow a 16 KiB ring buffer";
+      if (exit_times) {
+        EXPECT_EQ(created + exited + lost, 2u * kGoroutines)
+            << label << " created " << created << " exited " << exited << " lost " << lost;
+        EXPECT_EQ(s["exits"], "probed");
+      } else {
+        EXPECT_EQ(created + lost, uint64_t{kGoroutines}) << label << " created " << created << " lost " << lost;
+        EXPECT_EQ(exited, created) << label << ": every churned goroutine seen created has exited";
+        EXPECT_EQ(s["exits"], "inferred from goroutine snapshots");
+      }
+      EXPECT_TRUE(s["partial"].get<bool>()) << label;
+    }
     tested++;
   }
   EXPECT_EQ(tested, 2) << "agentprog go1.19 and newest plain missing from the manifest";

@@ -37,6 +37,9 @@ TEST(AgentConfig, EmptyObjectGivesDefaults) {
   EXPECT_EQ(c.retention.max_age_seconds, 7u * 24 * 3600);
   EXPECT_EQ(c.listen, "");
   EXPECT_EQ(c.token_file, "");
+  EXPECT_EQ(c.creation_stacks.mode, CreationStackPolicy::Mode::kOnDemand);
+  EXPECT_EQ(c.creation_stacks.window_seconds, 30);
+  EXPECT_EQ(c.creation_stacks.cooldown_seconds, 600);
 }
 
 TEST(AgentConfig, EveryFieldParsed) {
@@ -48,6 +51,7 @@ TEST(AgentConfig, EveryFieldParsed) {
     "interval_seconds": 2.5,
     "profile_dir": "/srv/profiles",
     "retention": {"max_bytes": 0, "max_age_seconds": 3600},
+    "creation_stacks": {"mode": "always", "window_seconds": 5, "cooldown_seconds": 60.5},
     "listen": "[::1]:9464",
     "token_file": "/etc/goscope/token"
   })");
@@ -67,6 +71,11 @@ TEST(AgentConfig, EveryFieldParsed) {
   EXPECT_EQ(c.retention.max_age_seconds, 3600u);
   EXPECT_EQ(c.listen, "[::1]:9464");
   EXPECT_EQ(c.token_file, "/etc/goscope/token");
+  EXPECT_EQ(c.creation_stacks.mode, CreationStackPolicy::Mode::kAlways);
+  EXPECT_EQ(c.creation_stacks.window_seconds, 5);
+  EXPECT_EQ(c.creation_stacks.cooldown_seconds, 60.5);
+  EXPECT_EQ(ParseAgentConfig(R"({"creation_stacks": {"mode": "off"}})").creation_stacks.mode,
+            CreationStackPolicy::Mode::kOff);
 }
 
 TEST(AgentConfig, UnknownKeyNamesKeyAndLine) {
@@ -122,6 +131,12 @@ TEST(AgentConfig, WrongTypesAndRangesNameTheLine) {
       {"{\"listen\": \"localhost:0\"}", "port must be a number from 1 to 65535"},
       {"{\"listen\": \"::1:9464\"}", "an IPv6 address goes in brackets"},
       {"[1, 2]", "expected an object {...}, got array"},
+      {"{\"creation_stacks\": \"always\"}", "creation_stacks: expected an object, got string"},
+      {"{\"creation_stacks\": {\"mode\": \"sometimes\"}}",
+       "creation_stacks.mode: \"sometimes\": expected on_demand, always or off"},
+      {"{\"creation_stacks\": {\"window_seconds\": 0}}", "creation_stacks.window_seconds: 0 must be a number"},
+      {"{\"creation_stacks\": {\"cooldown_seconds\": 1e9}}", "at most 604800"},
+      {"{\"creation_stacks\": {\"windows\": 3}}", "creation_stacks.windows: unknown key"},
   };
   for (const auto& c : cases) {
     std::string err = ErrorOf(c.text);

@@ -63,6 +63,20 @@ TEST(RingRecords, GoroutineCreateKeepsTheStackFromTheGoStatement) {
   EXPECT_EQ(ev->creation_stack.size(), size_t{GOROUTINE_STACK_MAX});
 }
 
+TEST(RingRecords, CreationAtAGoStatementAlreadyWalkedCarriesNoStack) {
+  goroutine_create_event c{GOROUTINE_CREATE_SITE, 42, 1500, 8, 1, 0x4010, 0x5000};
+  auto ev = DecodeGoroutineRecord(Bytes(c));
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->kind, GoroutineEvent::kCreate);
+  EXPECT_EQ(ev->goid, 8u);
+  EXPECT_EQ(ev->parent_goid, 1u);
+  EXPECT_EQ(ev->gopc, 0x4010u);
+  EXPECT_EQ(ev->startpc, 0x5000u);
+  EXPECT_TRUE(ev->stack_of_site);
+  EXPECT_TRUE(ev->creation_stack.empty());
+  EXPECT_FALSE(DecodeGoroutineRecord(Bytes(c, 1))) << "a record cut short is refused";
+}
+
 TEST(RingRecords, GoroutineExitIsTheHeaderAlone) {
   goroutine_exit_event x{GOROUTINE_EXIT, 42, 2000, 9};
   auto ev = DecodeGoroutineRecord(Bytes(x));

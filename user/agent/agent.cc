@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "error.h"
 #include "output/prometheus_text.h"
@@ -35,6 +36,20 @@ double Seconds() { return MonotonicNs() / 1e9; }
 // How long a binary's probes outlive its last process.
 constexpr double kRetireGraceSeconds = 5;
 
+// Snapshots of one process take at most this share of a core: its refresh
+// interval stretches beyond refresh_s when a snapshot takes longer than
+// refresh_s times this (20 ms at the default 2 s).
+constexpr double kSnapshotCpuShare = 0.01;
+// The main loop wakes every 10-100 ms: a process due a little after the
+// refresh is taken with it, not one round later.
+constexpr double kRefreshSlack = 0.2;
+
+// The longest window /debug/creations opens.
+constexpr double kMaxRequestedWindow = 600;
+
+// Leak suspects growing in this many refreshes in a row open a creation window.
+constexpr int kGrowthRefreshes = 3;
+
 }  // namespace
 
 Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
@@ -50,10 +65,11 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
     http_->Handle("/debug/pprof/heap", [this](const HttpRequest& r) { return ServePprof(r, true); });
     http_->Handle("/debug/pprof/goroutine", [this](const HttpRequest& r) { return ServePprof(r, false); });
     http_->Handle("/leaks", [this](const HttpRequest& r) { return ServeLeaks(r); });
+    http_->Handle("/debug/creations", [this](const HttpRequest& r) { return ServeCreations(r); });
     http_->Handle("/", [](const HttpRequest&) {
       return HttpResponse{200, "text/plain; charset=utf-8",
                           "goscope agent\n  /metrics\n  /debug/pprof/heap?pid=N\n  /debug/pprof/goroutine?pid=N\n"
-                          "  /leaks?pid=N\n",
+                          "  /leaks?pid=N\n  /debug/creations?pid=N[&seconds=S]\n",
                           {}};
     });
     http_->Start();
@@ -109,6 +125,13 @@ void Agent::ConsiderOrThrow(pid_t pid) {
       return;
     }
     watches_[key] = watch;
+    if (opts_.config.creation_stacks.mode == CreationStackPolicy::Mode::kAlways) {
+      try {
+        watch->SetCreationProbes(true);
+      } catch (const Error& e) {
+        Log(fmt::format("{}: creation probes: {}", exe->path, e.what()));
+      }
+    }
     // Reading a binary's DWARF and pclntab leaves tens of MB of freed heap that
     // glibc keeps; a long-lived agent gives it back.
     malloc_trim(0);
@@ -118,7 +141,9 @@ void Agent::ConsiderOrThrow(pid_t pid) {
   try {
     TargetProcess target = TargetProcess::Find(pid, &cache_);
     watch->AddProcess(pid, target.load_bias);
-    procs_[pid] = std::make_unique<AgentProcess>(std::move(target), watch, *exe, cgroup);
+    auto proc = std::make_unique<AgentProcess>(std::move(target), watch, *exe, cgroup);
+    proc->SetCreationProbes(watch->creation_probes());
+    procs_[pid] = std::move(proc);
     watch_of_[pid] = key;
     processes_traced_total_++;
   } catch (const Error& e) {
@@ -155,6 +180,7 @@ void Agent::RetireWatches(bool all) {
       lost_retired_ += w->second->lost();
       watches_.erase(w);  // the kernel drops the probes with the links
     }
+    windows_.erase(it->first);
     it = retiring_.erase(it);
   }
 }
@@ -176,13 +202,78 @@ void Agent::DrainAll() {
 void Agent::RefreshAll() {
   std::vector<pid_t> gone;
   for (auto& [pid, proc] : procs_) {
+    const double start = Seconds();
+    if (start < proc->next_refresh) continue;
     try {
       proc->Refresh(opts_.config.allow_write, opts_.config.heap_rate);
     } catch (const Error&) {
       if (!ProcessAlive(pid)) gone.push_back(pid);  // an exit event lost or not yet read
     }
+    // A process with many goroutines takes long to read: look less often, so
+    // that its snapshots never cost more than kSnapshotCpuShare of a core.
+    const double took = Seconds() - start;
+    proc->next_refresh = start + std::max(opts_.refresh_s, took / kSnapshotCpuShare) - kRefreshSlack;
   }
   for (pid_t pid : gone) Forget(pid, "exited");
+  CloseExpiredCreationWindows();
+  OpenWindowsOnGrowth();
+}
+
+bool Agent::OpenCreationWindow(const std::string& key, double seconds, const std::string& why, std::string* error) {
+  auto w = watches_.find(key);
+  if (w == watches_.end()) {
+    *error = "the binary is no longer traced";
+    return false;
+  }
+  const bool was_on = w->second->creation_probes();
+  try {
+    w->second->SetCreationProbes(true);
+  } catch (const Error& e) {
+    *error = e.what();
+    return false;
+  }
+  for (const auto& [pid, k] : watch_of_)
+    if (k == key) procs_.at(pid)->SetCreationProbes(true);
+  CreationWindow& win = windows_[key];
+  const double now = Seconds();
+  win.until = std::max(win.until, now + seconds);
+  if (!was_on) {
+    win.opened = now;
+    creation_windows_++;
+    Log(fmt::format("creation probes on for {} for {:.0f}s: {}", w->second->binary().path(), seconds, why));
+  }
+  return true;
+}
+
+void Agent::CloseExpiredCreationWindows() {
+  if (opts_.config.creation_stacks.mode == CreationStackPolicy::Mode::kAlways) return;
+  const double now = Seconds();
+  for (auto& [key, win] : windows_) {
+    auto w = watches_.find(key);
+    if (win.until > now || w == watches_.end() || !w->second->creation_probes()) continue;
+    w->second->SetCreationProbes(false);
+    for (const auto& [pid, k] : watch_of_)
+      if (k == key) procs_.at(pid)->SetCreationProbes(false);
+    Log(fmt::format("creation probes off for {}: window over", w->second->binary().path()));
+  }
+}
+
+void Agent::OpenWindowsOnGrowth() {
+  const CreationStackPolicy& policy = opts_.config.creation_stacks;
+  if (policy.mode != CreationStackPolicy::Mode::kOnDemand) return;
+  const double now = Seconds();
+  for (const auto& [pid, proc] : procs_) {
+    if (proc->growing_refreshes() < kGrowthRefreshes || proc->creation_probes()) continue;
+    const std::string& key = watch_of_.at(pid);
+    if (now - windows_[key].opened < policy.cooldown_seconds) continue;
+    std::string error;
+    std::string why = fmt::format("leak suspects of pid {} grew in {} refreshes in a row (now {})", pid,
+                                  proc->growing_refreshes(), proc->leak_suspect_goroutines());
+    if (!OpenCreationWindow(key, policy.window_seconds, why, &error)) {
+      windows_[key].opened = now;  // not again before the cooldown
+      Log(fmt::format("pid {}: creation probes: {}", pid, error));
+    }
+  }
 }
 
 void Agent::WriteProfiles() {
@@ -277,10 +368,15 @@ std::string Agent::MetricsText() {
   };
   family("goscope_goroutines", MetricType::kGauge, "Live goroutines, as runtime.NumGoroutine() counts them.",
          [](const AgentProcess& p) { return p.goroutines(); });
-  family("goscope_goroutines_created_total", MetricType::kCounter, "Goroutines created since the agent attached.",
-         [](const AgentProcess& p) { return p.lifecycle().created(); });
-  family("goscope_goroutines_exited_total", MetricType::kCounter, "Goroutines exited since the agent attached.",
-         [](const AgentProcess& p) { return p.lifecycle().exited(); });
+  family("goscope_goroutines_created_total", MetricType::kCounter,
+         "Goroutines created since the process started, from the goids in its memory (low by at most 16 per P).",
+         [](const AgentProcess& p) { return p.goroutines_created(); });
+  family("goscope_goroutines_exited_total", MetricType::kCounter,
+         "Goroutines exited since the process started: created less live, system goroutines included.",
+         [](const AgentProcess& p) { return p.goroutines_exited(); });
+  family("goscope_creation_probes", MetricType::kGauge,
+         "1 while goroutine creation is probed in this process (full creation stacks; a probe hit per goroutine).",
+         [](const AgentProcess& p) { return p.creation_probes() ? 1 : 0; });
   family("goscope_leak_suspect_goroutines", MetricType::kGauge,
          "Goroutines in leak-suspect groups (one creation site, one blocked stack, blocking wait).",
          [](const AgentProcess& p) { return p.leak_suspect_goroutines(); });
@@ -319,6 +415,9 @@ std::string Agent::MetricsText() {
   own("goscope_agent_processes_traced_total", MetricType::kCounter, "Go processes traced since the agent started.",
       static_cast<double>(processes_traced_total_));
   own("goscope_agent_probes", MetricType::kGauge, "Uprobes attached.", static_cast<double>(probes));
+  own("goscope_agent_creation_windows_total", MetricType::kCounter,
+      "Times creation probes were switched on for a binary (growth or /debug/creations).",
+      static_cast<double>(creation_windows_));
   own("goscope_agent_probe_attach_failures_total", MetricType::kCounter,
       "Binaries whose probes could not be attached.", static_cast<double>(attach_failures_));
   own("goscope_agent_profiles_written_total", MetricType::kCounter, "Profile files written.",
@@ -357,6 +456,33 @@ HttpResponse Agent::ServePprof(const HttpRequest& r, bool heap) {
   return HttpResponse{200, "application/octet-stream", prof.SerializeGzipped(),
                       {{"Content-Disposition", heap ? "attachment; filename=\"heap.pb.gz\""
                                                     : "attachment; filename=\"goroutine.pb.gz\""}}};
+}
+
+HttpResponse Agent::ServeCreations(const HttpRequest& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  HttpResponse error;
+  AgentProcess* p = Lookup(r, &error);
+  if (!p) return error;
+  auto text = [](int code, std::string body) { return HttpResponse{code, "text/plain; charset=utf-8", std::move(body), {}}; };
+  const CreationStackPolicy& policy = opts_.config.creation_stacks;
+  if (policy.mode == CreationStackPolicy::Mode::kOff)
+    return text(403, "creation stacks are off in the agent's config (creation_stacks.mode)\n");
+  double seconds = policy.window_seconds;
+  if (auto it = r.query.find("seconds"); it != r.query.end()) {
+    char* end = nullptr;
+    seconds = std::strtod(it->second.c_str(), &end);
+    if (it->second.empty() || *end || !(seconds > 0) || !(seconds <= kMaxRequestedWindow))
+      return text(400, fmt::format("seconds must be a number above 0, at most {}\n", kMaxRequestedWindow));
+  }
+  std::string why;
+  const std::string& key = watch_of_.at(p->pid());
+  if (!OpenCreationWindow(key, seconds, fmt::format("requested over HTTP for pid {}", p->pid()), &why))
+    return text(503, fmt::format("creation probes could not be attached: {}\n", why));
+  nlohmann::json body = {{"pid", p->pid()},
+                         {"exe", p->watch().binary().path()},
+                         {"creation_probes", true},
+                         {"seconds_left", windows_[key].until - Seconds()}};
+  return HttpResponse{200, "application/json", body.dump() + "\n", {}};
 }
 
 HttpResponse Agent::ServeLeaks(const HttpRequest& r) {

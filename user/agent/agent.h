@@ -61,6 +61,12 @@ class Agent {
   HttpResponse ServeMetrics(const HttpRequest&);
   HttpResponse ServePprof(const HttpRequest&, bool heap);
   HttpResponse ServeLeaks(const HttpRequest&);
+  HttpResponse ServeCreations(const HttpRequest&);
+  // Creation probes on for one binary's processes for a while (extended if
+  // already on); false with *error if they could not be attached.
+  bool OpenCreationWindow(const std::string& key, double seconds, const std::string& why, std::string* error);
+  void CloseExpiredCreationWindows();
+  void OpenWindowsOnGrowth();
   AgentProcess* Lookup(const HttpRequest& r, HttpResponse* error);
 
   AgentOptions opts_;
@@ -75,10 +81,15 @@ class Agent {
   std::set<std::string> failed_binaries_;  // file keys whose probes could not be attached
   std::map<pid_t, std::unique_ptr<AgentProcess>> procs_;
   std::map<pid_t, std::string> watch_of_;  // pid -> file key
+  struct CreationWindow {
+    double until = 0;       // creation probes on until then (seconds on the monotonic clock)
+    double opened = -1e18;  // when the latest window opened, for the cooldown
+  };
+  std::map<std::string, CreationWindow> windows_;  // by file key
   std::unique_ptr<ProfileStore> store_;
   std::unique_ptr<HttpServer> http_;
   uint64_t events_read_ = 0, lost_retired_ = 0, attach_failures_ = 0, processes_traced_total_ = 0;
-  uint64_t profiles_written_ = 0, profiles_pruned_ = 0;
+  uint64_t profiles_written_ = 0, profiles_pruned_ = 0, creation_windows_ = 0;
   bool stopped_ = false;
 };
 

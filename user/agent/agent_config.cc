@@ -226,6 +226,30 @@ class ConfigReader {
     return rules;
   }
 
+  // Seconds in (0, limit].
+  double Seconds(const Json& v, const std::string& path, double limit) const {
+    double d = Number(v, path);
+    if (!(d > 0) || !(d <= limit)) Fail(path, fmt::format("{} must be a number of seconds above 0, at most {}", d, limit));
+    return d;
+  }
+
+  CreationStackPolicy CreationStacks(const Json& v, const std::string& path) const {
+    if (!v.is_object()) Fail(path, fmt::format("expected an object, got {}", TypeName(v)));
+    CheckKeys(v, path, {"mode", "window_seconds", "cooldown_seconds"});
+    CreationStackPolicy p;
+    if (v.contains("mode")) {
+      std::string m = String(v["mode"], path + ".mode");
+      if (m == "on_demand") p.mode = CreationStackPolicy::Mode::kOnDemand;
+      else if (m == "always") p.mode = CreationStackPolicy::Mode::kAlways;
+      else if (m == "off") p.mode = CreationStackPolicy::Mode::kOff;
+      else Fail(path + ".mode", fmt::format("\"{}\": expected on_demand, always or off", m));
+    }
+    if (v.contains("window_seconds")) p.window_seconds = Seconds(v["window_seconds"], path + ".window_seconds", 3600);
+    if (v.contains("cooldown_seconds"))
+      p.cooldown_seconds = Seconds(v["cooldown_seconds"], path + ".cooldown_seconds", 7 * 24 * 3600);
+    return p;
+  }
+
   // "HOST:PORT", ":PORT" (every address) or "[V6]:PORT", port 1-65535.
   std::string Listen(const Json& v, const std::string& path) const {
     std::string s = String(v, path);
@@ -294,7 +318,7 @@ AgentConfig ParseAgentConfig(std::string_view text, std::string_view source) {
   if (!doc.is_object()) in.Fail("", fmt::format("expected an object {{...}}, got {}", ConfigReader::TypeName(doc)));
   in.CheckKeys(doc, "",
                {"include", "exclude", "allow_write", "heap_rate", "interval_seconds", "profile_dir", "retention",
-                "listen", "token_file"});
+                "creation_stacks", "listen", "token_file"});
   AgentConfig c;
   for (const auto& [key, v] : doc.items()) {
     if (key == "include") {
@@ -318,6 +342,8 @@ AgentConfig ParseAgentConfig(std::string_view text, std::string_view source) {
       if (v.contains("max_bytes")) c.retention.max_bytes = in.Integer(v["max_bytes"], "retention.max_bytes", 0, kMax);
       if (v.contains("max_age_seconds"))
         c.retention.max_age_seconds = in.Integer(v["max_age_seconds"], "retention.max_age_seconds", 0, kMax);
+    } else if (key == "creation_stacks") {
+      c.creation_stacks = in.CreationStacks(v, key);
     } else if (key == "listen") {
       c.listen = in.Listen(v, key);
     } else if (key == "token_file") {

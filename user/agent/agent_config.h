@@ -9,6 +9,7 @@
 //     "interval_seconds": 60,
 //     "profile_dir": "/var/lib/goscope",
 //     "retention": {"max_bytes": 1073741824, "max_age_seconds": 604800},
+//     "creation_stacks": {"mode": "on_demand", "window_seconds": 30, "cooldown_seconds": 600},
 //     "listen": "127.0.0.1:9464",
 //     "token_file": "/etc/goscope/token"
 //   }
@@ -43,6 +44,19 @@ struct RetentionPolicy {
   uint64_t max_age_seconds = 7 * 24 * 3600;  // delete profiles older than this; 0 = keep
 };
 
+// When the agent probes goroutine creation (a uprobe hit per goroutine, which
+// a busy server pays on every request) to get full creation stacks. The rest
+// of the time goroutines, their counts and leak suspects come from snapshots.
+struct CreationStackPolicy {
+  enum class Mode {
+    kOnDemand,  // a window per binary when a leak-suspect group keeps growing, or on /debug/creations
+    kAlways,    // every traced binary, all the time
+    kOff,       // never (/debug/creations refuses)
+  } mode = Mode::kOnDemand;
+  double window_seconds = 30;     // how long a window stays open
+  double cooldown_seconds = 600;  // growth reopens a binary's window at most this often
+};
+
 struct AgentConfig {
   std::vector<ProcessRule> include;  // empty: every Go process
   std::vector<ProcessRule> exclude;  // wins over include
@@ -51,6 +65,7 @@ struct AgentConfig {
   double interval_seconds = 60;      // profile period; > 0
   std::string profile_dir = "/var/lib/goscope";
   RetentionPolicy retention;
+  CreationStackPolicy creation_stacks;
   std::string listen;      // "HOST:PORT" or "[V6]:PORT" for the HTTP endpoint; "" = none
   std::string token_file;  // bearer token for that endpoint; "" = no token
 };

@@ -26,7 +26,7 @@ std::string Basename(const std::string& path) {
 AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
                            const CgroupLabels& cgroup)
     : watch_(std::move(watch)),
-      trace_(std::move(target), watch_->layout(), {.max_finished = kMaxFinished, .keep_gc_history = false}),
+      trace_(std::move(target), watch_->layout(),              {.max_finished = kMaxFinished, .keep_gc_history = false, .probes = LifecycleProbes::kNone}),
       start_ticks_(exe.start_ticks),
       comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm) {
   labels_ = {{"pid", std::to_string(pid())},
@@ -62,7 +62,22 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
       // Unknown address or unreadable: no heap profile for this process, the rest works.
     }
   }
+  const size_t before = leak_suspect_goroutines();
   leaks_ = trace_.FindLeaks(MonotonicNs());
+  const size_t after = leak_suspect_goroutines();
+  growing_refreshes_ = after > before && after >= kGrowthFloor ? growing_refreshes_ + 1 : 0;
+}
+
+void AgentProcess::SetCreationProbes(bool on) {
+  trace_.set_probes(on ? LifecycleProbes::kCreation : LifecycleProbes::kNone);
+}
+
+uint64_t AgentProcess::goroutines_created() const { return trace_.snapshot().max_goid; }
+
+uint64_t AgentProcess::goroutines_exited() const {
+  // Every goroutine created and not in the snapshot (system ones included) has exited.
+  const uint64_t live = trace_.snapshot().goroutines.size();
+  return goroutines_created() > live ? goroutines_created() - live : 0;
 }
 
 std::string AgentProcess::RestoreRate() {

@@ -40,6 +40,9 @@ class AgentProcess {
   const MetricLabels& labels() const { return labels_; }
 
   void OnGoroutine(const GoroutineEvent& e) { trace_.OnGoroutine(e); }
+  // The binary's creation probes went on or off: snapshots infer what they do not see.
+  void SetCreationProbes(bool on);
+  bool creation_probes() const { return trace_.probes() != LifecycleProbes::kNone; }
   void OnHeap(const HeapEvent& e) { heap_.Add(e); }
   void OnGc(const GcCycle& c);
 
@@ -61,7 +64,17 @@ class AgentProcess {
   double heap_inuse_bytes() const;
   size_t goroutines() const { return trace_.snapshot().user_goroutines(); }
   const GoroutineLifecycle& lifecycle() const { return trace_.lifecycle(); }
+  // Since the process started, from the goids in memory (within 16 per P).
+  uint64_t goroutines_created() const;
+  uint64_t goroutines_exited() const;
   size_t leak_suspect_goroutines() const;
+  // Refreshes in a row in which the leak-suspect goroutines grew (and number
+  // at least kGrowthFloor): the agent's cue for creation stacks.
+  int growing_refreshes() const { return growing_refreshes_; }
+  // When the agent refreshes it next (seconds on the monotonic clock): it
+  // stretches the interval for processes whose snapshots take long.
+  double next_refresh = 0;
+  static constexpr size_t kGrowthFloor = 20;
   uint64_t gc_cycles() const { return trace_.gc_count(); }
   const std::vector<uint64_t>& gc_pause_counts() const { return pause_counts_; }
   double gc_pause_sum() const { return pause_sum_; }
@@ -79,6 +92,7 @@ class AgentProcess {
   double pause_sum_ = 0;
   std::unique_ptr<MemProfileRateOverride> rate_;
   LeakReport leaks_;
+  int growing_refreshes_ = 0;
 };
 
 }  // namespace goscope

@@ -40,7 +40,6 @@ BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary
     layout_ = std::move(info.layout);
     sites_ = std::move(info.sites);
     goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, kGoroutineRingBytes);
-    goroutines_->Attach(sites_);
     try {
       heap_ = std::make_unique<HeapTracer>(target_, layout_, HeapMode::kSampled, kHeapRingBytes);
       heap_->Attach(sites_);
@@ -74,6 +73,12 @@ BinaryWatch::~BinaryWatch() {
 
 size_t BinaryWatch::probes() const {
   return goroutines_->probes() + (heap_ ? heap_->probes() : 0) + (gc_ ? gc_->probes() : 0);
+}
+
+void BinaryWatch::SetCreationProbes(bool on) {
+  if (on == creation_probes()) return;
+  if (on) goroutines_->Attach(sites_, /*exits=*/false);
+  else goroutines_->Detach();
 }
 
 void BinaryWatch::AddProcess(pid_t pid, uint64_t load_bias) {

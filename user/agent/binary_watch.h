@@ -1,8 +1,9 @@
 // One set of probes for every process that runs one executable file: the
 // node agent's unit of attachment. Uprobes live on the file's inode, so a
 // binary run by 100 processes costs one set of probes and one parse; the
-// events carry their pid and the agent sorts them per process. Goroutine
-// lifecycle, Go's heap sampler and GC cycles, as attach traces them.
+// events carry their pid and the agent sorts them per process. Go's heap
+// sampler and GC cycles always; goroutine creation only while the agent asks
+// (a probe hit per goroutine is the one cost a busy server notices).
 #pragma once
 #include <sys/types.h>
 
@@ -33,6 +34,10 @@ class BinaryWatch {
   const GoBinary& binary() const { return *target_.binary; }
   const RuntimeLayout& layout() const { return layout_; }
   size_t probes() const;
+  // Creation probes on or off (the loaded program stays: switching is cheap).
+  // Throws Error if they cannot be attached.
+  void SetCreationProbes(bool on);
+  bool creation_probes() const { return goroutines_->attached(); }
   // GC cycles are reported for added processes only (runtime.work moves with a PIE's bias).
   void AddProcess(pid_t pid, uint64_t load_bias);
   void RemoveProcess(pid_t pid);

@@ -20,6 +20,9 @@ void AddTraceOptions(CLI::App& cmd, TraceArgs& args) {
   AddNumberOption(cmd, "--ring-size", args.ring_bytes, "BYTES",
                   "goroutine events' ring buffer in bytes (a power of two); smaller loses events sooner "
                   "(counted in events_lost)");
+  cmd.add_flag("--exit-times", args.exit_times,
+               "probe every goroutine exit too, for exact exit times in timeline.json: a second probe hit "
+               "per goroutine (without it, exits are found by the snapshots every --interval)");
 }
 
 TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command) {
@@ -31,6 +34,7 @@ TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command)
   o.allow_write = !args.no_write;
   o.folded = args.format == "folded";
   o.goroutine_ring_bytes = static_cast<uint32_t>(args.ring_bytes);
+  o.exit_probe = args.exit_times;
   // The session holds the rules (its other callers need them too); what it
   // refuses here came from the command line.
   try {

@@ -19,9 +19,10 @@ struct TraceArgs {
   bool no_write = false;
   std::string format;  // "" or folded
   long long ring_bytes = TraceOptions{}.goroutine_ring_bytes;
+  bool exit_times = false;
 };
 
-// --interval, --alloc-mode, --heap-rate, --no-write, --format, --ring-size.
+// --interval, --alloc-mode, --heap-rate, --no-write, --format, --ring-size, --exit-times.
 void AddTraceOptions(CLI::App& cmd, TraceArgs& args);
 // Throws UsageError naming a bad option.
 TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command);

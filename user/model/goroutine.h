@@ -61,6 +61,10 @@ struct Snapshot {
   double stopped_seconds = 0;         // time the target was frozen (0 unless freeze)
   bool frozen = false;                // taken with every thread stopped
   size_t allgs_len = 0;               // entries in runtime.allgs (free-list gs included)
+  // The highest goid in runtime.allgs, dead gs included. A g keeps its goid
+  // until reused, and each P takes goids 16 at a time, so this is how many
+  // goroutines the process has created, less at most 16 per P.
+  uint64_t max_goid = 0;
   std::string wait_reasons_from;      // "target memory" (runtime.waitReasonStrings) or "table"
   size_t user_goroutines() const;     // what runtime.NumGoroutine() would say
 };
@@ -76,6 +80,9 @@ struct GoroutineEvent {
   uint64_t gopc = 0;          // runtime addresses (add nothing; subtract load bias to symbolize)
   uint64_t startpc = 0;
   std::vector<uint64_t> creation_stack;  // innermost first, starting at gopc; empty if it did not validate
+  // No stack walked: this process's go statement at gopc sent one before
+  // (the probe walks each go statement's stack once).
+  bool stack_of_site = false;
 };
 
 }  // namespace goscope

@@ -1,5 +1,7 @@
 #include "model/goroutine_lifecycle.h"
 
+#include <unordered_set>
+
 namespace goscope {
 
 void GoroutineLifecycle::OnEvent(const GoroutineEvent& e) {
@@ -12,21 +14,63 @@ void GoroutineLifecycle::OnEvent(const GoroutineEvent& e) {
     g.startpc = e.startpc;
     if (e.parent_goid) g.parent_goid = e.parent_goid;
     else if (e.creator_goid) g.parent_goid = e.creator_goid;
-    g.creation_stack = e.creation_stack;
+    if (e.stack_of_site) {
+      auto it = site_stacks_.find(e.gopc);
+      g.creation_stack = it == site_stacks_.end() ? nullptr : it->second;
+    } else if (!e.creation_stack.empty()) {
+      auto stack = std::make_shared<const std::vector<uint64_t>>(e.creation_stack);
+      site_stacks_[e.gopc] = stack;
+      g.creation_stack = std::move(stack);
+    } else {
+      g.creation_stack = nullptr;
+    }
     return;
   }
-  exited_++;
   auto it = live_.find(e.goid);
-  if (it == live_.end() || !it->second.created_ns) {
+  if (it == live_.end()) {  // created before the attach and not seeded yet
+    exited_++;
     exited_preexisting_++;
-    if (it != live_.end()) live_.erase(it);
+    return;
+  }
+  Finish(it, e.ts_ns, false);
+}
+
+void GoroutineLifecycle::Finish(std::map<uint64_t, TrackedGoroutine>::iterator it, uint64_t exited_ns,
+                                bool inferred) {
+  exited_++;
+  if (!it->second.created_ns) {
+    exited_preexisting_++;
+    live_.erase(it);
     return;
   }
   TrackedGoroutine done = std::move(it->second);
   live_.erase(it);
-  done.exited_ns = e.ts_ns;
+  done.exited_ns = exited_ns;
+  done.exit_inferred = inferred;
   if (finished_.size() < max_finished_) finished_.push_back(std::move(done));
   else finished_dropped_++;
+}
+
+void GoroutineLifecycle::Reconcile(const std::vector<Goroutine>& snapshot, uint64_t now_ns,
+                                   bool count_new_as_created) {
+  std::unordered_set<uint64_t> present;
+  present.reserve(snapshot.size());
+  for (const Goroutine& s : snapshot) {
+    present.insert(s.goid);
+    if (!count_new_as_created || live_.count(s.goid)) continue;
+    created_++;
+    TrackedGoroutine& g = live_[s.goid];
+    g.goid = s.goid;
+    g.created_ns = now_ns;
+    g.gopc = s.gopc;
+    g.startpc = s.startpc;
+    g.parent_goid = s.parent_goid;
+  }
+  for (auto it = live_.begin(); it != live_.end();) {
+    auto next = std::next(it);
+    if (!present.count(it->first)) Finish(it, now_ns, true);
+    it = next;
+  }
 }
 
 void GoroutineLifecycle::Seed(const std::vector<Goroutine>& snapshot) {

@@ -26,6 +26,8 @@ nlohmann::json TimelineJson(int pid, const GoroutineLifecycle& lifecycle, uint64
     json args = {{"goid", g.goid}};
     if (!g.created_ns) args["created"] = "before attach";
     if (live) args["live_at_end"] = true;
+    // Not probed: the span ends at the snapshot that found it gone (attach --exit-times probes exits).
+    if (g.exit_inferred) args["exit"] = "not probed: ended after the previous snapshot, before this end";
     events.push_back({{"ph", "X"}, {"cat", "goroutine"}, {"name", func_name(g)}, {"pid", pid}, {"tid", track(g)},
                       {"ts", start}, {"dur", std::max(0.0, end - start)}, {"args", args}});
   };

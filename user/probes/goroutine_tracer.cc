@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -63,6 +64,10 @@ GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayou
   off.m_g0 = Required(layout, "runtime.m.g0");
   Sourced parent = layout.get("runtime.g.parentGoid");
   off.g_parent_goid = parent.known() ? parent.value : 0;
+  __u64 lo = std::min({off.g_goid, off.g_gopc, off.g_startpc}), hi = std::max({off.g_goid, off.g_gopc, off.g_startpc});
+  if (off.g_parent_goid) lo = std::min(lo, off.g_parent_goid), hi = std::max(hi, off.g_parent_goid);
+  const bool aligned = ((off.g_goid | off.g_gopc | off.g_startpc | off.g_parent_goid | lo) & 7) == 0;
+  if (aligned && hi + 8 - lo <= GOROUTINE_G_WINDOW) off.g_window_lo = lo, off.g_window_len = hi + 8 - lo;
   bpf_map__set_max_entries(impl_->skel->maps.events, ring_bytes);
   if (int err = goroutines_bpf__load(impl_->skel))
     throw Error(fmt::format("loading the goroutines BPF program: {}", std::strerror(-err)));
@@ -72,7 +77,7 @@ GoroutineTracer::GoroutineTracer(const TargetProcess& target, const RuntimeLayou
 
 GoroutineTracer::~GoroutineTracer() = default;
 
-void GoroutineTracer::Attach(const std::vector<ProbeSite>& sites) {
+void GoroutineTracer::Attach(const std::vector<ProbeSite>& sites, bool exits) {
   const TargetProcess& t = impl_->target;
   // Probes on newproc1's own RETs (the fallback) already see every caller.
   bool rets_of_newproc1 = false;
@@ -87,6 +92,7 @@ void GoroutineTracer::Attach(const std::vector<ProbeSite>& sites) {
         prog = s.value_reg == "bx" ? impl_->skel->progs.on_newg_bx : impl_->skel->progs.on_newg_ax;
         break;
       case ProbePurpose::kGoroutineExit:
+        if (!exits) continue;
         prog = s.value_reg == "ax" ? impl_->skel->progs.on_gdestroy_ax : impl_->skel->progs.on_goexit_r14;
         break;
       default: continue;
@@ -95,7 +101,7 @@ void GoroutineTracer::Attach(const std::vector<ProbeSite>& sites) {
       if (s.not_needed()) continue;
       throw Error(fmt::format("probe site {}: {}", PurposeName(s.purpose), s.error));
     }
-    impl_->links.AttachAll(prog, t.exe_path, t.binary->elf(), t.pid, s.addresses);
+    impl_->links.AttachSite(prog, t, s);
   }
 }
 

@@ -21,8 +21,11 @@ class GoroutineTracer {
   GoroutineTracer(const TargetProcess& target, const RuntimeLayout& layout, uint32_t ring_bytes = 16u << 20);
   ~GoroutineTracer();
 
-  // Attaches every probe; when it returns, events count.
-  void Attach(const std::vector<ProbeSite>& sites);
+  // Attaches the creation probes, and the exit probe when exits is set (a
+  // second trap per goroutine: callers infer exits from snapshots instead
+  // unless they need exit times). When it returns, events count.
+  void Attach(const std::vector<ProbeSite>& sites, bool exits);
+  bool attached() const { return probes() > 0; }
   void Detach();
   size_t probes() const;
   // Drains the ring buffer, calling on_event for each event. Returns how many.

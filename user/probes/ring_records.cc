@@ -37,14 +37,25 @@ std::optional<GoroutineEvent> DecodeGoroutineRecord(RingRecord record) {
     ev.kind = GoroutineEvent::kExit;
     return ev;
   }
+  // The fields both creation records share.
+  auto creation = [&](const auto& c) {
+    ev.kind = GoroutineEvent::kCreate;
+    ev.parent_goid = c.parent_goid;
+    ev.gopc = c.gopc;
+    ev.startpc = c.startpc;
+  };
+  if (h->kind == GOROUTINE_CREATE_SITE) {
+    auto c = Read<goroutine_create_event>(record);
+    if (!c) return std::nullopt;
+    creation(*c);
+    ev.stack_of_site = true;
+    return ev;
+  }
   if (h->kind != GOROUTINE_CREATE) return std::nullopt;
   auto e = Read<goroutine_event>(record);
   if (!e) return std::nullopt;
-  ev.kind = GoroutineEvent::kCreate;
-  ev.parent_goid = e->parent_goid;
+  creation(*e);
   ev.creator_goid = e->creator_goid;
-  ev.gopc = e->gopc;
-  ev.startpc = e->startpc;
   // The walk starts in the runtime (newproc, and from 1.21 systemstack's own
   // frame); the creation stack is what follows the go statement's pc. If
   // that pc is not among the first frames, the walk is not trusted at all.

@@ -663,6 +663,7 @@ class GReader {
     for (const auto& p : pieces) {
       if (!p.ok) continue;
       RawG g = Decode(L_, buf, static_cast<uint8_t*>(p.out) - buf.data(), p.addr);
+      max_goid_ = std::max(max_goid_, g.goid);
       if (IsDeadStatus(g.status) && !include_dead_) continue;
       out->push_back(std::move(g));
     }
@@ -704,6 +705,8 @@ class GReader {
     for (size_t k : suspects) Reread(gs[k]);
   }
 
+  uint64_t max_goid() const { return max_goid_; }
+
   // Reads g and its stack again, alone, until two reads of g around the
   // stack agree (at most three times); else marks the stack unavailable.
   void Reread(RawG& g) {
@@ -736,6 +739,7 @@ class GReader {
   const ProcessMemory& mem_;
   const GLayout& L_;
   bool frozen_, include_dead_;
+  uint64_t max_goid_ = 0;
   std::vector<std::unique_ptr<uint8_t[]>> arenas_;  // stack copies; RawG points into them
 };
 
@@ -794,6 +798,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
       snap.stopped_seconds = freezer->Thaw();
       snap.frozen = true;
     }
+    snap.max_goid = reader.max_goid();
     snap.read_seconds = Seconds(Clock::now() - t0);
   }
 

@@ -20,6 +20,8 @@ void ProcessTrace::OnStw(const StwPause& p) {
 
 const Snapshot& ProcessTrace::Refresh() {
   snapshot_ = TakeSnapshot(target_, layout_);
+  if (seeded_ && opts_.probes != LifecycleProbes::kCreationAndExit)
+    life_.Reconcile(snapshot_.goroutines, MonotonicNs(), opts_.probes == LifecycleProbes::kNone);
   return snapshot_;
 }
 
@@ -32,7 +34,9 @@ void ProcessTrace::Seed() {
 LeakReport ProcessTrace::FindLeaks(uint64_t end_ns) const {
   const StackSymbolizer sym = target_.symbolizer();
   LeakReport r = FindLeakSuspects(snapshot_.goroutines, life_, end_ns,
-                                  [&](const TrackedGoroutine& g) { return sym.Stack(g.creation_stack); });
+                                  [&](const TrackedGoroutine& g) {
+                                    return g.creation_stack ? sym.Stack(*g.creation_stack) : std::vector<Frame>{};
+                                  });
   r.pid = target_.pid;
   r.go_version = target_.binary->go_version();
   return r;

@@ -21,6 +21,14 @@
 
 namespace goscope {
 
+// What the lifecycle probes report. Whatever they do not, snapshots infer:
+// a goroutine gone from one has exited, one new in it was created.
+enum class LifecycleProbes {
+  kNone,              // no probes: creations and exits from snapshots
+  kCreation,          // creation events; exits from snapshots (one probe per goroutine)
+  kCreationAndExit,   // both probed: exact exit times (two probes per goroutine)
+};
+
 struct ProcessTraceOptions {
   // Exited goroutines the lifecycle keeps for leak ranking (an agent holds
   // many processes and keeps fewer).
@@ -28,6 +36,7 @@ struct ProcessTraceOptions {
   // Keep every GC cycle and pause (a bounded run's report and timeline), or
   // only count them (the agent, which runs for months).
   bool keep_gc_history = true;
+  LifecycleProbes probes = LifecycleProbes::kCreationAndExit;
 };
 
 class ProcessTrace {
@@ -41,9 +50,14 @@ class ProcessTrace {
   void OnGc(const GcCycle& c);
   void OnStw(const StwPause& p);
 
-  // Reads every goroutine from memory. Throws Error when the process cannot
-  // be read (it may be exiting, or have exec'd).
+  // Reads every goroutine from memory and, once seeded, reconciles the
+  // lifecycle with it (what the probes do not report). Call after draining
+  // the events up to now. Throws Error when the process cannot be read (it
+  // may be exiting, or have exec'd).
   const Snapshot& Refresh();
+  // The agent switches creation probes on and off.
+  void set_probes(LifecycleProbes p) { opts_.probes = p; }
+  LifecycleProbes probes() const { return opts_.probes; }
   // Adds the goroutines of the latest snapshot that the probes did not see
   // created to the lifecycle. Call once the events up to that snapshot are in.
   void Seed();

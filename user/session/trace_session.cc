@@ -36,7 +36,8 @@ TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& lay
       layout_(layout),
       sites_(sites),
       opts_(std::move(options)),
-      trace_(target, layout),
+      trace_(target, layout,
+             {.probes = opts_.exit_probe ? LifecycleProbes::kCreationAndExit : LifecycleProbes::kCreation}),
       next_status_(static_cast<double>(opts_.interval_s)) {
   struct stat st {};
   if (stat(target_.exe_path.c_str(), &st) == 0) exe_dev_ = st.st_dev, exe_ino_ = st.st_ino;
@@ -50,7 +51,7 @@ void TraceSession::Say(const std::string& line) const {
 
 void TraceSession::AttachGoroutinesAndGc() {
   goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, opts_.goroutine_ring_bytes);
-  goroutines_->Attach(sites_);
+  goroutines_->Attach(sites_, opts_.exit_probe);
   AttachGc();
 }
 
@@ -243,6 +244,7 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
       {"duration_seconds", (end_ns - trace_.lifecycle().start_ns()) / 1e9},
       {"goroutines_created", trace_.lifecycle().created()},
       {"goroutines_exited", trace_.lifecycle().exited()},
+      {"exits", opts_.exit_probe ? "probed" : "inferred from goroutine snapshots"},
       {"goroutines_live", trace_.snapshot().user_goroutines()},
       {"goroutines_live_including_system", trace_.snapshot().goroutines.size()},
       {"events_lost", lost},

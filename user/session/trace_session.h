@@ -29,6 +29,10 @@ struct TraceOptions {
   std::string command = "attach";  // prefix of status lines
   bool quiet = false;              // no status lines (errors and warnings still print)
   uint32_t goroutine_ring_bytes = 16u << 20;  // goroutine events' ring buffer (a power of two)
+  // Probe every goroutine exit too, for exact exit times (timeline.json).
+  // Off, exits come from the snapshots, which keep created and exited exact
+  // at each snapshot for half the probe cost.
+  bool exit_probe = false;
 };
 
 // Checks the options a user gave (throws Error naming the option).
@@ -40,7 +44,7 @@ class TraceSession {
                TraceOptions options);
   ~TraceSession();
 
-  // Goroutine creation and exit (required: throws), GC cycles (optional: a
+  // Goroutine creation, and exit with exit_probe (required: throws), GC cycles (optional: a
   // failure is kept for the summary). Events count from here.
   void AttachGoroutinesAndGc();
   // GC cycles alone (optional as above): `run --until main` traces no goroutines.

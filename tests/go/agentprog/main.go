@@ -11,6 +11,9 @@
 //	agentprog churn N  prints "agentprog: ready", waits for a line on stdin, creates N
 //	                   goroutines that exit at once (1000 at a time), prints "agentprog:
 //	                   churned N", and waits for stdin to close: exactly 2N goroutine events
+//	agentprog grow N   a leak: prints "agentprog: pid P growing", then every 500 ms starts N
+//	                   goroutines that block forever on one channel, from one go statement
+//	                   (main.leakOne), until killed
 package main
 
 import (
@@ -40,6 +43,10 @@ func main() {
 	}
 	if len(os.Args) > 2 && os.Args[1] == "churn" {
 		churn(os.Args[2])
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "grow" {
+		grow(os.Args[2])
 		return
 	}
 	n := 10
@@ -88,4 +95,20 @@ func churn(arg string) {
 	}
 	fmt.Printf("agentprog: churned %d\n", n)
 	in.ReadString('\n')
+}
+
+var leaked = make(chan struct{}) // never sent to, never closed
+
+//go:noinline
+func leakOne() { go func() { <-leaked }() }
+
+func grow(arg string) {
+	n, _ := strconv.Atoi(arg)
+	fmt.Printf("agentprog: pid %d growing\n", os.Getpid())
+	for {
+		for i := 0; i < n; i++ {
+			leakOne()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
