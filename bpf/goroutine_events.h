@@ -43,7 +43,7 @@ struct goroutine_event {
   __u64 stack[GOROUTINE_STACK_MAX];  // creator's return addresses, innermost first
 };
 
-// Key of the go statements whose stacks were sent (LRU: an evicted one is walked again).
+// A go statement whose stack was sent (goroutines.bpf.c keeps them in a direct-mapped array).
 struct goroutine_site_key {
   __u32 pid;
   __u32 pad;

@@ -23,12 +23,21 @@ struct {
 
 __u64 events_lost = 0;
 
+// Go statements whose stacks were sent, direct-mapped by a hash of (pid,
+// gopc): an array look-up costs a fraction of a hash map's, and a collision
+// only means a stack is walked again.
+#define WALKED_SLOT_BITS 13
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 8192);
-  __type(key, struct goroutine_site_key);
-  __type(value, __u8);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1 << WALKED_SLOT_BITS);
+  __type(key, __u32);
+  __type(value, struct goroutine_site_key);
 } walked_sites SEC(".maps");
+
+static __always_inline struct goroutine_site_key *walked_slot(const struct goroutine_site_key *site) {
+  __u32 i = (__u32)(((site->gopc ^ ((__u64)site->pid << 32)) * 0x9E3779B97F4A7C15ULL) >> (64 - WALKED_SLOT_BITS));
+  return bpf_map_lookup_elem(&walked_sites, &i);
+}
 
 // The creator is the goroutine that was running on this thread when it
 // switched to the system stack (g0 -> m -> curg); its saved frame pointer
@@ -77,7 +86,8 @@ static __always_inline int emit_create(struct pt_regs *ctx, __u64 newg) {
   struct new_g g;
   read_new_g(newg, &g);
   struct goroutine_site_key site = {.pid = bpf_get_current_pid_tgid() >> 32, .gopc = g.gopc};
-  if (bpf_map_lookup_elem(&walked_sites, &site)) {
+  struct goroutine_site_key *slot = walked_slot(&site);
+  if (slot && slot->gopc == site.gopc && slot->pid == site.pid) {
     struct goroutine_create_event *c =
         RESERVE_EVENT(&events, struct goroutine_create_event, GOROUTINE_CREATE_SITE, &events_lost);
     if (!c) return 0;
@@ -103,10 +113,7 @@ static __always_inline int emit_create(struct pt_regs *ctx, __u64 newg) {
   for (int i = 0; i < 4; i++)
     if (i < e->nframes && e->stack[i] == site.gopc) valid = true;
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-  if (valid) {
-    __u8 one = 1;
-    bpf_map_update_elem(&walked_sites, &site, &one, BPF_ANY);
-  }
+  if (valid && slot) *slot = site;
   return 0;
 }
 
