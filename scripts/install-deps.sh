@@ -2,6 +2,10 @@
 # Installs everything goscope needs to build, run and test on Debian 12 (bookworm).
 # Idempotent: safe to run again; it only adds what is missing.
 #
+#   scripts/install-deps.sh           build, run and test
+#   scripts/install-deps.sh --bench   also what the benchmarks load and measure with:
+#                                     caddy (its service stopped and disabled), ab, wrk
+#
 #   bookworm            compiler, cmake, elfutils, fmt, capstone, CLI11, libmicrohttpd, gtest, go1.19
 #   bookworm-backports  libbpf >= 1.4, bpftool, go1.21, go1.22, go1.23
 #   trixie (pinned low) go1.24 only; nothing else is upgraded from it
@@ -69,5 +73,14 @@ apt_install restic
 
 echo "install-deps: prometheus (promtool checks the agent's /metrics page; the server scrapes it)"
 apt_install prometheus
+
+if [[ ${1:-} == --bench ]]; then
+  echo "install-deps: benchmark tools: caddy (a real Go server, go1.19), ab and wrk (load)"
+  apt_install caddy apache2-utils wrk
+  # The package starts a web server on port 80; the benchmarks start their own.
+  if command -v systemctl >/dev/null && systemctl is-enabled caddy >/dev/null 2>&1; then
+    systemctl disable --now caddy >/dev/null 2>&1 || true
+  fi
+fi
 
 echo "install-deps: done"
