@@ -17,7 +17,9 @@
 # the load a per-goroutine probe feels most.
 #
 # Options (environment): BENCH_ROUNDS (default 12), BENCH_REQUESTS (overrides both counts),
-# BENCH_SERVERS ("caddy httpserver"), BENCH_MODES ("none attach agent"), GOSCOPE_CLI.
+# BENCH_SERVERS ("caddy httpserver"), BENCH_MODES ("none attach agent"; also
+# agent-no-write: the agent with --no-write, so that where the server's MemProfileRate
+# is 0 (httpserver) Go's own heap sampler stays off and what remains is goscope's), GOSCOPE_CLI.
 # Output: BUILD_DIR/bench-out/always-on.md (+ .tsv with every round).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,9 +93,10 @@ for server in $servers; do
         taskset -c 0 "$cli" attach -p "$traced" --duration 3600 -o "$work/attach-$server" >"$work/attach-$server.log" 2>&1 &
         gs=$!
         until grep -q "probes live" "$work/attach-$server.log"; do sleep 0.2; done ;;
-      agent)
+      agent | agent-no-write)
         echo "{\"include\": [{\"exe\": \"$work/$server-traced\"}], \"listen\": \"127.0.0.1:$((port++))\"}" >"$work/agent.json"
-        taskset -c 0 "$cli" agent --config "$work/agent.json" >"$work/agent-$server.log" 2>&1 &
+        flags=(); [[ $mode == agent-no-write ]] && flags=(--no-write)
+        taskset -c 0 "$cli" agent --config "$work/agent.json" "${flags[@]}" >"$work/agent-$server.log" 2>&1 &
         gs=$!
         until grep -q "tracing 1 Go processes" "$work/agent-$server.log"; do sleep 0.2; done ;;
     esac
@@ -121,7 +124,8 @@ for server in $servers; do
     med=$(printf '%s\n' "${ratios[@]}" | median)
     range=$(printf '%s\n' "${ratios[@]}" | sort -g | sed -n '1p;$p' | paste -sd' ' | awk '{print $1 ".." $2}')
     cost=$(awk -v m="$med" 'BEGIN {printf "%.1f%%", 100 * (1 - 1 / m)}')
-    label=$([[ $mode == none ]] && echo "none (A/A)" || echo "$mode (defaults)")
+    label=$([[ $mode == none ]] && echo "none (A/A)" || echo "$mode")
+    [[ $mode == attach || $mode == agent ]] && label="$mode (defaults)"
     [[ $mode == none ]] && aa=$med
     beyond=$([[ -n ${aa:-} ]] && awk -v m="$med" -v aa="$aa" 'BEGIN {printf "%.1f%%", 100 * (1 - aa / m)}' || echo "-")
     echo "| $server ($("$go" version "$work/$server-traced" | awk '{print $2}')) | $label | $rounds | **$med** | $range | $cost | $cpu | $beyond |" >>"$md"

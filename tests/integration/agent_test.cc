@@ -360,12 +360,31 @@ TEST(Agent, AThousandShortLivedProcessesLeaveNothingBehind) {
   std::string rest = settle();
   ASSERT_GE(traced_total(rest), 2) << "the warm-up processes were never traced\n" << rest;
   const double rss_before = rss();
+  static const std::regex missed(R"(goscope_agent_processes_missed_total (\d+))");
+  auto missed_total = [&](const std::string& text) {
+    std::smatch mm;
+    return std::regex_search(text, mm, missed) ? std::stoi(mm[1]) : -1;
+  };
+  const int traced0 = traced_total(rest), missed0 = missed_total(rest);
+  ASSERT_GE(missed0, 0) << rest;
   // 1000 processes of the other binary, one after another.
   RunCommand("for i in $(seq 1000); do " + ShellQuote(other) + " exit 10; done", "", &rc);
   ASSERT_EQ(rc, 0);
-  // The agent saw them (each lived 10 ms): most were traced, probes and all.
-  std::string before = agent.Get("/metrics");
+  // The agent saw them (each lived 10 ms): most were traced, probes and all,
+  // and every one it did not trace is counted as missed: none is lost unseen.
+  std::string before;
+  auto accounted = [&] { return traced_total(before) - traced0 + missed_total(before) - missed0; };
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    before = agent.Get("/metrics");
+    if (accounted() >= 1000) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  } while (std::chrono::steady_clock::now() < until);
   EXPECT_GE(traced_total(before), 500) << before;
+  EXPECT_EQ(accounted(), 1000) << "traced " << traced_total(before) - traced0 << ", missed "
+                               << missed_total(before) - missed0 << " of 1000";
+  std::printf("of 1000 processes of 10 ms: %d traced, %d counted as missed\n", traced_total(before) - traced0,
+              missed_total(before) - missed0);
   // After the grace period, only the steady process is left: no stale series,
   // the other binary's probes detached, descriptors back to where they were.
   bool settled = WaitForSeries(agent, [&](const auto& s) { return s.size() == 1 && s.count(steady.child->pid()); }, 20000);

@@ -47,6 +47,9 @@ constexpr double kRefreshSlack = 0.2;
 // The longest window /debug/creations opens.
 constexpr double kMaxRequestedWindow = 600;
 
+// Go files remembered for counting missed processes.
+constexpr size_t kMaxKnownGoFiles = 4096;
+
 // Leak suspects growing in this many refreshes in a row open a creation window.
 constexpr int kGrowthRefreshes = 3;
 
@@ -146,6 +149,8 @@ void Agent::ConsiderOrThrow(pid_t pid) {
     procs_[pid] = std::move(proc);
     watch_of_[pid] = key;
     processes_traced_total_++;
+    if (go_files_.size() >= kMaxKnownGoFiles) go_files_.clear();
+    go_files_.insert({exe->dev, exe->ino});
   } catch (const Error& e) {
     Log(fmt::format("pid {}: {}", pid, e.what()));
   }
@@ -154,6 +159,11 @@ void Agent::ConsiderOrThrow(pid_t pid) {
     for (const auto& [p, k] : watch_of_) used |= k == key;
     if (!used) retiring_.emplace(key, Seconds());
   }
+}
+
+void Agent::CountIfMissed(const ExecEvent& e) {
+  if (procs_.count(e.pid) || !go_files_.count({e.dev, e.ino}) || ProcessAlive(e.pid)) return;
+  processes_missed_++;
 }
 
 void Agent::Forget(pid_t pid, const char* why) {
@@ -300,7 +310,8 @@ void Agent::Run(const std::atomic<bool>& stop) {
                     http_ ? fmt::format("; serving /metrics on port {}", port()) : ""));
   }
   double next_refresh = Seconds() + opts_.refresh_s, next_profiles = Seconds() + opts_.interval_s;
-  std::vector<pid_t> execs, exits;
+  std::vector<ExecEvent> execs;
+  std::vector<pid_t> exits;
   uint64_t last_events = 0;
   while (!stop.load()) {
     execs.clear();
@@ -309,7 +320,7 @@ void Agent::Run(const std::atomic<bool>& stop) {
     const int wait_ms = events_read_ - last_events > 200 ? 10 : 100;
     last_events = events_read_;
     try {
-      events_.Poll(wait_ms, [&](const ExecEvent& e) { execs.push_back(e.pid); },
+      events_.Poll(wait_ms, [&](const ExecEvent& e) { execs.push_back(e); },
                    [&](const ExitEvent& e) { exits.push_back(e.pid); });
     } catch (const Error& e) {
       Log(std::string("process events: ") + e.what());
@@ -317,9 +328,10 @@ void Agent::Run(const std::atomic<bool>& stop) {
     std::lock_guard<std::mutex> lock(mu_);
     DrainAll();  // events of processes that just exited still count
     for (pid_t pid : exits) Forget(pid, "exited");
-    for (pid_t pid : execs) {
-      Forget(pid, "exec'd another program");
-      Consider(pid);
+    for (const ExecEvent& e : execs) {
+      Forget(e.pid, "exec'd another program");
+      Consider(e.pid);
+      CountIfMissed(e);
     }
     if (Seconds() >= next_refresh) {
       RefreshAll();
@@ -414,6 +426,10 @@ std::string Agent::MetricsText() {
   own("goscope_agent_traced_processes", MetricType::kGauge, "Go processes traced.", static_cast<double>(procs_.size()));
   own("goscope_agent_processes_traced_total", MetricType::kCounter, "Go processes traced since the agent started.",
       static_cast<double>(processes_traced_total_));
+  own("goscope_agent_processes_missed_total", MetricType::kCounter,
+      "Processes of Go executables the agent traces elsewhere that exited before it could trace them "
+      "(an executable it never traced is not known to be Go and not counted).",
+      static_cast<double>(processes_missed_));
   own("goscope_agent_probes", MetricType::kGauge, "Uprobes attached.", static_cast<double>(probes));
   own("goscope_agent_creation_windows_total", MetricType::kCounter,
       "Times creation probes were switched on for a binary (growth or /debug/creations).",

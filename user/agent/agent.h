@@ -52,6 +52,9 @@ class Agent {
  private:
   void Log(const std::string& line) const;
   void Consider(pid_t pid);
+  // After an exec event's Consider: a process of a Go file the agent has
+  // traced before that is gone untraced counts as missed.
+  void CountIfMissed(const ExecEvent& e);
   void ConsiderOrThrow(pid_t pid);
   void Forget(pid_t pid, const char* why);
   void DrainAll();
@@ -79,6 +82,9 @@ class Agent {
   // a binary started in a loop is not re-attached each time.
   std::map<std::string, double> retiring_;
   std::set<std::string> failed_binaries_;  // file keys whose probes could not be attached
+  // (st_dev, inode) of the Go files the agent selected and traced: an exec of
+  // one is a process it must not miss. Bounded (cleared when full).
+  std::set<std::pair<uint64_t, uint64_t>> go_files_;
   std::map<pid_t, std::unique_ptr<AgentProcess>> procs_;
   std::map<pid_t, std::string> watch_of_;  // pid -> file key
   struct CreationWindow {
@@ -89,6 +95,7 @@ class Agent {
   std::unique_ptr<ProfileStore> store_;
   std::unique_ptr<HttpServer> http_;
   uint64_t events_read_ = 0, lost_retired_ = 0, attach_failures_ = 0, processes_traced_total_ = 0;
+  uint64_t processes_missed_ = 0;
   uint64_t profiles_written_ = 0, profiles_pruned_ = 0, creation_windows_ = 0;
   bool stopped_ = false;
 };
