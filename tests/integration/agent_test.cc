@@ -305,6 +305,34 @@ TEST(Agent, AGrowingLeakGetsItsCreationStackWithoutBeingAsked) {
   }
 }
 
+// A process with many goroutines takes long to read: the agent snapshots it
+// less often (its snapshots stay under 1% of a core) and says so; a small
+// one beside it keeps the 2 s interval.
+TEST(Agent, AProcessWithManyGoroutinesIsSnapshottedLessOften) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  auto bins = AgentPrograms();
+  ASSERT_FALSE(bins.empty());
+  heaptest::TempDir dir;  // a private copy that only this agent watches
+  const std::string path = dir.path() + "/agentprog-many";
+  int cp_rc = -1;
+  RunCommand("cp " + ShellQuote(bins.back().path) + " " + ShellQuote(path), "", &cp_rc);
+  ASSERT_EQ(cp_rc, 0);
+  Child many({path, "30000", "idle"}), few({path, "3", "idle"});
+  ASSERT_TRUE(many.WaitFor(0, "agentprog: pid", 30000).has_value()) << many.err();
+  ASSERT_TRUE(few.WaitFor(0, "agentprog: pid", 10000).has_value()) << few.err();
+  AgentUnderTest agent(path);
+  ASSERT_GT(agent.port(), 0) << agent.child().err();
+  std::string m;
+  EXPECT_TRUE(WaitForMetrics(agent, [&](const std::string& t) {
+    return MetricValue(t, "goscope_goroutines", many.pid()) > 30000 && MetricValue(t, "goscope_goroutines", few.pid()) > 0;
+  }, &m, 30000)) << m;
+  const double slow = MetricValue(m, "goscope_snapshot_interval_seconds", many.pid());
+  const double fast = MetricValue(m, "goscope_snapshot_interval_seconds", few.pid());
+  EXPECT_EQ(fast, 2) << m;
+  EXPECT_GT(slow, 2) << "30,000 goroutines read in under 20 ms?\n" << m;
+  std::printf("snapshot interval: %.1f s for 30,000 goroutines, %.1f s for 3\n", slow, fast);
+}
+
 TEST(Agent, AThousandShortLivedProcessesLeaveNothingBehind) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
   auto bins = AgentPrograms();

@@ -222,7 +222,8 @@ void Agent::RefreshAll() {
     // A process with many goroutines takes long to read: look less often, so
     // that its snapshots never cost more than kSnapshotCpuShare of a core.
     const double took = Seconds() - start;
-    proc->next_refresh = start + std::max(opts_.refresh_s, took / kSnapshotCpuShare) - kRefreshSlack;
+    proc->refresh_interval = std::max(opts_.refresh_s, took / kSnapshotCpuShare);
+    proc->next_refresh = start + proc->refresh_interval - kRefreshSlack;
   }
   for (pid_t pid : gone) Forget(pid, "exited");
   CloseExpiredCreationWindows();
@@ -389,6 +390,9 @@ std::string Agent::MetricsText() {
   family("goscope_creation_probes", MetricType::kGauge,
          "1 while goroutine creation is probed in this process (full creation stacks; a probe hit per goroutine).",
          [](const AgentProcess& p) { return p.creation_probes() ? 1 : 0; });
+  family("goscope_snapshot_interval_seconds", MetricType::kGauge,
+         "Seconds between goroutine snapshots of this process: 2, or more where one takes over 1% of that.",
+         [](const AgentProcess& p) { return p.refresh_interval; });
   family("goscope_leak_suspect_goroutines", MetricType::kGauge,
          "Goroutines in leak-suspect groups (one creation site, one blocked stack, blocking wait).",
          [](const AgentProcess& p) { return p.leak_suspect_goroutines(); });

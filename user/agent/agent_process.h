@@ -71,9 +71,10 @@ class AgentProcess {
   // Refreshes in a row in which the leak-suspect goroutines grew (and number
   // at least kGrowthFloor): the agent's cue for creation stacks.
   int growing_refreshes() const { return growing_refreshes_; }
-  // When the agent refreshes it next (seconds on the monotonic clock): it
-  // stretches the interval for processes whose snapshots take long.
+  // When the agent refreshes it next (seconds on the monotonic clock), and
+  // the interval it keeps: stretched for processes whose snapshots take long.
   double next_refresh = 0;
+  double refresh_interval = 0;
   static constexpr size_t kGrowthFloor = 20;
   uint64_t gc_cycles() const { return trace_.gc_count(); }
   const std::vector<uint64_t>& gc_pause_counts() const { return pause_counts_; }
