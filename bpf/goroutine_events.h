@@ -2,6 +2,9 @@
 #pragma once
 
 #define GOROUTINE_STACK_MAX 32
+// A creator's walk is trusted when the go statement's pc is among its first
+// frames (the walk starts in newproc and, from 1.21, systemstack's frame).
+#define GOROUTINE_GOPC_WITHIN 4
 
 enum goroutine_event_kind {
   GOROUTINE_CREATE = 1,       // struct goroutine_event: the creator's stack walked

@@ -107,10 +107,9 @@ static __always_inline int emit_create(struct pt_regs *ctx, __u64 newg) {
   e->creator_goid = 0;
   e->nframes = 0;
   creator_stack(ctx, e);
-  // User space trusts a walk that passes the go statement's pc in its first
-  // frames (ring_records.cc); only such a walk, sent, marks the site walked.
+  // Only a walk user space will trust (GOROUTINE_GOPC_WITHIN), sent, marks the site walked.
   bool valid = false;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < GOROUTINE_GOPC_WITHIN; i++)
     if (i < e->nframes && e->stack[i] == site.gopc) valid = true;
   bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
   if (valid && slot) *slot = site;

@@ -5,8 +5,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+#include "go_runtime.bpf.h"
 #include "probe_check.h"
-#include "probe_cookie.h"
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -22,8 +22,7 @@ volatile bool counting = false;
 SEC("uprobe")
 int count_hit(struct pt_regs *ctx) {
   if (!counting) return 0;
-  // Count calls, not the extra pass a stack check's branch sees (go_runtime.bpf.h).
-  if ((bpf_get_attach_cookie(ctx) & PROBE_AT_STACK_CHECK_BRANCH) && (ctx->flags & 0x41)) return 0;
+  if (goes_to_morestack(ctx)) return 0;  // count calls, not the pass that re-enters
   __u32 site = (__u32)bpf_get_attach_cookie(ctx);
   __u64 *n = bpf_map_lookup_elem(&hits, &site);
   if (n) __sync_fetch_and_add(n, 1);

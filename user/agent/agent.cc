@@ -144,9 +144,7 @@ void Agent::ConsiderOrThrow(pid_t pid) {
   try {
     TargetProcess target = TargetProcess::Find(pid, &cache_);
     watch->AddProcess(pid, target.load_bias);
-    auto proc = std::make_unique<AgentProcess>(std::move(target), watch, *exe, cgroup);
-    proc->SetCreationProbes(watch->creation_probes());
-    procs_[pid] = std::move(proc);
+    procs_[pid] = std::make_unique<AgentProcess>(std::move(target), watch, *exe, cgroup);
     watch_of_[pid] = key;
     processes_traced_total_++;
     if (go_files_.size() >= kMaxKnownGoFiles) go_files_.clear();
@@ -243,8 +241,6 @@ bool Agent::OpenCreationWindow(const std::string& key, double seconds, const std
     *error = e.what();
     return false;
   }
-  for (const auto& [pid, k] : watch_of_)
-    if (k == key) procs_.at(pid)->SetCreationProbes(true);
   CreationWindow& win = windows_[key];
   const double now = Seconds();
   win.until = std::max(win.until, now + seconds);
@@ -263,8 +259,6 @@ void Agent::CloseExpiredCreationWindows() {
     auto w = watches_.find(key);
     if (win.until > now || w == watches_.end() || !w->second->creation_probes()) continue;
     w->second->SetCreationProbes(false);
-    for (const auto& [pid, k] : watch_of_)
-      if (k == key) procs_.at(pid)->SetCreationProbes(false);
     Log(fmt::format("creation probes off for {}: window over", w->second->binary().path()));
   }
 }

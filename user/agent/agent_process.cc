@@ -26,7 +26,8 @@ std::string Basename(const std::string& path) {
 AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> watch, const ProcessExecutable& exe,
                            const CgroupLabels& cgroup)
     : watch_(std::move(watch)),
-      trace_(std::move(target), watch_->layout(),              {.max_finished = kMaxFinished, .keep_gc_history = false, .probes = LifecycleProbes::kNone}),
+      trace_(std::move(target), watch_->layout(),
+             {.max_finished = kMaxFinished, .keep_gc_history = false, .probes = LifecycleProbes::kNone}),
       start_ticks_(exe.start_ticks),
       comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm) {
   labels_ = {{"pid", std::to_string(pid())},
@@ -49,6 +50,8 @@ void AgentProcess::OnGc(const GcCycle& c) {
 }
 
 void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
+  // The probes as they are now decide what this snapshot infers.
+  trace_.set_probes(creation_probes() ? LifecycleProbes::kCreation : LifecycleProbes::kNone);
   const Snapshot& snapshot = trace_.Refresh();
   trace_.Seed();
   // The rate is final once the runtime runs goroutines (schedinit sets it to 0
@@ -66,10 +69,6 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
   leaks_ = trace_.FindLeaks(MonotonicNs());
   const size_t after = leak_suspect_goroutines();
   growing_refreshes_ = after > before && after >= kGrowthFloor ? growing_refreshes_ + 1 : 0;
-}
-
-void AgentProcess::SetCreationProbes(bool on) {
-  trace_.set_probes(on ? LifecycleProbes::kCreation : LifecycleProbes::kNone);
 }
 
 uint64_t AgentProcess::goroutines_created() const { return trace_.snapshot().max_goid; }

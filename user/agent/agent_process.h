@@ -40,9 +40,8 @@ class AgentProcess {
   const MetricLabels& labels() const { return labels_; }
 
   void OnGoroutine(const GoroutineEvent& e) { trace_.OnGoroutine(e); }
-  // The binary's creation probes went on or off: snapshots infer what they do not see.
-  void SetCreationProbes(bool on);
-  bool creation_probes() const { return trace_.probes() != LifecycleProbes::kNone; }
+  // Whether its binary's creation probes are on (snapshots infer what they do not see).
+  bool creation_probes() const { return watch_->creation_probes(); }
   void OnHeap(const HeapEvent& e) { heap_.Add(e); }
   void OnGc(const GcCycle& c);
 

@@ -59,12 +59,7 @@ void GoroutineLifecycle::Reconcile(const std::vector<Goroutine>& snapshot, uint6
     present.insert(s.goid);
     if (!count_new_as_created || live_.count(s.goid)) continue;
     created_++;
-    TrackedGoroutine& g = live_[s.goid];
-    g.goid = s.goid;
-    g.created_ns = now_ns;
-    g.gopc = s.gopc;
-    g.startpc = s.startpc;
-    g.parent_goid = s.parent_goid;
+    Adopt(s).created_ns = now_ns;
   }
   for (auto it = live_.begin(); it != live_.end();) {
     auto next = std::next(it);
@@ -76,12 +71,17 @@ void GoroutineLifecycle::Reconcile(const std::vector<Goroutine>& snapshot, uint6
 void GoroutineLifecycle::Seed(const std::vector<Goroutine>& snapshot) {
   for (const Goroutine& s : snapshot) {
     if (live_.count(s.goid)) continue;  // created after the probes went live: the event has more
-    TrackedGoroutine& g = live_[s.goid];
-    g.goid = s.goid;
-    g.gopc = s.gopc;
-    g.startpc = s.startpc;
-    g.parent_goid = s.parent_goid;
+    Adopt(s);
   }
+}
+
+TrackedGoroutine& GoroutineLifecycle::Adopt(const Goroutine& s) {
+  TrackedGoroutine& g = live_[s.goid];
+  g.goid = s.goid;
+  g.gopc = s.gopc;
+  g.startpc = s.startpc;
+  g.parent_goid = s.parent_goid;
+  return g;
 }
 
 const TrackedGoroutine* GoroutineLifecycle::Find(uint64_t goid) const {

@@ -58,11 +58,14 @@ class GoroutineLifecycle {
   uint64_t finished_dropped() const { return finished_dropped_; }
 
  private:
+  // Moves a live goroutine to the finished ones (or counts a pre-existing one).
+  void Finish(std::map<uint64_t, TrackedGoroutine>::iterator it, uint64_t exited_ns, bool inferred);
+  // Tracks a goroutine a snapshot shows (no creation time: the caller knows).
+  TrackedGoroutine& Adopt(const Goroutine& s);
+
   uint64_t start_ns_;
   size_t max_finished_;
   uint64_t created_ = 0, exited_ = 0, exited_preexisting_ = 0, finished_dropped_ = 0;
-  void Finish(std::map<uint64_t, TrackedGoroutine>::iterator it, uint64_t exited_ns, bool inferred);
-
   std::map<uint64_t, TrackedGoroutine> live_;
   std::vector<TrackedGoroutine> finished_;
   // The latest creation stack of each go statement (gopc), for the events

@@ -56,11 +56,10 @@ std::optional<GoroutineEvent> DecodeGoroutineRecord(RingRecord record) {
   if (!e) return std::nullopt;
   creation(*e);
   ev.creator_goid = e->creator_goid;
-  // The walk starts in the runtime (newproc, and from 1.21 systemstack's own
-  // frame); the creation stack is what follows the go statement's pc. If
-  // that pc is not among the first frames, the walk is not trusted at all.
+  // The creation stack is what follows the go statement's pc; a walk that
+  // does not reach it within GOROUTINE_GOPC_WITHIN frames is not trusted.
   uint32_t n = std::min<uint32_t>(e->nframes, GOROUTINE_STACK_MAX);
-  for (uint32_t i = 0; i < n && i < 4; i++) {
+  for (uint32_t i = 0; i < n && i < GOROUTINE_GOPC_WITHIN; i++) {
     if (e->stack[i] != e->gopc) continue;
     ev.creation_stack.assign(e->stack + i, e->stack + n);
     break;

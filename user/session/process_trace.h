@@ -57,7 +57,6 @@ class ProcessTrace {
   const Snapshot& Refresh();
   // The agent switches creation probes on and off.
   void set_probes(LifecycleProbes p) { opts_.probes = p; }
-  LifecycleProbes probes() const { return opts_.probes; }
   // Adds the goroutines of the latest snapshot that the probes did not see
   // created to the lifecycle. Call once the events up to that snapshot are in.
   void Seed();
