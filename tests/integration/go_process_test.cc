@@ -394,6 +394,7 @@ TEST(GoProcess, DiscoveryCost) {
   std::set<std::string> go_files;
   auto scan = [&](GoExecutableDetector& d) {
     processes = go = unreadable = 0;
+    go_files.clear();  // per scan, like go: another test's process may live through one only
     for (pid_t p : ScanProcesses()) {
       std::optional<ProcessExecutable> exe;
       try {
