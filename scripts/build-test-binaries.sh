@@ -14,12 +14,13 @@
 #   heapprog-plain heapprog-stripped heapprog_pprof-plain heapprog_pprof-stripped (CGO_ENABLED=0)
 #   inittest-plain inittest-stripped inittest-pie inittest-cgo   (package inits with known allocations)
 #   agentprog-plain agentprog-stripped agentprog-pie   (a steady goroutine count, for the agent)
+#   statsprog-plain statsprog-stripped                (heap and goroutines in known steps, with its own MemStats)
 #   reliability-plain reliability-stripped reliability-pie reliability-cgo   (tests/reliability's target)
 # stripped = -ldflags='-s -w' (no symbol table, no DWARF; .gopclntab stays),
 # pie = -buildmode=pie.
 #
 # manifest.tsv: a header line, then one row per binary with the columns
-#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|reliability)  go_version (full, e.g. go1.22.12)
+#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|reliability)  go_version (full, e.g. go1.22.12)
 #   goroot  variant (plain|stripped|pie|cgo|cgo-stripped)  path (absolute)
 #
 # Incremental: a binary is rebuilt only if it is missing or its stamp
@@ -110,6 +111,8 @@ variants=(
   "agentprog plain"
   "agentprog stripped"
   "agentprog pie"
+  "statsprog plain"
+  "statsprog stripped"
   "reliability plain"
   "reliability stripped"
   "reliability pie"

@@ -46,14 +46,17 @@ enum class LayoutKind {
   kVariableSize,  // key = name + "#size"
 };
 
-// One thing the tracers need. `since` is the first Go 1.N minor release that
-// has it; readers and tests use it to tell "absent in this release" from "not found".
+// One thing the tracers need. `since` and `until` bound the Go 1.N minor
+// releases that have it; readers and tests use them to tell "absent in this
+// release" from "not found".
 struct LayoutItem {
   LayoutKind kind;
   std::string_view name;   // "runtime.g", "runtime.allgs", "runtime._Gscan"
   std::string_view field;  // kField only: "goid", "sched.sp"
   int since = 19;
+  int until = 99;  // the last release that has it (a field renamed or removed after)
   std::string key() const;
+  bool in_release(int minor) const { return since <= minor && minor <= until; }
   // Offsets, sizes and constants: the same in every binary of one release.
   bool in_table() const {
     return kind == LayoutKind::kField || kind == LayoutKind::kTypeSize ||

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -81,39 +82,117 @@ void FindWaitReasonStrings(const GoBinary& bin, RuntimeLayout* out) {
   }
 }
 
-// runtime.work (the GC's record of a cycle): the one base at which gcStart,
-// gcMarkDone and gcMarkTermination access all its fields, each with its own size.
-void FindWork(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
+// A field a recipe expects its functions to access: by its own size, or (lea)
+// by taking its address.
+struct Access {
+  const char* field;
+  uint8_t size;
+  bool lea = false;
+};
+
+// The one base at which the named functions access every listed field of
+// type_name, each as the recipe expects. The 8-byte fields of a struct sit 8
+// bytes apart, so a base shifted by 8 explains nearly as many 8-byte accesses
+// as the true one; fields of other sizes and taken addresses pin it down.
+std::optional<uint64_t> BaseExplainingAccesses(const GoBinary& bin, const RuntimeLayout& layout,
+                                               std::string_view type_name,
+                                               std::initializer_list<const char*> functions,
+                                               std::initializer_list<Access> accesses) {
   struct Field {
-    const char* name;
+    Access access;
     uint64_t offset;
-    uint8_t size;
   };
   std::vector<Field> fields;
-  for (const char* f : {"cycles", "userForced", "tSweepTerm", "tMark", "tMarkTerm", "tEnd", "pauseNS", "heap0", "heap1", "heap2"}) {
-    Sourced v = layout.get(fmt::format("runtime.workType.{}", f));
-    if (!v.known()) return;
-    uint8_t size = std::string_view(f) == "userForced" ? 1 : std::string_view(f) == "cycles" ? 4 : 8;
-    fields.push_back({f, v.value, size});
+  for (const Access& a : accesses) {
+    Sourced v = layout.get(fmt::format("{}.{}", type_name, a.field));
+    if (!v.known()) return std::nullopt;
+    fields.push_back({a, v.value});
   }
-  // The int64 fields sit 8 bytes apart, so a base shifted by 8 explains
-  // nearly as many 8-byte accesses as the true one; the byte-sized userForced
-  // (SETcc in gcStart) and the 4-byte cycles (INCL in gcStart up to 1.19, the
-  // LEA feeding LOCK XADDL from 1.21) pin it down. A reference counts only
-  // with the field's own access size (or as a LEA, for cycles).
   std::map<uint64_t, std::set<std::string_view>> votes;  // candidate base -> fields it explains
-  for (const char* name : {"runtime.gcStart", "runtime.gcMarkDone", "runtime.gcMarkTermination"}) {
+  for (const char* name : functions) {
     const Func* f = bin.pclntab().LookupFunction(name);
-    if (!f) return;
+    if (!f) return std::nullopt;
     for (const RipReference& r : FindRipReferences(Code(bin, *f), f->entry))
       for (const Field& field : fields)
-        if ((r.access_size == field.size || (field.size == 4 && r.mnemonic == "lea")) && r.target >= field.offset)
-          votes[r.target - field.offset].insert(field.name);
+        if ((r.access_size == field.access.size || (field.access.lea && r.mnemonic == "lea")) &&
+            r.target >= field.offset)
+          votes[r.target - field.offset].insert(field.access.field);
   }
   std::vector<uint64_t> complete;
   for (const auto& [base, fs] : votes)
     if (fs.size() == fields.size()) complete.push_back(base);
-  if (complete.size() == 1 && InWritableSegment(bin, complete[0])) Put(out, "runtime.work", complete[0]);
+  if (complete.size() != 1 || !InWritableSegment(bin, complete[0])) return std::nullopt;
+  return complete[0];
+}
+
+// runtime.work (the GC's record of a cycle): gcStart, gcMarkDone and
+// gcMarkTermination access all its fields. The byte-sized userForced (SETcc
+// in gcStart) and the 4-byte cycles (INCL in gcStart up to 1.19, the LEA
+// feeding LOCK XADDL from 1.21) pin the base.
+void FindWork(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
+  auto base = BaseExplainingAccesses(bin, layout, "runtime.workType",
+                                     {"runtime.gcStart", "runtime.gcMarkDone", "runtime.gcMarkTermination"},
+                                     {{"cycles", 4, true}, {"userForced", 1}, {"tSweepTerm", 8}, {"tMark", 8},
+                                      {"tMarkTerm", 8}, {"tEnd", 8}, {"pauseNS", 8}, {"heap0", 8},
+                                      {"heap1", 8}, {"heap2", 8}});
+  if (base) Put(out, "runtime.work", *base);
+}
+
+// runtime.memstats: gcMarkTermination counts the cycle (INCL numgc, and
+// numforcedgc beside it), adds the pause, records it in the pause rings and
+// updates gc_cpu_fraction (MOVSD).
+void FindMemstats(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
+  auto base = BaseExplainingAccesses(bin, layout, "runtime.mstats", {"runtime.gcMarkTermination"},
+                                     {{"numgc", 4}, {"numforcedgc", 4}, {"pause_total_ns", 8},
+                                      {"gc_cpu_fraction", 8}, {"pause_ns", 8, true}, {"pause_end", 8, true}});
+  if (base) Put(out, "runtime.memstats", *base);
+}
+
+// runtime.sched: checkdead computes mcount() - nmidle - nmidlelocked - nmsys
+// (two 8-byte and three 4-byte fields).
+void FindSched(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
+  auto base = BaseExplainingAccesses(bin, layout, "runtime.schedt", {"runtime.checkdead"},
+                                     {{"mnext", 8}, {"nmfreed", 8}, {"nmidle", 4}, {"nmidlelocked", 4}, {"nmsys", 4}});
+  if (base) Put(out, "runtime.sched", *base);
+}
+
+// runtime.gcController: gcinit, gcStart and gcControllerCommit each take its
+// address (method receivers); gcControllerCommit also loads its memoryLimit.
+void FindGcController(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
+  Sourced limit = layout.get("runtime.gcControllerState.memoryLimit");
+  if (!limit.known()) return;
+  std::set<uint64_t> common;
+  bool first = true;
+  for (const char* name : {"runtime.gcinit", "runtime.gcStart", "runtime.gcControllerCommit"}) {
+    std::set<uint64_t> leas;
+    for (const auto& r : RefsIn(bin, name))
+      if (r.mnemonic == "lea" && InWritableSegment(bin, r.target) && (first || common.contains(r.target)))
+        leas.insert(r.target);
+    common = std::move(leas);
+    first = false;
+  }
+  std::vector<uint64_t> found;
+  for (uint64_t base : common)
+    for (const auto& r : Loads8(RefsIn(bin, "runtime.gcControllerCommit")))
+      if (r.target == base + limit.value) found.push_back(base);
+  if (found.size() == 1) Put(out, "runtime.gcController", found[0]);
+}
+
+// runtime.allp: a slice whose {ptr, len} checkdead, gcStart and
+// stopTheWorldWithSema all load as adjacent 8-byte words.
+void FindAllp(const GoBinary& bin, RuntimeLayout* out) {
+  std::set<uint64_t> common;
+  bool first = true;
+  for (const char* name : {"runtime.checkdead", "runtime.gcStart", "runtime.stopTheWorldWithSema"}) {
+    auto loads = Loads8(RefsIn(bin, name));
+    std::set<uint64_t> targets, pairs;
+    for (const auto& r : loads) targets.insert(r.target);
+    for (uint64_t t : targets)
+      if (targets.contains(t + 8) && InWritableSegment(bin, t) && (first || common.contains(t))) pairs.insert(t);
+    common = std::move(pairs);
+    first = false;
+  }
+  if (common.size() == 1) Put(out, "runtime.allp", *common.begin());
 }
 
 RuntimeLayout FromSymbols(const GoBinary& bin) {
@@ -136,6 +215,10 @@ RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayou
   FindMemProfileRate(bin, &l);
   FindWaitReasonStrings(bin, &l);
   FindWork(bin, offsets, &l);
+  FindMemstats(bin, offsets, &l);
+  FindSched(bin, offsets, &l);
+  FindGcController(bin, offsets, &l);
+  FindAllp(bin, &l);
   return l;
 }
 

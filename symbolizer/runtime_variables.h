@@ -11,7 +11,8 @@
 namespace goscope {
 
 // runtime.allgs, runtime.allglen, runtime.MemProfileRate, runtime.waitReasonStrings
-// (and its #size), runtime.work, with source kDisassembly; absent keys where a
+// (and its #size), runtime.work, runtime.memstats, runtime.sched,
+// runtime.gcController, runtime.allp, with source kDisassembly; absent keys where a
 // recipe did not match. offsets: field offsets some recipes match accesses against.
 RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayout& offsets);
 

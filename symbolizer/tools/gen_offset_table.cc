@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
 
   int missing = 0;
   for (const LayoutItem& item : CanonicalLayoutItems()) {
-    if (item.since <= minor && !layout.has(item.key())) {
+    if (item.in_release(minor) && !layout.has(item.key())) {
       std::fprintf(stderr, "gen_offset_table: %s: %s not found\n", argv[1], item.key().c_str());
       ++missing;
     }

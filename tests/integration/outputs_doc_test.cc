@@ -126,6 +126,10 @@ TEST(OutputsDoc, EveryJsonDocumentHasExactlyTheDocumentedFields) {
   ASSERT_EQ(info.Wait(), 0) << info.err();
   ExpectDocumented("info.json", json::parse(info.out(), nullptr, false), tables);
 
+  Child stats({goscope, "stats", "-p", pid, "--json"});
+  ASSERT_EQ(stats.Wait(), 0) << stats.err();
+  ExpectDocumented("stats.json", json::parse(stats.out(), nullptr, false), tables);
+
   Child gc({goscope, "gc", "-p", pid, "--duration", "1", "--json"});
   ASSERT_EQ(gc.Wait(30000), 0) << gc.err();
   ExpectDocumented("gc.json", json::parse(gc.out(), nullptr, false), tables);

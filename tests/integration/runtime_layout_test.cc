@@ -125,7 +125,7 @@ TEST(RuntimeLayout, DwarfMatchesTableForEveryBinary) {
     int minor = GoMinorVersion(b.go_version);
 
     for (const LayoutItem& item : CanonicalLayoutItems()) {
-      if (item.since > minor) continue;
+      if (!item.in_release(minor)) continue;
       Sourced v = dwarf.get(item.key());
       EXPECT_TRUE(v.known()) << item.key() << " not found in DWARF";
       EXPECT_EQ(v.source, Source::kDwarf) << item.key();

@@ -18,5 +18,6 @@ Command AddGoroutinesCommand(CLI::App& goscope);
 Command AddGcCommand(CLI::App& goscope);
 Command AddHeapCommand(CLI::App& goscope);
 Command AddProbeCheckCommand(CLI::App& goscope);
+Command AddStatsCommand(CLI::App& goscope);
 
 }  // namespace goscope

@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
       goscope::AddAttachCommand(goscope),     goscope::AddRunCommand(goscope),
       goscope::AddAgentCommand(goscope),      goscope::AddGoroutinesCommand(goscope),
       goscope::AddGcCommand(goscope),         goscope::AddHeapCommand(goscope),
+      goscope::AddStatsCommand(goscope),
       goscope::AddProbeCheckCommand(goscope), AddHelpCommand(goscope),
   };
   if (argc < 2) {

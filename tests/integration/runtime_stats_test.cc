@@ -1,0 +1,234 @@
+// goscope's reading of a process's runtime statistics against the runtime's
+// own account: statsprog changes its heap and goroutines in known steps and
+// prints runtime.ReadMemStats, NumGoroutine and its thread count after each;
+// goscope reads the same process's memory at that moment. Every toolchain,
+// plain and stripped. Also the CLI (text, JSON, --watch) and its refusals.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "child.h"
+#include "error.h"
+#include "heap_test_util.h"
+#include "process/process_memory.h"
+#include "process/runtime_stats_reader.h"
+#include "process/target_process.h"
+#include "runtime_variables.h"
+#include "testbin.h"
+
+namespace goscope {
+namespace {
+
+using testing::Child;
+using testing::ChildOptions;
+using testing::Io;
+
+// "stats step=1 Alloc=123 ... Pauses=1,2,3" -> {"step": "1", "Alloc": "123", ...}
+std::map<std::string, std::string> ParseStatsLine(const std::string& line) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(line);
+  for (std::string word; in >> word;) {
+    auto eq = word.find('=');
+    if (eq != std::string::npos) out[word.substr(0, eq)] = word.substr(eq + 1);
+  }
+  return out;
+}
+
+std::vector<uint64_t> SplitPauses(const std::string& s) {
+  std::vector<uint64_t> out;
+  std::istringstream in(s);
+  for (std::string p; std::getline(in, p, ',');) out.push_back(std::stoull(p));
+  return out;
+}
+
+// Counts and the GC's records must be exact; byte figures within 1% or 64 KiB
+// (the bound; a quiet process gives them exactly).
+void ExpectAgrees(const RuntimeStats& got, const std::map<std::string, std::string>& want) {
+  for (const StatInfo& info : RuntimeStatInfo()) {
+    SCOPED_TRACE(std::string(info.name));
+    auto it = want.find(std::string(info.name));
+    ASSERT_NE(it, want.end()) << "statsprog does not print it";
+    ASSERT_TRUE(got[info.stat].has_value()) << "absent: " << got.absent.count(std::string(info.name));
+    const uint64_t w = std::stoull(it->second), g = *got[info.stat];
+    if (info.unit == StatUnit::kBytes) {
+      const double tolerance = std::max(64.0 * 1024, 0.01 * static_cast<double>(w));
+      EXPECT_LE(std::fabs(static_cast<double>(g) - static_cast<double>(w)), tolerance) << "got " << g << " want " << w;
+    } else {
+      EXPECT_EQ(g, w);
+    }
+  }
+  ASSERT_TRUE(got.gc_cpu_fraction.has_value());
+  EXPECT_DOUBLE_EQ(*got.gc_cpu_fraction, std::stod(want.at("GCCPUFraction")));
+  auto pauses = SplitPauses(want.at("Pauses"));
+  ASSERT_GE(got.recent_pauses_ns.size(), pauses.size());
+  for (size_t i = 0; i < pauses.size(); i++) EXPECT_EQ(got.recent_pauses_ns[i], pauses[i]) << "pause " << i;
+  EXPECT_TRUE(got.absent.empty()) << got.absent.begin()->first << ": " << got.absent.begin()->second;
+}
+
+// statsprog's last allocations can come just after its line (on its way to
+// park in the next read of its input), so read once the heap stops changing.
+RuntimeStats ReadWhenQuiet(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem) {
+  RuntimeStats prev = ReadRuntimeStats(target, layout, mem);
+  for (int i = 0; i < 40; i++) {
+    usleep(25000);
+    RuntimeStats cur = ReadRuntimeStats(target, layout, mem);
+    if (cur[Stat::kMallocs] == prev[Stat::kMallocs] && cur[Stat::kThreads] == prev[Stat::kThreads]) return cur;
+    prev = std::move(cur);
+  }
+  return prev;
+}
+
+TEST(RuntimeStats, EqualsTheProgramsOwnReadMemStatsAtEveryStep) {
+  int checked = 0;
+  for (const auto& b : testing::LoadTestBinaries()) {
+    if (b.name != "statsprog") continue;
+    SCOPED_TRACE(testing::TestBinaryLabel(b));
+    Child prog({b.path}, ChildOptions{.in = Io::kPipe});
+    TargetProcess target = TargetProcess::Find(prog.pid());
+    const RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
+    ProcessMemory mem(prog.pid());
+    for (int step = 0; step <= 4; step++) {
+      SCOPED_TRACE("step " + std::to_string(step));
+      if (step > 0) {
+        ASSERT_TRUE(prog.WriteLine("next"));
+      }
+      auto line = prog.WaitForLine(testing::kStdout, "stats step=" + std::to_string(step) + " ", 30000);
+      ASSERT_TRUE(line) << prog.err();
+      auto want = ParseStatsLine(*line);
+      ExpectAgrees(ReadWhenQuiet(target, layout, mem), want);
+      checked++;
+    }
+  }
+  EXPECT_GE(checked, 5 * 2 * 8) << "statsprog plain and stripped from every toolchain";
+}
+
+TEST(RuntimeStats, TheStepsChangeWhatTheySay) {
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* b = testing::NewestBuild(bins, "statsprog", "stripped");
+  ASSERT_TRUE(b);
+  Child prog({b->path}, ChildOptions{.in = Io::kPipe});
+  TargetProcess target = TargetProcess::Find(prog.pid());
+  const RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
+  ProcessMemory mem(prog.pid());
+  std::vector<RuntimeStats> at;
+  for (int step = 0; step <= 3; step++) {
+    if (step > 0) {
+      ASSERT_TRUE(prog.WriteLine("next"));
+    }
+    ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "stats step=" + std::to_string(step) + " ", 30000));
+    at.push_back(ReadRuntimeStats(target, layout, mem));
+  }
+  auto v = [&](int step, Stat s) { return static_cast<int64_t>(*at[step][s]); };
+  // Step 1: 4096 x 1 KiB + 64 x 64 KiB kept (8 MiB), 300 goroutines parked.
+  EXPECT_GE(v(1, Stat::kHeapAlloc) - v(0, Stat::kHeapAlloc), 8 << 20);
+  EXPECT_GE(v(1, Stat::kHeapObjects) - v(0, Stat::kHeapObjects), 4096 + 64);
+  EXPECT_EQ(v(1, Stat::kGoroutines), 301);
+  // Step 2: half of it dropped, 500 more goroutines.
+  EXPECT_LE(v(2, Stat::kHeapAlloc), v(1, Stat::kHeapAlloc) - (4 << 20) + (1 << 20));
+  EXPECT_EQ(v(2, Stat::kGoroutines), 801);
+  EXPECT_GT(v(2, Stat::kStackInuse), v(0, Stat::kStackInuse));
+  // Step 3: all of it gone.
+  EXPECT_EQ(v(3, Stat::kGoroutines), 1);
+  EXPECT_LT(v(3, Stat::kHeapAlloc), v(1, Stat::kHeapAlloc) - (7 << 20));
+  for (int step = 1; step <= 3; step++) {
+    EXPECT_GT(v(step, Stat::kNumGC), v(step - 1, Stat::kNumGC));
+    EXPECT_GE(v(step, Stat::kTotalAlloc), v(step - 1, Stat::kTotalAlloc));
+  }
+}
+
+TEST(RuntimeStats, CliTextJsonAndWatch) {
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* b = testing::NewestBuild(bins, "statsprog", "stripped");
+  ASSERT_TRUE(b);
+  Child prog({b->path}, ChildOptions{.in = Io::kPipe});
+  auto line = prog.WaitForLine(testing::kStdout, "stats step=0 ", 30000);
+  ASSERT_TRUE(line);
+  auto want = ParseStatsLine(*line);
+  TargetProcess target = TargetProcess::Find(prog.pid());
+  ReadWhenQuiet(target, ResolveRuntimeLayout(*target.binary), ProcessMemory(prog.pid()));
+  const std::string goscope = heaptest::GoscopeBinary();
+  const std::string pid = std::to_string(prog.pid());
+
+  Child text({goscope, "stats", "-p", pid});
+  ASSERT_EQ(text.Wait(), 0) << text.err();
+  EXPECT_NE(text.out().find("HeapObjects"), std::string::npos);
+  EXPECT_NE(text.out().find("(" + want.at("HeapAlloc") + ")"), std::string::npos) << text.out();
+
+  Child json({goscope, "stats", "-p", pid, "--json"});
+  ASSERT_EQ(json.Wait(), 0) << json.err();
+  auto doc = nlohmann::json::parse(json.out());
+  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["pid"], prog.pid());
+  EXPECT_EQ(doc["stats"]["HeapObjects"].get<uint64_t>(), std::stoull(want.at("HeapObjects")));
+  EXPECT_EQ(doc["stats"]["NumGoroutine"].get<uint64_t>(), 1u);
+  EXPECT_TRUE(doc["absent"].empty());
+
+  // --watch: a line per reading, the change in goroutines shows, and it ends
+  // (status 0) when the process exits.
+  Child watch({goscope, "stats", "-p", pid, "--watch", "1"});
+  ASSERT_TRUE(watch.WaitForLine(testing::kStdout, "HeapAlloc", 10000)) << watch.err();  // the header
+  ASSERT_TRUE(watch.NextLine(testing::kStdout, 10000));                                  // the first reading
+  ASSERT_TRUE(prog.WriteLine("next"));
+  ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "stats step=1 ", 30000));
+  auto grown = watch.FindLine(testing::kStdout, 10000, [](std::string_view l) { return l.find("+300") != l.npos; });
+  EXPECT_TRUE(grown) << watch.out();
+  prog.CloseStdin();  // statsprog returns at the end of its input
+  EXPECT_EQ(watch.Wait(15000), 0) << watch.err();
+  EXPECT_NE(watch.err().find("exited"), std::string::npos) << watch.err();
+}
+
+TEST(RuntimeStats, RefusesWhatItCannotRead) {
+  const std::string goscope = heaptest::GoscopeBinary();
+  // Not Go.
+  Child sleeper({"/bin/sleep", "30"});
+  Child not_go({goscope, "stats", "-p", std::to_string(sleeper.pid())});
+  EXPECT_EQ(not_go.Wait(), 1);
+  EXPECT_NE(not_go.err().find("not a Go"), std::string::npos) << not_go.err();
+  // Gone.
+  Child gone({goscope, "stats", "-p", "999999999"});
+  EXPECT_EQ(gone.Wait(), 1);
+  EXPECT_NE(gone.err().find("not found"), std::string::npos) << gone.err();
+  // Bad usage.
+  Child usage({goscope, "stats", "-p", "1", "--watch", "0"});
+  EXPECT_EQ(usage.Wait(), 2);
+  // A process that exits between locating it and reading: a clear error, not a crash.
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* b = testing::NewestBuild(bins, "statsprog", "plain");
+  ASSERT_TRUE(b);
+  auto prog = std::make_unique<Child>(std::vector<std::string>{b->path}, ChildOptions{.in = Io::kPipe});
+  ASSERT_TRUE(prog->WaitForLine(testing::kStdout, "stats step=0 ", 30000));
+  TargetProcess target = TargetProcess::Find(prog->pid());
+  const RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
+  ProcessMemory mem(prog->pid());
+  prog.reset();  // SIGKILLed and reaped
+  try {
+    ReadRuntimeStats(target, layout, mem);
+    ADD_FAILURE() << "read a process that is gone";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("exited"), std::string::npos) << e.what();
+  }
+  // A release whose layout goscope does not know: no table, no DWARF (the
+  // symbol table still gives addresses, but no offsets).
+  Child again({b->path}, ChildOptions{.in = Io::kPipe});
+  ASSERT_TRUE(again.WaitForLine(testing::kStdout, "stats step=0 ", 30000));
+  TargetProcess t2 = TargetProcess::Find(again.pid());
+  ProcessMemory mem2(again.pid());
+  RuntimeLayout unknown_stripped;
+  for (const auto& [key, v] : ResolveRuntimeLayout(*t2.binary).values)
+    if (v.source != Source::kTable && v.source != Source::kDwarf) unknown_stripped.values.emplace(key, v);
+  try {
+    ReadRuntimeStats(t2, unknown_stripped, mem2);
+    ADD_FAILURE() << "read statistics without their layout";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot locate the runtime's statistics"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace goscope
