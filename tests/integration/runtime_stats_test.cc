@@ -7,19 +7,23 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "bpf_required.h"
 #include "child.h"
 #include "error.h"
 #include "heap_test_util.h"
 #include "process/process_memory.h"
 #include "process/runtime_stats_reader.h"
 #include "process/target_process.h"
+#include "prometheus_server.h"
 #include "runtime_variables.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -181,6 +185,65 @@ TEST(RuntimeStats, CliTextJsonAndWatch) {
   prog.CloseStdin();  // statsprog returns at the end of its input
   EXPECT_EQ(watch.Wait(15000), 0) << watch.err();
   EXPECT_NE(watch.err().find("exited"), std::string::npos) << watch.err();
+}
+
+// The agent's /metrics, scraped by a real Prometheus, carry the same figures
+// under client_golang's names: a plain go1.19 and a stripped newest build.
+TEST(RuntimeStats, TheAgentsMetricsScrapedByPrometheusEqualTheProgramsOwn) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
+  using namespace std::chrono_literals;
+  const auto bins = testing::LoadTestBinaries();
+  for (const testing::TestBinary* b :
+       {testing::NewestBuild(bins, "statsprog", "stripped"), testing::OldestBuild(bins, "statsprog", "plain")}) {
+    ASSERT_TRUE(b);
+    SCOPED_TRACE(testing::TestBinaryLabel(*b));
+    Child prog({b->path}, ChildOptions{.in = Io::kPipe});
+    ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "stats step=0 ", 30000));
+    heaptest::TempDir dir;
+    const std::string config = dir.path() + "/agent.json";
+    std::ofstream(config) << R"({"include": [{"exe": ")" << b->path << R"("}], "runtime_stats": {"interval_seconds": 1}})";
+    Child agent({heaptest::GoscopeBinary(), "agent", "--listen", "127.0.0.1:0", "--config", config, "--no-write"});
+    auto listening = agent.WaitFor(1, "listening on 127.0.0.1:", 30000);
+    ASSERT_TRUE(listening) << agent.err();
+    testing::PrometheusServer prom({.target = "127.0.0.1:" + listening->substr(listening->rfind(':') + 1)});
+
+    // Step 1 moves every figure; then the program is quiet.
+    ASSERT_TRUE(prog.WriteLine("next"));
+    auto line = prog.WaitForLine(testing::kStdout, "stats step=1 ", 30000);
+    ASSERT_TRUE(line);
+    auto want = ParseStatsLine(*line);
+    const std::string sel = "{pid=\"" + std::to_string(prog.pid()) + "\"}";
+    auto value = [&](const std::string& metric) -> std::optional<double> {
+      auto r = prom.Query(metric + sel).at("result");
+      if (r.size() != 1) return std::nullopt;
+      return testing::PrometheusServer::Value(r[0]);
+    };
+    const double objects = std::stod(want.at("HeapObjects"));
+    auto r = prom.WaitForQuery("goscope_go_memstats_heap_objects" + sel, 30s, [&](const nlohmann::json& res) {
+      return testing::PrometheusServer::Value(res[0]) == objects;
+    });
+    ASSERT_EQ(r.size(), 1u) << agent.err();
+    for (const StatInfo& info : RuntimeStatInfo()) {
+      if (info.metric.empty()) continue;
+      SCOPED_TRACE(std::string(info.metric));
+      auto got = value("goscope_" + std::string(info.metric));
+      ASSERT_TRUE(got) << "not served";
+      double w = std::stod(want.at(std::string(info.name)));
+      if (info.unit == StatUnit::kUnixNanoseconds) w /= 1e9;
+      if (info.unit == StatUnit::kBytes)
+        EXPECT_LE(std::fabs(*got - w), std::max(64.0 * 1024, 0.01 * w)) << *got << " vs " << w;
+      else if (info.unit == StatUnit::kUnixNanoseconds)
+        EXPECT_NEAR(*got, w, 1e-6 * w);
+      else
+        EXPECT_EQ(*got, w);
+    }
+    EXPECT_EQ(value("goscope_go_gc_duration_seconds_count"), std::stod(want.at("NumGC")));
+    EXPECT_NEAR(*value("goscope_go_gc_duration_seconds_sum"), std::stod(want.at("PauseTotalNs")) / 1e9, 1e-9);
+    EXPECT_DOUBLE_EQ(*value("goscope_go_memstats_gc_cpu_fraction"), std::stod(want.at("GCCPUFraction")));
+    agent.Signal(SIGTERM);
+    EXPECT_EQ(agent.Wait(30000), 0) << agent.err();
+  }
 }
 
 TEST(RuntimeStats, RefusesWhatItCannotRead) {

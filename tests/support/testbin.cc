@@ -86,14 +86,29 @@ GoVersion ParseGoVersion(const std::string& v) {
   return g;
 }
 
+namespace {
+
+// The build of name/variant that `before` puts last.
+template <typename Before>
+const TestBinary* LastBuild(const std::vector<TestBinary>& bins, const std::string& name, const std::string& variant,
+                            Before before) {
+  const TestBinary* last = nullptr;
+  for (const auto& b : bins)
+    if (b.name == name && b.variant == variant && (!last || before(ParseGoVersion(last->go_version), ParseGoVersion(b.go_version))))
+      last = &b;
+  return last;
+}
+
+}  // namespace
+
 const TestBinary* NewestBuild(const std::vector<TestBinary>& bins, const std::string& name,
                               const std::string& variant) {
-  const TestBinary* newest = nullptr;
-  for (const auto& b : bins)
-    if (b.name == name && b.variant == variant &&
-        (!newest || ParseGoVersion(newest->go_version) < ParseGoVersion(b.go_version)))
-      newest = &b;
-  return newest;
+  return LastBuild(bins, name, variant, [](const GoVersion& a, const GoVersion& b) { return a < b; });
+}
+
+const TestBinary* OldestBuild(const std::vector<TestBinary>& bins, const std::string& name,
+                              const std::string& variant) {
+  return LastBuild(bins, name, variant, [](const GoVersion& a, const GoVersion& b) { return b < a; });
 }
 
 std::string GoToolchain::Tool(const std::string& name) const {

@@ -45,6 +45,9 @@ GoVersion ParseGoVersion(const std::string& v);
 // that built one; nullptr if none did.
 const TestBinary* NewestBuild(const std::vector<TestBinary>& bins, const std::string& name,
                               const std::string& variant);
+// Likewise by the oldest toolchain.
+const TestBinary* OldestBuild(const std::vector<TestBinary>& bins, const std::string& name,
+                              const std::string& variant);
 
 struct GoToolchain {
   std::string version;  // go1.22.12

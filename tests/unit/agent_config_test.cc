@@ -40,6 +40,14 @@ TEST(AgentConfig, EmptyObjectGivesDefaults) {
   EXPECT_EQ(c.creation_stacks.mode, CreationStackPolicy::Mode::kOnDemand);
   EXPECT_EQ(c.creation_stacks.window_seconds, 30);
   EXPECT_EQ(c.creation_stacks.cooldown_seconds, 600);
+  EXPECT_EQ(c.stats_interval_seconds, 15);
+  EXPECT_TRUE(c.bundles.enabled);
+  ASSERT_EQ(c.bundles.rules.size(), 2u);
+  EXPECT_EQ(c.bundles.rules[0].Describe(), "NumGoroutine above 5000 and 30% up on 300 s earlier, 3 readings in a row");
+  EXPECT_EQ(c.bundles.rules[1].Describe(),
+            "HeapInuse above 268435456 and 30% up on 300 s earlier, 3 readings in a row");
+  EXPECT_EQ(c.bundles.cooldown_seconds, 3600);
+  EXPECT_EQ(c.bundles.max_bytes, uint64_t{256} << 20);
 }
 
 TEST(AgentConfig, EveryFieldParsed) {
@@ -52,6 +60,10 @@ TEST(AgentConfig, EveryFieldParsed) {
     "profile_dir": "/srv/profiles",
     "retention": {"max_bytes": 0, "max_age_seconds": 3600},
     "creation_stacks": {"mode": "always", "window_seconds": 5, "cooldown_seconds": 60.5},
+    "runtime_stats": {"interval_seconds": 2},
+    "bundles": {"enabled": false, "cooldown_seconds": 120, "max_bytes": 2097152,
+                "rules": [{"stat": "HeapAlloc", "floor": 1048576, "growth_percent": 50, "over_seconds": 10,
+                           "readings": 2}, {"stat": "NumGoroutine"}]},
     "listen": "[::1]:9464",
     "token_file": "/etc/goscope/token"
   })");
@@ -76,6 +88,13 @@ TEST(AgentConfig, EveryFieldParsed) {
   EXPECT_EQ(c.creation_stacks.cooldown_seconds, 60.5);
   EXPECT_EQ(ParseAgentConfig(R"({"creation_stacks": {"mode": "off"}})").creation_stacks.mode,
             CreationStackPolicy::Mode::kOff);
+  EXPECT_EQ(c.stats_interval_seconds, 2);
+  EXPECT_FALSE(c.bundles.enabled);
+  EXPECT_EQ(c.bundles.cooldown_seconds, 120);
+  EXPECT_EQ(c.bundles.max_bytes, 2097152u);
+  ASSERT_EQ(c.bundles.rules.size(), 2u);
+  EXPECT_EQ(c.bundles.rules[0].Describe(), "HeapAlloc above 1048576 and 50% up on 10 s earlier, 2 readings in a row");
+  EXPECT_EQ(c.bundles.rules[1].Describe(), "NumGoroutine above 5000 and 30% up on 300 s earlier, 3 readings in a row");
 }
 
 TEST(AgentConfig, UnknownKeyNamesKeyAndLine) {
@@ -137,6 +156,17 @@ TEST(AgentConfig, WrongTypesAndRangesNameTheLine) {
       {"{\"creation_stacks\": {\"window_seconds\": 0}}", "creation_stacks.window_seconds: 0 must be a number"},
       {"{\"creation_stacks\": {\"cooldown_seconds\": 1e9}}", "at most 604800"},
       {"{\"creation_stacks\": {\"windows\": 3}}", "creation_stacks.windows: unknown key"},
+      {"{\"runtime_stats\": {\"interval_seconds\": 0.5}}", "runtime_stats.interval_seconds: 0.5 must be at least 1"},
+      {"{\"runtime_stats\": {\"interval_seconds\": 7200}}", "at most 3600"},
+      {"{\"bundles\": {\"rules\": [{\"floor\": 1}]}}", "bundles.rules[0]: a rule must name its stat"},
+      {"{\"bundles\": {\"rules\": [{\"stat\": \"Goroutines\"}]}}",
+       "bundles.rules[0].stat: \"Goroutines\": expected a stat that can shrink"},
+      {"{\"bundles\": {\"rules\": [{\"stat\": \"TotalAlloc\"}]}}", "expected a stat that can shrink"},
+      {"{\"bundles\": {\"rules\": [{\"stat\": \"HeapInuse\", \"readings\": 0}]}}",
+       "bundles.rules[0].readings: 0 is out of range"},
+      {"{\"bundles\": {\"rules\": [{\"stat\": \"HeapInuse\", \"growth_percent\": 0}]}}", "must be above 0"},
+      {"{\"bundles\": {\"max_bytes\": 10}}", "bundles.max_bytes: 10 is out of range"},
+      {"{\"bundles\": {\"rules\": {}}}", "bundles.rules: expected a list of rules"},
   };
   for (const auto& c : cases) {
     std::string err = ErrorOf(c.text);

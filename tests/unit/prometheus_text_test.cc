@@ -1,5 +1,5 @@
-// The Prometheus text writer: exact output for counters, gauges and
-// histograms (cumulative buckets, +Inf, _sum, _count), escaping of label
+// The Prometheus text writer: exact output for counters, gauges,
+// summaries and histograms (cumulative buckets, +Inf, _sum, _count), escaping of label
 // values and HELP text, the errors a caller's mistakes get, and every page
 // checked by the real `promtool check metrics` (the parser and linter
 // Prometheus ships). Without promtool those checks skip, except in CI
@@ -68,6 +68,20 @@ TEST(PrometheusText, HistogramBucketsAreCumulativeWithInfSumAndCount) {
             "goscope_gc_pause_seconds_bucket{pid=\"7\",le=\"+Inf\"} 6\n"
             "goscope_gc_pause_seconds_sum{pid=\"7\"} 0.25\n"
             "goscope_gc_pause_seconds_count{pid=\"7\"} 6\n");
+}
+
+TEST(PrometheusText, SummaryQuantilesThenSumAndCount) {
+  PrometheusTextWriter w;
+  w.Family("goscope_go_gc_duration_seconds", MetricType::kSummary, "GC pauses.");
+  w.Summary({{"pid", "7"}}, {{{0, 1e-5}, {0.5, 2e-5}, {1, 0.001}}, 0.0125, 42});
+  EXPECT_EQ(w.text(),
+            "# HELP goscope_go_gc_duration_seconds GC pauses.\n"
+            "# TYPE goscope_go_gc_duration_seconds summary\n"
+            "goscope_go_gc_duration_seconds{pid=\"7\",quantile=\"0\"} 1e-05\n"
+            "goscope_go_gc_duration_seconds{pid=\"7\",quantile=\"0.5\"} 2e-05\n"
+            "goscope_go_gc_duration_seconds{pid=\"7\",quantile=\"1\"} 0.001\n"
+            "goscope_go_gc_duration_seconds_sum{pid=\"7\"} 0.0125\n"
+            "goscope_go_gc_duration_seconds_count{pid=\"7\"} 42\n");
 }
 
 TEST(PrometheusText, HistogramWithoutLabelsOrBounds) {
@@ -154,6 +168,18 @@ TEST(PrometheusText, RefusesMistakes) {
     PrometheusTextWriter w;
     w.Family("q_sum", MetricType::kGauge, "");
     EXPECT_THROW(w.Family("q", MetricType::kHistogram, ""), Error);
+    EXPECT_THROW(w.Family("q", MetricType::kSummary, ""), Error);
+  }
+  {
+    PrometheusTextWriter w;
+    w.Family("s", MetricType::kSummary, "");
+    EXPECT_THROW(w.Sample({}, 1), Error);
+    EXPECT_THROW(w.Summary({{"quantile", "1"}}, {{{0.5, 1}}, 1, 1}), Error);
+    EXPECT_THROW(w.Summary({}, {{{1.5, 1}}, 1, 1}), Error);            // out of [0, 1]
+    EXPECT_THROW(w.Summary({}, {{{0.5, 1}, {0.25, 1}}, 1, 1}), Error);  // not ascending
+    EXPECT_THROW(w.Family("s_count", MetricType::kGauge, ""), Error);   // a summary owns s_count
+    w.Family("g", MetricType::kGauge, "");
+    EXPECT_THROW(w.Summary({}, {{}, 0, 0}), Error);  // not a summary family
   }
 }
 
@@ -173,6 +199,8 @@ std::string FullPage() {
   w.Histogram({{"pid", "43"}}, {{1e-6, 1e-5, 1e-4, 1e-3, 0.01}, {0, 0, 0, 0, 0, 0}, 0});
   w.Family("goscope_heap_inuse_bytes", MetricType::kGauge, "Heap in use.");
   w.Sample({{"pid", "42"}, {"empty", ""}}, 1.5e9);
+  w.Family("goscope_go_gc_duration_seconds", MetricType::kSummary, "GC pauses.");
+  w.Summary({{"pid", "42"}}, {{{0, 1e-5}, {0.25, 1.5e-5}, {0.5, 2e-5}, {0.75, 3e-5}, {1, 0.001}}, 0.0125, 42});
   return w.text();
 }
 

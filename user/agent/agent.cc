@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -52,6 +54,15 @@ constexpr size_t kMaxKnownGoFiles = 4096;
 
 // Leak suspects growing in this many refreshes in a row open a creation window.
 constexpr int kGrowthRefreshes = 3;
+
+// Stats readings kept per process: enough for every growth rule to look back
+// over_seconds and count its readings in a row.
+size_t StatsToKeep(const AgentConfig& c) {
+  double need = 4;
+  for (const GrowthRule& r : c.bundles.rules)
+    need = std::max(need, std::ceil(r.over_seconds / c.stats_interval_seconds) + r.readings + 2);
+  return static_cast<size_t>(std::min(need, 2000.0));
+}
 
 }  // namespace
 
@@ -281,6 +292,18 @@ void Agent::OpenWindowsOnGrowth() {
   }
 }
 
+void Agent::ReadStatsAll() {
+  const size_t keep = StatsToKeep(opts_.config);
+  for (auto& [pid, proc] : procs_) {
+    if (!proc->ready()) continue;
+    try {
+      proc->ReadStats(keep);
+    } catch (const Error& e) {
+      if (ProcessAlive(pid)) Log(fmt::format("pid {}: runtime stats: {}", pid, e.what()));
+    }
+  }
+}
+
 void Agent::WriteProfiles() {
   if (!store_) return;
   for (auto& [pid, proc] : procs_) {
@@ -301,10 +324,12 @@ void Agent::Run(const std::atomic<bool>& stop) {
     std::lock_guard<std::mutex> lock(mu_);
     for (pid_t pid : ScanProcesses()) Consider(pid);
     RefreshAll();
+    ReadStatsAll();
     Log(fmt::format("tracing {} Go processes of {} binaries{}", procs_.size(), watches_.size(),
                     http_ ? fmt::format("; serving /metrics on port {}", port()) : ""));
   }
   double next_refresh = Seconds() + opts_.refresh_s, next_profiles = Seconds() + opts_.interval_s;
+  double next_stats = Seconds() + opts_.config.stats_interval_seconds;
   std::vector<ExecEvent> execs;
   std::vector<pid_t> exits;
   uint64_t last_events = 0;
@@ -332,6 +357,10 @@ void Agent::Run(const std::atomic<bool>& stop) {
       RefreshAll();
       RetireWatches(false);
       next_refresh = Seconds() + opts_.refresh_s;
+    }
+    if (Seconds() >= next_stats) {
+      ReadStatsAll();
+      next_stats = Seconds() + opts_.config.stats_interval_seconds;
     }
     if (Seconds() >= next_profiles) {
       WriteProfiles();
@@ -405,6 +434,35 @@ std::string Agent::MetricsText() {
            "Stop-the-world pauses of GC cycles (sweep and mark termination).");
   for (const AgentProcess* p : ready)
     w.Histogram(p->labels(), HistogramSample{kGcPauseBuckets, p->gc_pause_counts(), p->gc_pause_sum()});
+  // The runtime's own statistics under client_golang's Go-collector names.
+  for (const StatInfo& info : RuntimeStatInfo()) {
+    if (info.metric.empty()) continue;
+    const std::string name = "goscope_" + std::string(info.metric);
+    w.Family(name, name.ends_with("_total") ? MetricType::kCounter : MetricType::kGauge,
+             fmt::format("{} (runtime {}, read from memory every {} s)", info.help, info.name,
+                         opts_.config.stats_interval_seconds));
+    for (const AgentProcess* p : ready) {
+      const RuntimeStats* s = p->latest_stats();
+      if (!s || !(*s)[info.stat]) continue;
+      const double v = static_cast<double>(*(*s)[info.stat]);
+      w.Sample(p->labels(), info.unit == StatUnit::kUnixNanoseconds ? v / 1e9 : v);
+    }
+  }
+  w.Family("goscope_go_memstats_gc_cpu_fraction", MetricType::kGauge,
+           "Fraction of the program's CPU time used by the GC since it started (runtime GCCPUFraction).");
+  for (const AgentProcess* p : ready)
+    if (const RuntimeStats* s = p->latest_stats(); s && s->gc_cpu_fraction) w.Sample(p->labels(), *s->gc_cpu_fraction);
+  w.Family("goscope_go_gc_duration_seconds", MetricType::kSummary,
+           "Stop-the-world pauses of GC cycles: quantiles of the last 256 (as debug.ReadGCStats), total and count "
+           "since the program started.");
+  for (const AgentProcess* p : ready) {
+    const RuntimeStats* s = p->latest_stats();
+    if (!s || !(*s)[Stat::kNumGC] || !(*s)[Stat::kPauseTotalNs]) continue;
+    SummarySample summary{{}, *(*s)[Stat::kPauseTotalNs] / 1e9, *(*s)[Stat::kNumGC]};
+    const std::vector<uint64_t> q = PauseQuantiles(*s, 5);
+    for (size_t i = 0; i < q.size(); i++) summary.quantiles.push_back({i / 4.0, q[i] / 1e9});
+    w.Summary(p->labels(), summary);
+  }
   uint64_t lost = lost_retired_;
   size_t probes = 0;
   for (const auto& [k, watch] : watches_) lost += watch->lost(), probes += watch->probes();

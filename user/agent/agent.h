@@ -60,6 +60,8 @@ class Agent {
   void DrainAll();
   void RetireWatches(bool all);
   void RefreshAll();
+  // Reads every traced process's runtime statistics (every stats interval).
+  void ReadStatsAll();
   void WriteProfiles();
   HttpResponse ServeMetrics(const HttpRequest&);
   HttpResponse ServePprof(const HttpRequest&, bool heap);

@@ -250,6 +250,46 @@ class ConfigReader {
     return p;
   }
 
+  GrowthRule Rule(const Json& v, const std::string& path) const {
+    if (!v.is_object()) Fail(path, fmt::format("expected a rule like {{\"stat\": \"NumGoroutine\", \"floor\": 5000}}, got {}", TypeName(v)));
+    CheckKeys(v, path, {"stat", "floor", "growth_percent", "over_seconds", "readings"});
+    if (!v.contains("stat")) Fail(path, "a rule must name its stat");
+    GrowthRule r;
+    std::string name = String(v["stat"], path + ".stat");
+    auto stat = StatByName(name);
+    if (!stat || Describe(*stat).cumulative)
+      Fail(path + ".stat", fmt::format("\"{}\": expected a stat that can shrink, by its Go name (NumGoroutine, "
+                                       "HeapInuse, HeapAlloc, HeapObjects, Sys, StackInuse, ...)", name));
+    r.stat = *stat;
+    if (v.contains("floor")) r.floor = static_cast<uint64_t>(Integer(v["floor"], path + ".floor", 0, int64_t{1} << 62));
+    if (v.contains("growth_percent")) {
+      r.growth_percent = Number(v["growth_percent"], path + ".growth_percent");
+      if (!(r.growth_percent > 0) || !(r.growth_percent <= 10000))
+        Fail(path + ".growth_percent", fmt::format("{} must be above 0, at most 10000", r.growth_percent));
+    }
+    if (v.contains("over_seconds")) r.over_seconds = Seconds(v["over_seconds"], path + ".over_seconds", 24 * 3600);
+    if (v.contains("readings")) r.readings = static_cast<int>(Integer(v["readings"], path + ".readings", 1, 100));
+    return r;
+  }
+
+  BundlePolicy Bundles(const Json& v, const std::string& path) const {
+    if (!v.is_object()) Fail(path, fmt::format("expected an object, got {}", TypeName(v)));
+    CheckKeys(v, path, {"enabled", "rules", "cooldown_seconds", "max_bytes"});
+    BundlePolicy p;
+    if (v.contains("enabled")) p.enabled = Bool(v["enabled"], path + ".enabled");
+    if (v.contains("rules")) {
+      const Json& rules = v["rules"];
+      if (!rules.is_array()) Fail(path + ".rules", fmt::format("expected a list of rules, got {}", TypeName(rules)));
+      p.rules.clear();
+      for (size_t i = 0; i < rules.size(); i++) p.rules.push_back(Rule(rules[i], fmt::format("{}.rules[{}]", path, i)));
+    }
+    if (v.contains("cooldown_seconds"))
+      p.cooldown_seconds = Seconds(v["cooldown_seconds"], path + ".cooldown_seconds", 7 * 24 * 3600);
+    if (v.contains("max_bytes"))
+      p.max_bytes = static_cast<uint64_t>(Integer(v["max_bytes"], path + ".max_bytes", 1 << 20, int64_t{1} << 50));
+    return p;
+  }
+
   // "HOST:PORT", ":PORT" (every address) or "[V6]:PORT", port 1-65535.
   std::string Listen(const Json& v, const std::string& path) const {
     std::string s = String(v, path);
@@ -318,7 +358,7 @@ AgentConfig ParseAgentConfig(std::string_view text, std::string_view source) {
   if (!doc.is_object()) in.Fail("", fmt::format("expected an object {{...}}, got {}", ConfigReader::TypeName(doc)));
   in.CheckKeys(doc, "",
                {"include", "exclude", "allow_write", "heap_rate", "interval_seconds", "profile_dir", "retention",
-                "creation_stacks", "listen", "token_file"});
+                "creation_stacks", "runtime_stats", "bundles", "listen", "token_file"});
   AgentConfig c;
   for (const auto& [key, v] : doc.items()) {
     if (key == "include") {
@@ -344,6 +384,16 @@ AgentConfig ParseAgentConfig(std::string_view text, std::string_view source) {
         c.retention.max_age_seconds = in.Integer(v["max_age_seconds"], "retention.max_age_seconds", 0, kMax);
     } else if (key == "creation_stacks") {
       c.creation_stacks = in.CreationStacks(v, key);
+    } else if (key == "runtime_stats") {
+      if (!v.is_object()) in.Fail(key, fmt::format("expected an object, got {}", ConfigReader::TypeName(v)));
+      in.CheckKeys(v, key, {"interval_seconds"});
+      if (v.contains("interval_seconds")) {
+        c.stats_interval_seconds = in.Seconds(v["interval_seconds"], "runtime_stats.interval_seconds", 3600);
+        if (c.stats_interval_seconds < 1)
+          in.Fail("runtime_stats.interval_seconds", fmt::format("{} must be at least 1", c.stats_interval_seconds));
+      }
+    } else if (key == "bundles") {
+      c.bundles = in.Bundles(v, key);
     } else if (key == "listen") {
       c.listen = in.Listen(v, key);
     } else if (key == "token_file") {

@@ -10,6 +10,10 @@
 //     "profile_dir": "/var/lib/goscope",
 //     "retention": {"max_bytes": 1073741824, "max_age_seconds": 604800},
 //     "creation_stacks": {"mode": "on_demand", "window_seconds": 30, "cooldown_seconds": 600},
+//     "runtime_stats": {"interval_seconds": 15},
+//     "bundles": {"enabled": true, "cooldown_seconds": 3600, "max_bytes": 268435456,
+//                 "rules": [{"stat": "NumGoroutine", "floor": 5000, "growth_percent": 30,
+//                            "over_seconds": 300, "readings": 3}]},
 //     "listen": "127.0.0.1:9464",
 //     "token_file": "/etc/goscope/token"
 //   }
@@ -27,6 +31,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "model/growth_rule.h"
 
 namespace goscope {
 
@@ -57,6 +63,18 @@ struct CreationStackPolicy {
   double cooldown_seconds = 600;  // growth reopens a binary's window at most this often
 };
 
+// Diagnosis bundles: what the agent writes when a process starts to grow
+// (model/growth_rule.h), evaluated at each runtime-stats reading.
+struct BundlePolicy {
+  bool enabled = true;  // needs a profile directory
+  std::vector<GrowthRule> rules = {
+      {.stat = Stat::kGoroutines, .floor = 5000},
+      {.stat = Stat::kHeapInuse, .floor = uint64_t{256} << 20},
+  };
+  double cooldown_seconds = 3600;          // per process: at most one bundle this often
+  uint64_t max_bytes = uint64_t{256} << 20;  // every bundle together; the oldest go first
+};
+
 struct AgentConfig {
   std::vector<ProcessRule> include;  // empty: every Go process
   std::vector<ProcessRule> exclude;  // wins over include
@@ -66,6 +84,8 @@ struct AgentConfig {
   std::string profile_dir = "/var/lib/goscope";
   RetentionPolicy retention;
   CreationStackPolicy creation_stacks;
+  double stats_interval_seconds = 15;  // runtime statistics of each process (no probe); [1, 3600]
+  BundlePolicy bundles;
   std::string listen;      // "HOST:PORT" or "[V6]:PORT" for the HTTP endpoint; "" = none
   std::string token_file;  // bearer token for that endpoint; "" = no token
 };

@@ -8,6 +8,7 @@
 #include "output/goroutine_format.h"
 #include "output/leak_report_format.h"
 #include "process/run_control.h"
+#include "process/runtime_stats_reader.h"
 #include "session/heap_session.h"
 
 namespace goscope {
@@ -29,7 +30,8 @@ AgentProcess::AgentProcess(TargetProcess target, std::shared_ptr<BinaryWatch> wa
       trace_(std::move(target), watch_->layout(),
              {.max_finished = kMaxFinished, .keep_gc_history = false, .probes = LifecycleProbes::kNone}),
       start_ticks_(exe.start_ticks),
-      comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm) {
+      comm_(exe.comm.empty() ? Basename(exe.path) : exe.comm),
+      memory_(trace_.target().pid) {
   labels_ = {{"pid", std::to_string(pid())},
              {"exe", exe.path},
              {"go_version", trace_.target().binary->go_version()},
@@ -69,6 +71,11 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
   leaks_ = trace_.FindLeaks(MonotonicNs());
   const size_t after = leak_suspect_goroutines();
   growing_refreshes_ = after > before && after >= kGrowthFloor ? growing_refreshes_ + 1 : 0;
+}
+
+void AgentProcess::ReadStats(size_t keep) {
+  stats_.push_back(ReadRuntimeStats(trace_.target(), watch_->layout(), memory_));
+  while (stats_.size() > keep) stats_.pop_front();
 }
 
 uint64_t AgentProcess::goroutines_created() const { return trace_.snapshot().max_goid; }

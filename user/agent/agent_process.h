@@ -1,23 +1,27 @@
 // What the node agent knows of one traced Go process: its identity and
 // labels, its goroutine lifecycle, heap samples and GC cycles (fed by its
-// binary's BinaryWatch), the latest goroutine snapshot and leak report, and
-// the MemProfileRate the agent may have written (restored on Stop).
+// binary's BinaryWatch), the latest goroutine snapshot and leak report, a
+// series of the runtime's own statistics, and the MemProfileRate the agent
+// may have written (restored on Stop).
 #pragma once
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "agent/binary_watch.h"
 #include "model/leak_report.h"
+#include "model/runtime_stats.h"
 #include "output/heap_profile.h"
 #include "output/pprof_profile.h"
 #include "output/prometheus_text.h"
 #include "process/cgroup_labels.h"
 #include "process/go_process.h"
 #include "process/memprofilerate.h"
+#include "process/process_memory.h"
 #include "process/target_process.h"
 #include "session/process_trace.h"
 
@@ -49,6 +53,12 @@ class AgentProcess {
   // up, the heap sampler switched on where it is off and writing is allowed.
   // Throws Error when the process cannot be read (it may be exiting).
   void Refresh(bool allow_write, int64_t heap_rate);
+  // Reads the runtime's own statistics (runtime.MemStats and friends, no
+  // probe) into the series, which keeps the newest `keep`. Throws Error when
+  // the process cannot be read.
+  void ReadStats(size_t keep);
+  const std::deque<RuntimeStats>& stats() const { return stats_; }  // oldest first
+  const RuntimeStats* latest_stats() const { return stats_.empty() ? nullptr : &stats_.back(); }
   // Writes back the MemProfileRate the agent changed, if it did; "" or what went wrong.
   std::string RestoreRate();
   bool wrote_rate() const { return rate_ && rate_->written(); }
@@ -93,6 +103,8 @@ class AgentProcess {
   std::unique_ptr<MemProfileRateOverride> rate_;
   LeakReport leaks_;
   int growing_refreshes_ = 0;
+  ProcessMemory memory_;
+  std::deque<RuntimeStats> stats_;
 };
 
 }  // namespace goscope

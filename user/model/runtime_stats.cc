@@ -1,5 +1,7 @@
 #include "model/runtime_stats.h"
 
+#include <algorithm>
+
 namespace goscope {
 namespace {
 
@@ -58,6 +60,22 @@ static_assert(InStatOrder(), "kInfo must list the stats in Stat order");
 std::span<const StatInfo> RuntimeStatInfo() { return kInfo; }
 
 const StatInfo& Describe(Stat s) { return kInfo[static_cast<size_t>(s)]; }
+
+std::optional<Stat> StatByName(std::string_view name) {
+  for (const StatInfo& info : kInfo)
+    if (info.name == name) return info.stat;
+  return std::nullopt;
+}
+
+std::vector<uint64_t> PauseQuantiles(const RuntimeStats& s, size_t n) {
+  std::vector<uint64_t> q(n, 0);
+  if (s.recent_pauses_ns.empty() || n < 2) return q;
+  std::vector<uint64_t> sorted = s.recent_pauses_ns;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t i = 0; i + 1 < n; i++) q[i] = sorted[sorted.size() * i / (n - 1)];
+  q[n - 1] = sorted.back();
+  return q;
+}
 
 void RuntimeStats::SetAbsent(Stat s, std::string why) {
   (*this)[s].reset();

@@ -59,6 +59,8 @@ struct StatInfo {
 // Every stat, in Stat order.
 std::span<const StatInfo> RuntimeStatInfo();
 const StatInfo& Describe(Stat s);
+// By Go name ("HeapInuse", "NumGoroutine"); nullopt for an unknown name.
+std::optional<Stat> StatByName(std::string_view name);
 
 struct RuntimeStats {
   uint64_t unix_ns = 0;  // when it was read
@@ -75,5 +77,10 @@ struct RuntimeStats {
   // Records why a stat is absent (and clears any value).
   void SetAbsent(Stat s, std::string why);
 };
+
+// The recent pauses' quantiles as debug.ReadGCStats computes PauseQuantiles
+// (and client_golang's go_gc_duration_seconds reports, n = 5): the minimum,
+// n-2 evenly spaced order statistics, the maximum. Zeros without pauses.
+std::vector<uint64_t> PauseQuantiles(const RuntimeStats& s, size_t n);
 
 }  // namespace goscope

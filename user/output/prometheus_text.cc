@@ -18,6 +18,7 @@ const char* TypeName(MetricType type) {
     case MetricType::kCounter: return "counter";
     case MetricType::kGauge: return "gauge";
     case MetricType::kHistogram: return "histogram";
+    case MetricType::kSummary: return "summary";
   }
   return "untyped";
 }
@@ -113,6 +114,8 @@ void PrometheusTextWriter::Family(std::string_view name, MetricType type, std::s
   std::vector<std::string> series{std::string(name)};
   if (type == MetricType::kHistogram)
     for (const char* suffix : {"_bucket", "_sum", "_count"}) series.push_back(std::string(name) + suffix);
+  if (type == MetricType::kSummary)
+    for (const char* suffix : {"_sum", "_count"}) series.push_back(std::string(name) + suffix);
   for (const auto& s : series)
     if (names_.count(s)) throw Error(fmt::format("prometheus: metric {} is written by two families", s));
   names_.insert(series.begin(), series.end());
@@ -133,6 +136,8 @@ void PrometheusTextWriter::ClaimSeriesLabels(const MetricLabels& labels) {
                               family_, EscapeLabelValue(name)));
     if (type_ == MetricType::kHistogram && name == "le")
       throw Error(fmt::format("prometheus: {}: label \"le\" is reserved for histogram buckets", family_));
+    if (type_ == MetricType::kSummary && name == "quantile")
+      throw Error(fmt::format("prometheus: {}: label \"quantile\" is reserved for summary quantiles", family_));
     if (!seen.insert(name).second) throw Error(fmt::format("prometheus: {}: label {} given twice", family_, name));
   }
   // The identity of a series is its label set, whatever the order given.
@@ -164,6 +169,8 @@ void PrometheusTextWriter::WriteSeries(std::string_view name, const MetricLabels
 void PrometheusTextWriter::Sample(const MetricLabels& labels, double value) {
   if (!family_.empty() && type_ == MetricType::kHistogram)
     throw Error(fmt::format("prometheus: {} is a histogram: use Histogram, not Sample", family_));
+  if (!family_.empty() && type_ == MetricType::kSummary)
+    throw Error(fmt::format("prometheus: {} is a summary: use Summary, not Sample", family_));
   ClaimSeriesLabels(labels);
   if (type_ == MetricType::kCounter && !(value >= 0))
     throw Error(fmt::format("prometheus: counter {} cannot be {}", family_, FormatMetricValue(value)));
@@ -192,6 +199,22 @@ void PrometheusTextWriter::Histogram(const MetricLabels& labels, const Histogram
   }
   WriteSeries(family_ + "_sum", labels, "", "", FormatMetricValue(h.sum));
   WriteSeries(family_ + "_count", labels, "", "", fmt::format("{}", cumulative));
+}
+
+void PrometheusTextWriter::Summary(const MetricLabels& labels, const SummarySample& summary) {
+  if (family_.empty() || type_ != MetricType::kSummary)
+    throw Error(fmt::format("prometheus: Summary needs a summary family{}",
+                            family_.empty() ? "" : fmt::format(" ({} is not one)", family_)));
+  for (size_t i = 0; i < summary.quantiles.size(); i++) {
+    double q = summary.quantiles[i].first;
+    if (!(q >= 0 && q <= 1) || (i > 0 && !(q > summary.quantiles[i - 1].first)))
+      throw Error(fmt::format("prometheus: {}: quantiles must be in [0, 1] and ascending", family_));
+  }
+  ClaimSeriesLabels(labels);
+  for (const auto& [q, v] : summary.quantiles)
+    WriteSeries(family_, labels, "quantile", FormatMetricValue(q), FormatMetricValue(v));
+  WriteSeries(family_ + "_sum", labels, "", "", FormatMetricValue(summary.sum));
+  WriteSeries(family_ + "_count", labels, "", "", fmt::format("{}", summary.count));
 }
 
 }  // namespace goscope

@@ -2,7 +2,8 @@
 // /metrics. A writer that cannot produce an invalid page: a family's HELP and
 // TYPE come once, its samples follow them and nothing else comes between;
 // names are checked, label values and help text escaped, histogram buckets
-// written cumulatively up to le="+Inf" with _sum and _count. A caller's
+// written cumulatively up to le="+Inf" with _sum and _count, summaries'
+// quantiles likewise followed by _sum and _count. A caller's
 // mistake (a bad name, a family written twice, a counter going negative)
 // is an Error, not a page that Prometheus rejects at scrape time.
 #pragma once
@@ -17,7 +18,7 @@ namespace goscope {
 
 inline constexpr std::string_view kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-enum class MetricType { kCounter, kGauge, kHistogram };
+enum class MetricType { kCounter, kGauge, kHistogram, kSummary };
 
 // name="value" pairs in the order they are written.
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
@@ -30,6 +31,15 @@ struct HistogramSample {
   std::vector<double> upper_bounds;  // finite, strictly increasing
   std::vector<uint64_t> counts;
   double sum = 0;
+};
+
+// One summary series: quantile -> value (quantiles in [0, 1], ascending), and
+// the _sum and _count of everything observed (client_golang's
+// go_gc_duration_seconds is one).
+struct SummarySample {
+  std::vector<std::pair<double, double>> quantiles;
+  double sum = 0;
+  uint64_t count = 0;
 };
 
 bool IsValidMetricName(std::string_view name);  // [a-zA-Z_:][a-zA-Z0-9_:]*
@@ -53,6 +63,12 @@ class PrometheusTextWriter {
   // family that is not a histogram, a label named "le", bounds that are not
   // finite and strictly increasing, or counts of the wrong size.
   void Histogram(const MetricLabels& labels, const HistogramSample& histogram);
+
+  // A series of the current summary family: name{...,quantile="q"} for each
+  // quantile, then name_sum and name_count. Throws Error for a family that is
+  // not a summary, a label named "quantile", or quantiles out of [0, 1] or
+  // not ascending.
+  void Summary(const MetricLabels& labels, const SummarySample& summary);
 
   const std::string& text() const { return out_; }
 
