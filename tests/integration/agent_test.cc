@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_under_test.h"
 #include "bpf_required.h"
 #include "heap_test_util.h"
 #include "prometheus_server.h"
@@ -23,46 +24,14 @@ namespace goscope {
 namespace {
 
 using heaptest::Child;
+using testing::AgentUnderTest;
+using testing::MetricValue;
+using testing::WaitForMetrics;
 using testing::RunCommand;
 using testing::ShellQuote;
 
-// A running agent on a free loopback port. It watches only this test's
-// programs: ctest runs other tests beside it, whose programs (and whose
-// MemProfileRate checks) are not its business.
-class AgentUnderTest {
- public:
-  explicit AgentUnderTest(std::string include = testing::TestBinDir() + "/*/agentprog-*",
-                          nlohmann::json extra_config = nlohmann::json::object()) {
-    nlohmann::json config = {{"include", {{{"exe", include}}}}};
-    config.update(extra_config);
-    std::ofstream(config_.path() + "/agent.json") << config.dump();
-    std::vector<std::string> argv = {GOSCOPE_BINARY, "agent", "--listen", "127.0.0.1:0", "--config",
-                                     config_.path() + "/agent.json"};
-    child_ = std::make_unique<Child>(argv);
-    auto line = child_->WaitFor(1, "listening on 127.0.0.1:", 30000);
-    if (line) port_ = std::stoi(line->substr(line->rfind(':') + 1));
-    child_->WaitFor(1, "tracing ", 30000);
-  }
-  ~AgentUnderTest() {
-    child_->Signal(SIGTERM);
-    child_->Wait(30000);
-  }
-  int port() const { return port_; }
-  pid_t pid() const { return child_->pid(); }
-  Child& child() { return *child_; }
-  std::string Get(const std::string& path, int* rc = nullptr) const {
-    int code = -1;
-    std::string body = RunCommand("curl -sf --max-time 10 " + ShellQuote(Url(path)), "", &code);
-    if (rc) *rc = code;
-    return body;
-  }
-  std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-
- private:
-  heaptest::TempDir config_;
-  std::unique_ptr<Child> child_;
-  int port_ = 0;
-};
+// What most agents here watch: every build of agentprog.
+std::string AgentProgs() { return testing::TestBinDir() + "/*/agentprog-*"; }
 
 // goscope_goroutines{pid="N",...} V -> {N: V}
 std::map<int, double> GoroutineSeries(const std::string& metrics) {
@@ -82,30 +51,6 @@ bool WaitForSeries(const AgentUnderTest& a, const std::function<bool(const std::
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (pred(GoroutineSeries(a.Get("/metrics")))) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  return false;
-}
-
-// The value of metric name for pid (pid 0: the unlabelled sample), or -1.
-double MetricValue(const std::string& metrics, const std::string& name, pid_t pid = 0) {
-  const std::regex line(pid ? "^" + name + R"re(\{pid=")re" + std::to_string(pid) + R"re(".*\} (\S+)$)re"
-                            : "^" + name + R"re( (\S+)$)re");
-  std::istringstream in(metrics);
-  std::string l;
-  std::smatch m;
-  while (std::getline(in, l))
-    if (std::regex_match(l, m, line)) return std::stod(m[1]);
-  return -1;
-}
-
-// Polls the agent's metrics until pred holds or timeout; the last text.
-bool WaitForMetrics(const AgentUnderTest& a, const std::function<bool(const std::string&)>& pred,
-                    std::string* last, int timeout_ms = 20000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (std::chrono::steady_clock::now() < deadline) {
-    *last = a.Get("/metrics");
-    if (pred(*last)) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   return false;
@@ -162,7 +107,7 @@ TEST(Agent, MetricsMatchEachProgramsOwnGoroutineCountAndFollowProcesses) {
   }
   for (const auto& p : progs) ASSERT_GT(p.goroutines, 0) << p.label << " did not start: " << p.child->err();
 
-  AgentUnderTest agent;
+  AgentUnderTest agent(AgentProgs());
   ASSERT_GT(agent.port(), 0) << agent.child().err();
   bool all = WaitForSeries(agent, [&](const std::map<int, double>& s) {
     for (const auto& p : progs)
@@ -478,7 +423,7 @@ TEST(Agent, RealPrometheusScrapesItAndAnswersAboutAProgram) {
   ASSERT_FALSE(bins.empty());
   Program p = StartProgram(bins.back(), 13);
   ASSERT_GT(p.goroutines, 0);
-  AgentUnderTest agent;
+  AgentUnderTest agent(AgentProgs());
   ASSERT_GT(agent.port(), 0);
   testing::PrometheusServerOptions o;
   o.target = "127.0.0.1:" + std::to_string(agent.port());

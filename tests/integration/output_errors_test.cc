@@ -1,7 +1,6 @@
 // Outputs are written whole or not at all: on a full file system goscope says
 // so, leaves no temporary or truncated file behind, and the traced program
 // does not notice; an unwritable directory is refused before anything starts.
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -12,6 +11,7 @@
 
 #include "bpf_required.h"
 #include "heap_test_util.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -21,25 +21,6 @@ using testing::RunCommand;
 using testing::ShellQuote;
 
 // A 256 KiB tmpfs, filled to all but a few KiB.
-class FullFilesystem {
- public:
-  FullFilesystem() {
-    if (::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, "size=256k") != 0) return;
-    mounted_ = true;
-    int rc = -1;
-    RunCommand("dd if=/dev/zero of=" + ShellQuote(dir_.path() + "/filler") + " bs=4k count=62 2>/dev/null", "", &rc);
-  }
-  ~FullFilesystem() {
-    if (mounted_) ::umount2(dir_.path().c_str(), MNT_DETACH);
-  }
-  bool ok() const { return mounted_; }
-  std::string path(const std::string& sub) const { return dir_.path() + "/" + sub; }
-
- private:
-  heaptest::TempDir dir_;
-  bool mounted_ = false;
-};
-
 // Every file left is whole: no temporary names, JSON parses, gzip tests clean.
 void ExpectOnlyWholeFiles(const std::string& dir) {
   std::error_code ec;
@@ -69,8 +50,9 @@ TEST(OutputErrors, FullDiskIsAClearErrorAndLeavesNothingHalfWritten) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
   const auto* prog = InitTest();
   ASSERT_NE(prog, nullptr);
-  FullFilesystem fs;
+  testing::SmallFilesystem fs;
   if (!fs.ok()) GTEST_SKIP() << "cannot mount a tmpfs here";
+  fs.Fill();
   int rc = -1, plain_rc = -1;
   std::string err;
   std::string plain = RunCommand(ShellQuote(prog->path) + " exit 3", "", &plain_rc);

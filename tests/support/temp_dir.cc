@@ -1,11 +1,13 @@
 #include "temp_dir.h"
 
 #include <stdlib.h>
+#include <sys/mount.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -39,6 +41,21 @@ std::vector<std::string> TempDir::List() const {
   for (auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+SmallFilesystem::SmallFilesystem(const std::string& size) {
+  mounted_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+}
+
+SmallFilesystem::~SmallFilesystem() {
+  if (mounted_) ::umount2(dir_.path().c_str(), MNT_DETACH);
+}
+
+void SmallFilesystem::Fill() {
+  std::ofstream out(path("filler"), std::ios::binary | std::ios::app);
+  const std::string block(4096, '\0');
+  while (out.write(block.data(), static_cast<std::streamsize>(block.size())) && out.flush()) {
+  }
 }
 
 }  // namespace goscope::testing

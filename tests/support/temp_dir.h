@@ -27,6 +27,26 @@ class TempDir {
   std::string path_;
 };
 
+// A small tmpfs mounted on a fresh directory (unmounted when done), for
+// disk-full tests: Fill() takes all of its free space. ok() is false where
+// mounting is not allowed (not root): callers skip.
+class SmallFilesystem {
+ public:
+  explicit SmallFilesystem(const std::string& size = "256k");
+  ~SmallFilesystem();
+  SmallFilesystem(const SmallFilesystem&) = delete;
+  SmallFilesystem& operator=(const SmallFilesystem&) = delete;
+
+  bool ok() const { return mounted_; }
+  std::string path(const std::string& sub) const { return dir_.path() + "/" + sub; }
+  // Writes a filler file until the filesystem has no room left.
+  void Fill();
+
+ private:
+  TempDir dir_{"tmpfs"};
+  bool mounted_ = false;
+};
+
 // Removes path and everything under it, making read-only directories
 // writable first.
 void RemoveTree(const std::string& path);

@@ -55,6 +55,13 @@ TEST(GrowthRule, AnAbsentValueBreaksTheRun) {
   EXPECT_FALSE(EvaluateGrowth(kRule, s).fires);
 }
 
+TEST(GrowthRule, GrowingIgnoresTheFloor) {
+  EXPECT_TRUE(IsGrowing(kRule, Series({100, 120, 200})));   // +100% on 30 s earlier, far under the floor
+  EXPECT_FALSE(IsGrowing(kRule, Series({100, 120, 110})));  // +10%
+  EXPECT_FALSE(IsGrowing(kRule, Series({100, 300})));       // nothing 30 s earlier
+  EXPECT_FALSE(IsGrowing(kRule, {}));
+}
+
 TEST(RuntimeStatsModel, PauseQuantilesAsReadGCStats) {
   RuntimeStats s;
   EXPECT_EQ(PauseQuantiles(s, 5), (std::vector<uint64_t>{0, 0, 0, 0, 0}));

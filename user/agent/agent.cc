@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "agent/diagnosis_bundle.h"
 #include "error.h"
 #include "output/prometheus_text.h"
 #include "process/proc_files.h"
@@ -68,6 +69,8 @@ size_t StatsToKeep(const AgentConfig& c) {
 
 Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
   if (!opts_.profile_dir.empty()) store_ = std::make_unique<ProfileStore>(opts_.profile_dir, opts_.config.retention);
+  if (store_ && opts_.config.bundles.enabled)
+    bundles_ = std::make_unique<BundleStore>(opts_.profile_dir + "/bundles", opts_.config.bundles.max_bytes);
   events_.Start();
   if (!opts_.listen.empty()) {
     HttpServerOptions ho;
@@ -80,6 +83,7 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
     http_->Handle("/debug/pprof/goroutine", [this](const HttpRequest& r) { return ServePprof(r, false); });
     http_->Handle("/leaks", [this](const HttpRequest& r) { return ServeLeaks(r); });
     http_->Handle("/debug/creations", [this](const HttpRequest& r) { return ServeCreations(r); });
+    http_->Handle("/bundles", [this](const HttpRequest& r) { return ServeBundles(r); });
     http_->Handle("/", [](const HttpRequest&) {
       return HttpResponse{200, "text/plain; charset=utf-8",
                           "goscope agent\n  /metrics\n  /debug/pprof/heap?pid=N\n  /debug/pprof/goroutine?pid=N\n"
@@ -304,6 +308,39 @@ void Agent::ReadStatsAll() {
   }
 }
 
+void Agent::WatchGrowth() {
+  const BundlePolicy& policy = opts_.config.bundles;
+  if (!bundles_) return;
+  double baseline_every = 0;
+  for (const GrowthRule& r : policy.rules) baseline_every = std::max(baseline_every, r.over_seconds);
+  const double now = Seconds();
+  for (auto& [pid, proc] : procs_) {
+    const std::deque<RuntimeStats>& series = proc->stats();
+    if (series.empty()) continue;
+    const GrowthRule* fired = nullptr;
+    GrowthVerdict verdict;
+    bool growing = false;
+    for (const GrowthRule& rule : policy.rules) {
+      growing = growing || IsGrowing(rule, series);
+      if (!fired && (verdict = EvaluateGrowth(rule, series)).fires) fired = &rule;
+    }
+    const auto& base = proc->baseline();
+    if (!growing && (!base || series.back().unix_ns - base->unix_ns >= baseline_every * 1e9)) proc->KeepBaseline();
+    if (!fired || now - proc->last_bundle() < policy.cooldown_seconds) continue;
+    try {
+      proc->Refresh(opts_.config.allow_write, opts_.config.heap_rate);  // the goroutines as they are now
+      const std::string name = bundles_->Write(pid, proc->comm(), DiagnosisBundle(*proc, *fired, verdict));
+      proc->BundleWritten(now);
+      bundles_written_++;
+      Log(fmt::format("pid {}: diagnosis bundle {}: {}", pid, name, verdict.why));
+    } catch (const Error& e) {
+      proc->BundleWritten(now);  // not again before the cooldown
+      bundle_failures_++;
+      Log(fmt::format("pid {}: diagnosis bundle not written: {}", pid, e.what()));
+    }
+  }
+}
+
 void Agent::WriteProfiles() {
   if (!store_) return;
   for (auto& [pid, proc] : procs_) {
@@ -325,6 +362,7 @@ void Agent::Run(const std::atomic<bool>& stop) {
     for (pid_t pid : ScanProcesses()) Consider(pid);
     RefreshAll();
     ReadStatsAll();
+    WatchGrowth();
     Log(fmt::format("tracing {} Go processes of {} binaries{}", procs_.size(), watches_.size(),
                     http_ ? fmt::format("; serving /metrics on port {}", port()) : ""));
   }
@@ -360,6 +398,7 @@ void Agent::Run(const std::atomic<bool>& stop) {
     }
     if (Seconds() >= next_stats) {
       ReadStatsAll();
+      WatchGrowth();
       next_stats = Seconds() + opts_.config.stats_interval_seconds;
     }
     if (Seconds() >= next_profiles) {
@@ -448,6 +487,9 @@ std::string Agent::MetricsText() {
       w.Sample(p->labels(), info.unit == StatUnit::kUnixNanoseconds ? v / 1e9 : v);
     }
   }
+  family("goscope_bundles_total", MetricType::kCounter,
+         "Diagnosis bundles written for this process (a growth rule fired; /bundles?pid=N lists them).",
+         [](const AgentProcess& p) { return p.bundles(); });
   w.Family("goscope_go_memstats_gc_cpu_fraction", MetricType::kGauge,
            "Fraction of the program's CPU time used by the GC since it started (runtime GCCPUFraction).");
   for (const AgentProcess* p : ready)
@@ -494,6 +536,13 @@ std::string Agent::MetricsText() {
       "Binaries whose probes could not be attached.", static_cast<double>(attach_failures_));
   own("goscope_agent_profiles_written_total", MetricType::kCounter, "Profile files written.",
       static_cast<double>(profiles_written_));
+  own("goscope_agent_bundles_written_total", MetricType::kCounter, "Diagnosis bundles written.",
+      static_cast<double>(bundles_written_));
+  own("goscope_agent_bundle_failures_total", MetricType::kCounter,
+      "Diagnosis bundles that could not be written (directory unwritable or full, bundle over max_bytes).",
+      static_cast<double>(bundle_failures_));
+  own("goscope_agent_bundle_bytes", MetricType::kGauge, "Bytes of the diagnosis bundles kept (bounded by max_bytes).",
+      bundles_ ? static_cast<double>(bundles_->bytes()) : 0.0);
   own("goscope_agent_cpu_seconds_total", MetricType::kCounter, "CPU time the agent used.", cpu);
   own("goscope_agent_resident_memory_bytes", MetricType::kGauge, "The agent's resident memory.", rss);
   return w.text();
@@ -563,6 +612,42 @@ HttpResponse Agent::ServeLeaks(const HttpRequest& r) {
   AgentProcess* p = Lookup(r, &error);
   if (!p) return error;
   return HttpResponse{200, "application/json", p->LeaksJson(), {}};
+}
+
+// The filesystem is the store's only state (a bundle appears by one rename),
+// so this runs without the agent's lock.
+HttpResponse Agent::ServeBundles(const HttpRequest& r) {
+  auto text = [](int code, std::string body) { return HttpResponse{code, "text/plain; charset=utf-8", std::move(body), {}}; };
+  if (!bundles_) return text(404, "diagnosis bundles are off (no --profile-dir, or bundles.enabled is false)\n");
+  auto param = [&](const char* k) -> std::optional<std::string> {
+    auto it = r.query.find(k);
+    return it == r.query.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  auto name = param("name"), file = param("file");
+  if (name && file) {
+    auto data = bundles_->Read(*name, *file);
+    if (!data) return text(404, fmt::format("no file {} in bundle {}\n", *file, *name));
+    const char* type = file->ends_with(".json") ? "application/json"
+                       : file->ends_with(".txt") ? "text/plain; charset=utf-8"
+                                                 : "application/octet-stream";
+    return HttpResponse{200, type, std::move(*data), {}};
+  }
+  if (file) return text(400, "file needs name\n");
+  std::optional<pid_t> pid;
+  if (auto p = param("pid")) {
+    char* end = nullptr;
+    long v = std::strtol(p->c_str(), &end, 10);
+    if (p->empty() || *end || v <= 0) return text(400, "pid must be a positive number\n");
+    pid = static_cast<pid_t>(v);
+  }
+  nlohmann::json list = nlohmann::json::array();
+  for (const BundleInfo& b : bundles_->List()) {
+    if ((pid && b.pid != *pid) || (name && b.name != *name)) continue;
+    list.push_back({{"name", b.name}, {"pid", b.pid}, {"unix_seconds", b.unix_seconds}, {"bytes", b.bytes},
+                    {"files", b.files}});
+  }
+  if (name && list.empty()) return text(404, fmt::format("no bundle {}\n", *name));
+  return HttpResponse{200, "application/json", nlohmann::json{{"bundles", std::move(list)}}.dump(1) + "\n", {}};
 }
 
 }  // namespace goscope

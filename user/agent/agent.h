@@ -1,8 +1,9 @@
 // goscope agent: every Go process on the host, continuously. Discovers Go
 // processes (a /proc scan at start, then the kernel's exec and exit events),
 // attaches one BinaryWatch per executable file and keeps an AgentProcess per
-// traced process; serves /metrics, pprof and leak reports over HTTP; writes
-// profiles every interval into a bounded directory. Stop() restores every
+// traced process; reads each one's runtime statistics and writes a diagnosis
+// bundle when one starts to grow; serves /metrics, pprof, leak reports and
+// bundles over HTTP; writes profiles every interval into a bounded directory. Stop() restores every
 // MemProfileRate it wrote.
 #pragma once
 #include <sys/types.h>
@@ -18,6 +19,7 @@
 #include "agent/agent_process.h"
 #include "binary_cache.h"
 #include "agent/binary_watch.h"
+#include "agent/bundle_store.h"
 #include "process/go_process.h"
 #include "agent/http_server.h"
 #include "probes/process_events.h"
@@ -62,11 +64,15 @@ class Agent {
   void RefreshAll();
   // Reads every traced process's runtime statistics (every stats interval).
   void ReadStatsAll();
+  // After a stats reading: baselines for processes that do not grow, and a
+  // diagnosis bundle for one whose growth fires a rule (per-process cooldown).
+  void WatchGrowth();
   void WriteProfiles();
   HttpResponse ServeMetrics(const HttpRequest&);
   HttpResponse ServePprof(const HttpRequest&, bool heap);
   HttpResponse ServeLeaks(const HttpRequest&);
   HttpResponse ServeCreations(const HttpRequest&);
+  HttpResponse ServeBundles(const HttpRequest&);
   // Creation probes on for one binary's processes for a while (extended if
   // already on); false with *error if they could not be attached.
   bool OpenCreationWindow(const std::string& key, double seconds, const std::string& why, std::string* error);
@@ -95,10 +101,12 @@ class Agent {
   };
   std::map<std::string, CreationWindow> windows_;  // by file key
   std::unique_ptr<ProfileStore> store_;
+  std::unique_ptr<BundleStore> bundles_;  // in the profile directory, when bundles are enabled
   std::unique_ptr<HttpServer> http_;
   uint64_t events_read_ = 0, lost_retired_ = 0, attach_failures_ = 0, processes_traced_total_ = 0;
   uint64_t processes_missed_ = 0;
   uint64_t profiles_written_ = 0, profiles_pruned_ = 0, creation_windows_ = 0;
+  uint64_t bundles_written_ = 0, bundle_failures_ = 0;
   bool stopped_ = false;
 };
 

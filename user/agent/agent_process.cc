@@ -78,6 +78,14 @@ void AgentProcess::ReadStats(size_t keep) {
   while (stats_.size() > keep) stats_.pop_front();
 }
 
+void AgentProcess::KeepBaseline() {
+  Baseline b;
+  b.unix_ns = stats_.empty() ? 0 : stats_.back().unix_ns;
+  b.heap = HeapProfile().SerializeGzipped();
+  b.goroutines = GoroutineProfile().SerializeGzipped();
+  baseline_ = std::move(b);
+}
+
 uint64_t AgentProcess::goroutines_created() const { return trace_.snapshot().max_goid; }
 
 uint64_t AgentProcess::goroutines_exited() const {

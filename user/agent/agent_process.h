@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,27 @@ class AgentProcess {
   void ReadStats(size_t keep);
   const std::deque<RuntimeStats>& stats() const { return stats_; }  // oldest first
   const RuntimeStats* latest_stats() const { return stats_.empty() ? nullptr : &stats_.back(); }
+
+  // Profiles kept from before a growth (go tool pprof -base shows what grew
+  // since): taken while no growth rule sees the process grow.
+  struct Baseline {
+    uint64_t unix_ns = 0;
+    std::string heap, goroutines;  // gzipped profiles
+  };
+  void KeepBaseline();
+  const std::optional<Baseline>& baseline() const { return baseline_; }
+  // Diagnosis bundles written of this process, and when the last one was
+  // (monotonic seconds, for the per-process cooldown).
+  void BundleWritten(double t) { last_bundle_ = t, bundles_++; }
+  double last_bundle() const { return last_bundle_; }
+  uint64_t bundles() const { return bundles_; }
   // Writes back the MemProfileRate the agent changed, if it did; "" or what went wrong.
   std::string RestoreRate();
   bool wrote_rate() const { return rate_ && rate_->written(); }
 
   PprofProfile HeapProfile() const;       // sampled alloc and inuse, as Go's own heap profile
   PprofProfile GoroutineProfile() const;  // from the latest snapshot
+  const Snapshot& snapshot() const { return trace_.snapshot(); }
   std::string LeaksJson() const;
   bool ready() const { return trace_.seeded(); }
 
@@ -105,6 +121,9 @@ class AgentProcess {
   int growing_refreshes_ = 0;
   ProcessMemory memory_;
   std::deque<RuntimeStats> stats_;
+  std::optional<Baseline> baseline_;
+  double last_bundle_ = -1e18;
+  uint64_t bundles_ = 0;
 };
 
 }  // namespace goscope

@@ -122,7 +122,8 @@ Command AddAgentCommand(CLI::App& goscope) {
       ->type_name("FILE");
   cmd->add_flag("--no-http", args->no_http, "serve nothing (profile files only)");
   cmd->add_option("--profile-dir", args->profile_dir,
-                  "write heap and goroutine profiles of every process here each interval")
+                  "write heap and goroutine profiles of every process here each interval, and diagnosis "
+                  "bundles (DIR/bundles) when a process starts to grow")
       ->type_name("DIR");
   AddNumberOption(*cmd, "--interval", args->interval_s, "S", "seconds between profile files")
       ->default_str("60, or the config's")

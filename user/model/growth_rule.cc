@@ -45,4 +45,11 @@ GrowthVerdict EvaluateGrowth(const GrowthRule& rule, const std::deque<RuntimeSta
   return v;
 }
 
+bool IsGrowing(const GrowthRule& rule, const std::deque<RuntimeStats>& series) {
+  if (series.empty()) return false;
+  GrowthRule any_level = rule;
+  any_level.floor = 0;
+  return Holds(any_level, series, series.size() - 1);
+}
+
 }  // namespace goscope

@@ -35,4 +35,9 @@ struct GrowthVerdict {
 
 GrowthVerdict EvaluateGrowth(const GrowthRule& rule, const std::deque<RuntimeStats>& series);
 
+// Whether the stat grows at the newest reading as the rule means it, at any
+// level (the floor aside): while it does not, the process is "before the
+// growth", the time a bundle's baseline profiles come from.
+bool IsGrowing(const GrowthRule& rule, const std::deque<RuntimeStats>& series);
+
 }  // namespace goscope

@@ -25,15 +25,6 @@ std::string Duration(uint64_t ns) {
   return fmt::format("{:.2f} s", ns / 1e9);
 }
 
-std::string UtcTime(uint64_t unix_ns) {
-  std::time_t t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string Value(const StatInfo& info, uint64_t v, uint64_t now_ns) {
   switch (info.unit) {
     case StatUnit::kBytes:
@@ -57,6 +48,15 @@ int64_t Delta(const RuntimeStats& a, const RuntimeStats& b, Stat s) {
 std::string Or(const std::optional<uint64_t>& v, std::string (*f)(uint64_t)) { return v ? f(*v) : "-"; }
 
 }  // namespace
+
+std::string UtcTime(uint64_t unix_ns) {
+  std::time_t t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 std::string FormatRuntimeStatsText(pid_t pid, const RuntimeStats& s) {
   std::string out = fmt::format("process {} ({}), {}\n", pid, s.go_version, UtcTime(s.unix_ns));

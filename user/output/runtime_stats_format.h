@@ -12,6 +12,9 @@
 
 namespace goscope {
 
+// An instant as "2026-12-05T07:15:00Z", as readings are stamped.
+std::string UtcTime(uint64_t unix_ns);
+
 // Every stat by its Go name with value and unit, the recent pauses, and why
 // any absent stat is absent.
 std::string FormatRuntimeStatsText(pid_t pid, const RuntimeStats& s);

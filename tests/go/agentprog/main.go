@@ -11,9 +11,11 @@
 //	agentprog churn N  prints "agentprog: ready", waits for a line on stdin, creates N
 //	                   goroutines that exit at once (1000 at a time), prints "agentprog:
 //	                   churned N", and waits for stdin to close: exactly 2N goroutine events
-//	agentprog grow N   a leak: prints "agentprog: pid P growing", then every 500 ms starts N
-//	                   goroutines that block forever on one channel, from one go statement
-//	                   (main.leakOne), until killed
+//	agentprog grow N [MS]  a leak: after MS milliseconds (default 0) prints "agentprog: pid P
+//	                   growing", then every 500 ms starts N goroutines that block forever on
+//	                   one channel, from one go statement (main.leakOne), until killed
+//	agentprog burst N  bursts that return: prints "agentprog: pid P bursting", then every 2 s
+//	                   starts N goroutines that all end 1 s later, until killed
 package main
 
 import (
@@ -46,7 +48,15 @@ func main() {
 		return
 	}
 	if len(os.Args) > 2 && os.Args[1] == "grow" {
+		if len(os.Args) > 3 {
+			ms, _ := strconv.Atoi(os.Args[3])
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
 		grow(os.Args[2])
+		return
+	}
+	if len(os.Args) > 2 && os.Args[1] == "burst" {
+		burst(os.Args[2])
 		return
 	}
 	n := 10
@@ -110,5 +120,19 @@ func grow(arg string) {
 			leakOne()
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func burst(arg string) {
+	n, _ := strconv.Atoi(arg)
+	fmt.Printf("agentprog: pid %d bursting\n", os.Getpid())
+	for {
+		done := make(chan struct{})
+		for i := 0; i < n; i++ {
+			go func() { <-done }()
+		}
+		time.Sleep(time.Second)
+		close(done)
+		time.Sleep(time.Second)
 	}
 }
