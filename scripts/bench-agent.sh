@@ -19,7 +19,7 @@
 # Output: BUILD_DIR/bench-out/agent.md
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build}
+build=$(cd "${1:-$root/build}" && pwd)  # absolute: GOCACHE must be
 cli=${GOSCOPE_CLI:-$build/user/goscope}
 nprocs=${BENCH_PROCS:-50}
 secs=${BENCH_SECONDS:-60}
@@ -29,17 +29,10 @@ mkdir -p "$out" "$work"
 [[ $EUID -eq 0 ]] || { echo "bench-agent: needs root (BPF)" >&2; exit 1; }
 [[ -x $cli ]] || cmake --build "$build" --target goscope >/dev/null
 
-bins=()
-for go in /usr/lib/go-1.*/bin/go; do
-  v=$(basename "$(dirname "$(dirname "$go")")")
-  for variant in plain stripped pie; do
-    flags=(); [[ $variant == stripped ]] && flags=(-ldflags=-s\ -w); [[ $variant == pie ]] && flags=(-buildmode=pie)
-    o=$work/agentprog-$v-$variant
-    [[ -x $o ]] || (cd "$root/tests/go" && GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 \
-      GOCACHE=$work/.gocache HOME=$work "$go" build "${flags[@]}" -o "$o" ./agentprog)
-    bins+=("$o")
-  done
-done
+# shellcheck source=scripts/agentprog-builds.sh
+source "$root/scripts/agentprog-builds.sh"
+build_agentprogs "$root" "$work"
+bins=("${agentprogs[@]}")
 cp -f "${bins[0]}" "$work/churnprog"
 
 pids=()

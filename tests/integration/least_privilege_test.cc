@@ -74,6 +74,15 @@ TEST(LeastPrivilege, AttachRunAndAgentWithThreeCapabilities) {
   EXPECT_GT(s["goroutines_live"].get<int>(), 0);
   EXPECT_EQ(s["memprofilerate_restored"], s["memprofilerate_written"]) << s.dump(1);
 
+  // stats: the runtime's statistics from the root-owned process's memory.
+  std::string stats = RunCommand(std::string(kSetprivCaps) + ShellQuote(goscope) + " stats --json -p " +
+                                     std::to_string(target.pid()),
+                                 "", &rc, &err);
+  EXPECT_EQ(rc, 0) << err;
+  nlohmann::json st = nlohmann::json::parse(stats, nullptr, false);
+  ASSERT_TRUE(st.is_object()) << stats << err;
+  EXPECT_GT(st["stats"]["HeapObjects"].get<uint64_t>(), 0u) << stats;
+
   // run: the program starts as the same unprivileged user.
   std::string stdout_text = RunCommand(std::string(kSetprivCaps) + ShellQuote(goscope) + " run -q --until main -o " +
                                            ShellQuote(out.dir.path() + "/run") + " -- " + ShellQuote(inittest_copy),

@@ -36,6 +36,12 @@ std::pair<double, double> OwnUsage() {
 
 double Seconds() { return MonotonicNs() / 1e9; }
 
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // How long a binary's probes outlive its last process.
 constexpr double kRetireGraceSeconds = 5;
 
@@ -297,15 +303,18 @@ void Agent::OpenWindowsOnGrowth() {
 }
 
 void Agent::ReadStatsAll() {
+  const double cpu0 = ThreadCpuSeconds();
   const size_t keep = StatsToKeep(opts_.config);
   for (auto& [pid, proc] : procs_) {
     if (!proc->ready()) continue;
     try {
       proc->ReadStats(keep);
+      stats_reads_++;
     } catch (const Error& e) {
       if (ProcessAlive(pid)) Log(fmt::format("pid {}: runtime stats: {}", pid, e.what()));
     }
   }
+  stats_cpu_s_ += ThreadCpuSeconds() - cpu0;
 }
 
 void Agent::WatchGrowth() {
@@ -543,6 +552,11 @@ std::string Agent::MetricsText() {
       static_cast<double>(bundle_failures_));
   own("goscope_agent_bundle_bytes", MetricType::kGauge, "Bytes of the diagnosis bundles kept (bounded by max_bytes).",
       bundles_ ? static_cast<double>(bundles_->bytes()) : 0.0);
+  own("goscope_agent_runtime_stats_reads_total", MetricType::kCounter,
+      "Readings of a process's runtime statistics (every runtime_stats.interval_seconds per process).",
+      static_cast<double>(stats_reads_));
+  own("goscope_agent_runtime_stats_cpu_seconds_total", MetricType::kCounter,
+      "CPU time the agent spent reading runtime statistics.", stats_cpu_s_);
   own("goscope_agent_cpu_seconds_total", MetricType::kCounter, "CPU time the agent used.", cpu);
   own("goscope_agent_resident_memory_bytes", MetricType::kGauge, "The agent's resident memory.", rss);
   return w.text();

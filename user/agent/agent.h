@@ -107,6 +107,8 @@ class Agent {
   uint64_t processes_missed_ = 0;
   uint64_t profiles_written_ = 0, profiles_pruned_ = 0, creation_windows_ = 0;
   uint64_t bundles_written_ = 0, bundle_failures_ = 0;
+  uint64_t stats_reads_ = 0;
+  double stats_cpu_s_ = 0;  // the main thread's CPU in ReadStatsAll
   bool stopped_ = false;
 };
 

@@ -2,10 +2,12 @@
 
 #include <signal.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include <fmt/format.h>
 
@@ -54,7 +56,7 @@ std::optional<Block> ReadBlock(const ProcessMemory& mem, uint64_t addr, uint64_t
 
 [[noreturn]] void Unreadable(pid_t pid, std::string_view what, uint64_t addr) {
   if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} exited while its statistics were read", pid));
-  throw Error(fmt::format("process {}: cannot read {} at {:#x}", pid, what, addr));
+  throw Error(fmt::format("process {}: cannot read {}{}", pid, what, addr ? fmt::format(" at {:#x}", addr) : ""));
 }
 
 // memstats.heapStats summed over its three generations, as the runtime's
@@ -220,199 +222,223 @@ std::optional<uint64_t> HeapGoal(const Block& gc, Needs& need) {
   return goal;
 }
 
-void AbsentAll(RuntimeStats& s, std::initializer_list<Stat> stats, const std::string& why) {
+void AbsentAll(RuntimeStats& s, std::span<const Stat> stats, const std::string& why) {
   for (Stat st : stats) s.SetAbsent(st, why);
+}
+
+// A block of the process's memory the stats come from, or why not.
+struct Source {
+  std::optional<Block> block;
+  std::string why;  // when there is no block: the layout keys missing
+};
+
+// One read of a runtime variable whose type size the layout gives.
+Source ReadVariable(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem,
+                    std::string_view var, std::string_view type) {
+  Needs need(layout);
+  const uint64_t addr = need(var) + target.load_bias;
+  const uint64_t size = need(fmt::format("{}#size", type));
+  if (!need.ok()) return {std::nullopt, need.why()};
+  auto block = ReadBlock(mem, addr, size);
+  if (!block) Unreadable(target.pid, var, addr);
+  return {std::move(block), ""};
+}
+
+// Everything ReadRuntimeStats derives from, read first and close together:
+// the process-wide blocks in one read each, then the Ps.
+struct Sources {
+  Source mstats, gc, sched;
+  std::optional<PerP> per_p;
+  std::string per_p_why;
+};
+
+Sources ReadSources(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem) {
+  Sources src{ReadVariable(target, layout, mem, "runtime.memstats", "runtime.mstats"),
+              ReadVariable(target, layout, mem, "runtime.gcController", "runtime.gcControllerState"),
+              ReadVariable(target, layout, mem, "runtime.sched", "runtime.schedt"),
+              std::nullopt,
+              ""};
+  Needs need(layout);
+  const uint64_t allp = need("runtime.allp") + target.load_bias;
+  const uint64_t p_mcache = need("runtime.p.mcache");
+  // p.gFree counts its gs in n up to 1.24, in size from 1.25.
+  Sourced p_gfree = layout.get("runtime.p.gFree.n");
+  if (!p_gfree.known()) p_gfree = layout.get("runtime.p.gFree.size");
+  if (!p_gfree.known()) need("runtime.p.gFree.size");
+  if (!need.ok()) {
+    src.per_p_why = need.why();
+    return src;
+  }
+  auto ps = ReadAllp(mem, allp);
+  if (!ps || !(src.per_p = ReadPerP(mem, *ps, p_mcache, p_gfree.value))) Unreadable(target.pid, "runtime.allp", allp);
+  return src;
+}
+
+// Alloc, TotalAlloc, Mallocs, Frees, HeapAlloc, HeapObjects: the consistent
+// counters plus what the Ps' caches hold. Returns the counters for the rest.
+std::optional<HeapCounters> DeriveHeapObjects(RuntimeStats& s, const Sources& src, const RuntimeLayout& layout,
+                                              const ProcessMemory& mem, pid_t pid) {
+  Needs need(layout);
+  std::optional<HeapCounters> counters;
+  if (src.mstats.block) counters = SumHeapStats(*src.mstats.block, layout, need);
+  const uint64_t alloc = need("runtime.mcache.alloc"), tiny = need("runtime.mcache.tinyAllocs"),
+                 count = need("runtime.mspan.allocCount"), before = need("runtime.mspan.allocCountBeforeCache");
+  if (counters && src.per_p && need.ok()) {
+    auto caches = ReadUnflushedCaches(mem, src.per_p->mcaches, alloc, tiny, count, before);
+    if (!caches) Unreadable(pid, "the Ps' allocation caches", 0);
+    DeriveAllocations(s, *counters, *caches);
+  } else {
+    AbsentAll(s, std::array{Stat::kAlloc, Stat::kTotalAlloc, Stat::kMallocs, Stat::kFrees, Stat::kHeapAlloc, Stat::kHeapObjects},
+              !src.mstats.block ? src.mstats.why : !src.per_p ? src.per_p_why : need.why());
+  }
+  return counters;
+}
+
+// HeapSys, HeapIdle, HeapInuse, HeapReleased from the controller, and the
+// goal of the next cycle.
+void DeriveHeapSpans(RuntimeStats& s, const Sources& src, const RuntimeLayout& layout) {
+  if (!src.gc.block) {
+    AbsentAll(s, std::array{Stat::kHeapSys, Stat::kHeapIdle, Stat::kHeapInuse, Stat::kHeapReleased, Stat::kNextGC}, src.gc.why);
+    return;
+  }
+  const Block& gc = *src.gc.block;
+  Needs need(layout);
+  const uint64_t in_use = gc.U(need("runtime.gcControllerState.heapInUse")),
+                 free = gc.U(need("runtime.gcControllerState.heapFree")),
+                 released = gc.U(need("runtime.gcControllerState.heapReleased"));
+  if (need.ok()) {
+    s[Stat::kHeapSys] = in_use + free + released;
+    s[Stat::kHeapIdle] = free + released;
+    s[Stat::kHeapInuse] = in_use;
+    s[Stat::kHeapReleased] = released;
+  } else {
+    AbsentAll(s, std::array{Stat::kHeapSys, Stat::kHeapIdle, Stat::kHeapInuse, Stat::kHeapReleased}, need.why());
+  }
+  Needs goal_need(layout);
+  if (auto goal = HeapGoal(gc, goal_need))
+    s[Stat::kNextGC] = *goal;
+  else
+    s.SetAbsent(Stat::kNextGC, goal_need.ok() ? "a memory limit (GOMEMLIMIT) is set; goscope derives the goal only "
+                                                "without one"
+                                              : goal_need.why());
+}
+
+// Memory obtained from the OS, by purpose: the sys counters, the stacks and
+// GC buffers of the consistent counters, and Sys as ReadMemStats totals it.
+void DeriveSysMemory(RuntimeStats& s, const Sources& src, const std::optional<HeapCounters>& counters,
+                     const RuntimeLayout& layout) {
+  static constexpr Stat kDirect[] = {Stat::kMSpanSys, Stat::kMCacheSys, Stat::kBuckHashSys, Stat::kOtherSys};
+  static constexpr Stat kDerived[] = {Stat::kStackInuse, Stat::kStackSys, Stat::kGCSys, Stat::kSys};
+  if (!src.mstats.block) {
+    AbsentAll(s, kDirect, src.mstats.why);
+    AbsentAll(s, kDerived, src.mstats.why);
+    return;
+  }
+  Needs need(layout);
+  auto sys = [&](const char* f) { return src.mstats.block->U(need(fmt::format("runtime.mstats.{}", f))); };
+  const uint64_t stacks_sys = sys("stacks_sys"), mspan_sys = sys("mspan_sys"), mcache_sys = sys("mcache_sys"),
+                 buckhash_sys = sys("buckhash_sys"), gc_misc_sys = sys("gcMiscSys"), other_sys = sys("other_sys");
+  if (!need.ok()) {
+    AbsentAll(s, kDirect, need.why());
+    AbsentAll(s, kDerived, need.why());
+    return;
+  }
+  s[Stat::kMSpanSys] = mspan_sys;
+  s[Stat::kMCacheSys] = mcache_sys;
+  s[Stat::kBuckHashSys] = buckhash_sys;
+  s[Stat::kOtherSys] = other_sys;
+  if (!counters) {
+    AbsentAll(s, kDerived, "runtime layout unknown for this release: runtime.heapStatsDelta");
+    return;
+  }
+  const uint64_t stack_inuse = counters->in_stacks;
+  const uint64_t gc_bufs = counters->in_work_bufs + counters->in_ptr_scalar_bits;
+  s[Stat::kStackInuse] = stack_inuse;
+  s[Stat::kStackSys] = stack_inuse + stacks_sys;
+  s[Stat::kGCSys] = gc_misc_sys + gc_bufs;
+  if (!s[Stat::kHeapSys]) {
+    s.SetAbsent(Stat::kSys, s.absent.at("HeapSys"));
+    return;
+  }
+  s[Stat::kSys] = *s[Stat::kHeapSys] + stacks_sys + mspan_sys + mcache_sys + buckhash_sys + gc_misc_sys + other_sys +
+                  stack_inuse + gc_bufs;
+}
+
+// LastGC, PauseTotalNs, NumGC, NumForcedGC, GCCPUFraction and the pause ring.
+void DeriveGcHistory(RuntimeStats& s, const Sources& src, const RuntimeLayout& layout) {
+  Needs need(layout);
+  const uint64_t last = need("runtime.mstats.last_gc_unix"), total = need("runtime.mstats.pause_total_ns"),
+                 numgc = need("runtime.mstats.numgc"), forced = need("runtime.mstats.numforcedgc"),
+                 fraction = need("runtime.mstats.gc_cpu_fraction"), ring = need("runtime.mstats.pause_ns");
+  if (!src.mstats.block || !need.ok()) {
+    const std::string why = !src.mstats.block ? src.mstats.why : need.why();
+    AbsentAll(s, std::array{Stat::kLastGC, Stat::kPauseTotalNs, Stat::kNumGC, Stat::kNumForcedGC}, why);
+    s.absent.emplace("GCCPUFraction", why);
+    return;
+  }
+  const Block& m = *src.mstats.block;
+  s[Stat::kLastGC] = m.U(last);
+  s[Stat::kPauseTotalNs] = m.U(total);
+  const uint32_t n = static_cast<uint32_t>(m.U(numgc, 4));
+  s[Stat::kNumGC] = n;
+  s[Stat::kNumForcedGC] = m.U(forced, 4);
+  const uint64_t bits = m.U(fraction);
+  double f;
+  std::memcpy(&f, &bits, sizeof f);
+  s.gc_cpu_fraction = f;
+  constexpr uint32_t kRing = 256;  // len(memstats.pause_ns) in every release
+  for (uint32_t i = 0; i < std::min(n, kRing); i++) s.recent_pauses_ns.push_back(m.U(ring + 8 * ((n - 1 - i) % kRing)));
+}
+
+// runtime.NumGoroutine (gcount): allglen less the free gs and the system
+// goroutines; and the Ms the runtime made (mcount).
+void DeriveCounts(RuntimeStats& s, const Sources& src, const RuntimeLayout& layout, const ProcessMemory& mem,
+                  const TargetProcess& target) {
+  if (!src.sched.block || !src.per_p) {
+    AbsentAll(s, std::array{Stat::kGoroutines, Stat::kThreads}, !src.sched.block ? src.sched.why : src.per_p_why);
+    return;
+  }
+  const Block& sched = *src.sched.block;
+  Needs need(layout);
+  const uint64_t mnext = need("runtime.schedt.mnext"), nmfreed = need("runtime.schedt.nmfreed"),
+                 ngsys = need("runtime.schedt.ngsys");
+  const uint64_t allglen_addr = need("runtime.allglen") + target.load_bias;
+  // sched.gFree counts its gs in n up to 1.24, in its two lists' sizes from 1.25.
+  int64_t sched_free = 0;
+  if (layout.has("runtime.schedt.gFree.n")) {
+    sched_free = static_cast<int32_t>(sched.U(need("runtime.schedt.gFree.n"), 4));
+  } else {
+    sched_free = static_cast<int32_t>(sched.U(need("runtime.schedt.gFree.stack.size"), 4)) +
+                 static_cast<int32_t>(sched.U(need("runtime.schedt.gFree.noStack.size"), 4));
+  }
+  if (!need.ok()) {
+    AbsentAll(s, std::array{Stat::kGoroutines, Stat::kThreads}, need.why());
+    return;
+  }
+  auto allglen = mem.ReadU64(allglen_addr);
+  if (!allglen) Unreadable(target.pid, "runtime.allglen", allglen_addr);
+  const int64_t n =
+      static_cast<int64_t>(*allglen) - sched_free - static_cast<int32_t>(sched.U(ngsys, 4)) - src.per_p->free_gs;
+  s[Stat::kGoroutines] = static_cast<uint64_t>(std::max<int64_t>(n, 1));  // as gcount: at least the caller
+  s[Stat::kThreads] = static_cast<uint64_t>(sched.I(mnext) - sched.I(nmfreed));
 }
 
 }  // namespace
 
 RuntimeStats ReadRuntimeStats(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem) {
-  const pid_t pid = target.pid;
-  const uint64_t bias = target.load_bias;
   RuntimeStats s;
   s.go_version = target.binary->go_version();
   s.unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
                   .count();
-
-  // The process-wide blocks first, so the figures come from as close to one
-  // moment as one read each allows.
-  Needs mstats_need(layout);
-  const uint64_t memstats = mstats_need("runtime.memstats") + bias;
-  const uint64_t mstats_size = mstats_need("runtime.mstats#size");
-  std::optional<Block> mstats;
-  if (mstats_need.ok() && !(mstats = ReadBlock(mem, memstats, mstats_size))) Unreadable(pid, "runtime.memstats", memstats);
-
-  Needs gc_need(layout);
-  const uint64_t gc_addr = gc_need("runtime.gcController") + bias;
-  const uint64_t gc_size = gc_need("runtime.gcControllerState#size");
-  std::optional<Block> gc;
-  if (gc_need.ok() && !(gc = ReadBlock(mem, gc_addr, gc_size))) Unreadable(pid, "runtime.gcController", gc_addr);
-
-  Needs sched_need(layout);
-  const uint64_t sched_addr = sched_need("runtime.sched") + bias;
-  const uint64_t sched_size = sched_need("runtime.schedt#size");
-  std::optional<Block> sched;
-  if (sched_need.ok() && !(sched = ReadBlock(mem, sched_addr, sched_size))) Unreadable(pid, "runtime.sched", sched_addr);
-
-  if (!mstats && !gc && !sched)
-    throw Error(fmt::format("process {} ({}): cannot locate the runtime's statistics: {}", pid, s.go_version,
-                            mstats_need.why()));
-
-  // Each P: its allocation cache and its count of free gs.
-  Needs p_need(layout);
-  const uint64_t allp = p_need("runtime.allp") + bias;
-  const uint64_t p_mcache = p_need("runtime.p.mcache");
-  Sourced p_gfree = layout.get("runtime.p.gFree.n");
-  if (!p_gfree.known()) p_gfree = layout.get("runtime.p.gFree.size");
-  if (!p_gfree.known()) p_need("runtime.p.gFree.size");
-  std::optional<PerP> per_p;
-  if (p_need.ok()) {
-    auto ps = ReadAllp(mem, allp);
-    if (!ps || !(per_p = ReadPerP(mem, *ps, p_mcache, p_gfree.value))) Unreadable(pid, "runtime.allp", allp);
-  }
-
-  // Heap objects: Alloc, TotalAlloc, Mallocs, Frees, HeapAlloc, HeapObjects.
-  std::optional<HeapCounters> counters;
-  {
-    Needs need(layout);
-    if (mstats) counters = SumHeapStats(*mstats, layout, need);
-    const uint64_t alloc = need("runtime.mcache.alloc"), tiny = need("runtime.mcache.tinyAllocs"),
-                   count = need("runtime.mspan.allocCount"), before = need("runtime.mspan.allocCountBeforeCache");
-    std::string why = !mstats ? mstats_need.why() : !per_p ? p_need.why() : need.why();
-    std::optional<UnflushedCaches> caches;
-    if (counters && per_p && need.ok()) {
-      caches = ReadUnflushedCaches(mem, per_p->mcaches, alloc, tiny, count, before);
-      if (!caches) Unreadable(pid, "the Ps' allocation caches", allp);
-      DeriveAllocations(s, *counters, *caches);
-    } else {
-      AbsentAll(s, {Stat::kAlloc, Stat::kTotalAlloc, Stat::kMallocs, Stat::kFrees, Stat::kHeapAlloc, Stat::kHeapObjects},
-                why);
-    }
-  }
-
-  // Memory obtained from the OS, by purpose.
-  if (mstats) {
-    Needs need(layout);
-    auto sys = [&](const char* f) { return mstats->U(need(fmt::format("runtime.mstats.{}", f))); };
-    const uint64_t stacks_sys = sys("stacks_sys"), mspan_sys = sys("mspan_sys"), mcache_sys = sys("mcache_sys"),
-                   buckhash_sys = sys("buckhash_sys"), gc_misc_sys = sys("gcMiscSys"), other_sys = sys("other_sys");
-    if (need.ok()) {
-      s[Stat::kMSpanSys] = mspan_sys;
-      s[Stat::kMCacheSys] = mcache_sys;
-      s[Stat::kBuckHashSys] = buckhash_sys;
-      s[Stat::kOtherSys] = other_sys;
-    } else {
-      AbsentAll(s, {Stat::kMSpanSys, Stat::kMCacheSys, Stat::kBuckHashSys, Stat::kOtherSys}, need.why());
-    }
-    if (counters && need.ok()) {
-      const uint64_t stack_inuse = counters->in_stacks;
-      const uint64_t gc_bufs = counters->in_work_bufs + counters->in_ptr_scalar_bits;
-      s[Stat::kStackInuse] = stack_inuse;
-      s[Stat::kStackSys] = stack_inuse + stacks_sys;
-      s[Stat::kGCSys] = gc_misc_sys + gc_bufs;
-      if (gc) {
-        Needs heap_need(layout);
-        const uint64_t in_use = gc->U(heap_need("runtime.gcControllerState.heapInUse")),
-                       free = gc->U(heap_need("runtime.gcControllerState.heapFree")),
-                       released = gc->U(heap_need("runtime.gcControllerState.heapReleased"));
-        if (heap_need.ok())
-          s[Stat::kSys] = in_use + free + released + stacks_sys + mspan_sys + mcache_sys + buckhash_sys + gc_misc_sys +
-                          other_sys + stack_inuse + gc_bufs;
-        else
-          s.SetAbsent(Stat::kSys, heap_need.why());
-      } else {
-        s.SetAbsent(Stat::kSys, gc_need.why());
-      }
-    } else {
-      AbsentAll(s, {Stat::kStackInuse, Stat::kStackSys, Stat::kGCSys, Stat::kSys},
-                need.ok() ? "runtime layout unknown for this release: runtime.heapStatsDelta" : need.why());
-    }
-  } else {
-    AbsentAll(s,
-              {Stat::kMSpanSys, Stat::kMCacheSys, Stat::kBuckHashSys, Stat::kOtherSys, Stat::kStackInuse,
-               Stat::kStackSys, Stat::kGCSys, Stat::kSys},
-              mstats_need.why());
-  }
-
-  // The heap's spans, and the next GC's goal.
-  if (gc) {
-    Needs need(layout);
-    const uint64_t in_use = gc->U(need("runtime.gcControllerState.heapInUse")),
-                   free = gc->U(need("runtime.gcControllerState.heapFree")),
-                   released = gc->U(need("runtime.gcControllerState.heapReleased"));
-    if (need.ok()) {
-      s[Stat::kHeapSys] = in_use + free + released;
-      s[Stat::kHeapIdle] = free + released;
-      s[Stat::kHeapInuse] = in_use;
-      s[Stat::kHeapReleased] = released;
-    } else {
-      AbsentAll(s, {Stat::kHeapSys, Stat::kHeapIdle, Stat::kHeapInuse, Stat::kHeapReleased}, need.why());
-    }
-    Needs goal_need(layout);
-    if (auto goal = HeapGoal(*gc, goal_need))
-      s[Stat::kNextGC] = *goal;
-    else
-      s.SetAbsent(Stat::kNextGC, goal_need.ok() ? "a memory limit (GOMEMLIMIT) is set; goscope derives the goal "
-                                                  "only without one"
-                                                : goal_need.why());
-  } else {
-    AbsentAll(s, {Stat::kHeapSys, Stat::kHeapIdle, Stat::kHeapInuse, Stat::kHeapReleased, Stat::kNextGC},
-              gc_need.why());
-  }
-
-  // The GC's history.
-  if (mstats) {
-    Needs need(layout);
-    const uint64_t last = need("runtime.mstats.last_gc_unix"), total = need("runtime.mstats.pause_total_ns"),
-                   numgc = need("runtime.mstats.numgc"), forced = need("runtime.mstats.numforcedgc"),
-                   fraction = need("runtime.mstats.gc_cpu_fraction"), ring = need("runtime.mstats.pause_ns");
-    if (need.ok()) {
-      s[Stat::kLastGC] = mstats->U(last);
-      s[Stat::kPauseTotalNs] = mstats->U(total);
-      const uint32_t n = static_cast<uint32_t>(mstats->U(numgc, 4));
-      s[Stat::kNumGC] = n;
-      s[Stat::kNumForcedGC] = mstats->U(forced, 4);
-      uint64_t bits = mstats->U(fraction);
-      double f;
-      std::memcpy(&f, &bits, sizeof f);
-      s.gc_cpu_fraction = f;
-      constexpr uint32_t kRing = 256;  // len(memstats.pause_ns) in every release
-      for (uint32_t i = 0; i < std::min(n, kRing); i++) s.recent_pauses_ns.push_back(mstats->U(ring + 8 * ((n - 1 - i) % kRing)));
-    } else {
-      AbsentAll(s, {Stat::kLastGC, Stat::kPauseTotalNs, Stat::kNumGC, Stat::kNumForcedGC}, need.why());
-      s.absent.emplace("GCCPUFraction", need.why());
-    }
-  } else {
-    AbsentAll(s, {Stat::kLastGC, Stat::kPauseTotalNs, Stat::kNumGC, Stat::kNumForcedGC}, mstats_need.why());
-    s.absent.emplace("GCCPUFraction", mstats_need.why());
-  }
-
-  // runtime.NumGoroutine (gcount): allglen minus the free gs and the system
-  // goroutines; and the Ms the runtime created (mcount).
-  if (sched && per_p) {
-    Needs need(layout);
-    const uint64_t mnext = need("runtime.schedt.mnext"), nmfreed = need("runtime.schedt.nmfreed");
-    const uint64_t ngsys = need("runtime.schedt.ngsys");
-    const uint64_t allglen_addr = need("runtime.allglen") + bias;
-    int64_t sched_free = 0;
-    if (layout.has("runtime.schedt.gFree.n")) {
-      sched_free = static_cast<int32_t>(sched->U(need("runtime.schedt.gFree.n"), 4));
-    } else {
-      sched_free = static_cast<int32_t>(sched->U(need("runtime.schedt.gFree.stack.size"), 4)) +
-                   static_cast<int32_t>(sched->U(need("runtime.schedt.gFree.noStack.size"), 4));
-    }
-    if (need.ok()) {
-      auto allglen = mem.ReadU64(allglen_addr);
-      if (!allglen) Unreadable(pid, "runtime.allglen", allglen_addr);
-      int64_t n = static_cast<int64_t>(*allglen) - sched_free - static_cast<int32_t>(sched->U(ngsys, 4)) - per_p->free_gs;
-      s[Stat::kGoroutines] = static_cast<uint64_t>(std::max<int64_t>(n, 1));  // as gcount: at least the caller
-      s[Stat::kThreads] = static_cast<uint64_t>(sched->I(mnext) - sched->I(nmfreed));
-    } else {
-      AbsentAll(s, {Stat::kGoroutines, Stat::kThreads}, need.why());
-    }
-  } else {
-    AbsentAll(s, {Stat::kGoroutines, Stat::kThreads}, !sched ? sched_need.why() : p_need.why());
-  }
+  const Sources src = ReadSources(target, layout, mem);
+  if (!src.mstats.block && !src.gc.block && !src.sched.block)
+    throw Error(fmt::format("process {} ({}): cannot locate the runtime's statistics: {}", target.pid, s.go_version,
+                            src.mstats.why));
+  const std::optional<HeapCounters> counters = DeriveHeapObjects(s, src, layout, mem, target.pid);
+  DeriveHeapSpans(s, src, layout);
+  DeriveSysMemory(s, src, counters, layout);
+  DeriveGcHistory(s, src, layout);
+  DeriveCounts(s, src, layout, mem, target);
   return s;
 }
 
