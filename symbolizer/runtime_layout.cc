@@ -173,6 +173,7 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.gcControllerState", "sweepDistMinTrigger"},
     {K::kField, "runtime.gcControllerState", "triggered"},
     {K::kField, "runtime.gcControllerState", "memoryLimit"},
+    {K::kField, "runtime.gcControllerState", "mappedReady"},
     // ...what the Ps' allocation caches hold but have not yet counted (the
     // runtime flushes them before it reads)...
     {K::kField, "runtime.mcache", "alloc"},

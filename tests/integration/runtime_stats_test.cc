@@ -112,6 +112,29 @@ TEST(RuntimeStats, EqualsTheProgramsOwnReadMemStatsAtEveryStep) {
   EXPECT_GE(checked, 5 * 2 * 8) << "statsprog plain and stripped from every toolchain";
 }
 
+// Under a memory limit the next goal comes from the limit when that is the
+// smaller (20 MiB over a ~9 MiB heap: between the heap marked and GOGC's
+// goal, with 1.19's fixed headroom and 1.21+'s 3%), else from GOGC (1 GiB):
+// both as the runtime computes them, on the oldest and newest release.
+TEST(RuntimeStats, NextGCUnderAMemoryLimit) {
+  const auto bins = testing::LoadTestBinaries();
+  for (const char* limit : {"20MiB", "1GiB"}) {
+    for (const testing::TestBinary* b :
+         {testing::OldestBuild(bins, "statsprog", "plain"), testing::NewestBuild(bins, "statsprog", "stripped")}) {
+      ASSERT_TRUE(b);
+      SCOPED_TRACE(testing::TestBinaryLabel(*b) + " GOMEMLIMIT=" + limit);
+      Child prog({b->path}, ChildOptions{.in = Io::kPipe, .add_env = {std::string("GOMEMLIMIT=") + limit}});
+      TargetProcess target = TargetProcess::Find(prog.pid());
+      const RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
+      ProcessMemory mem(prog.pid());
+      ASSERT_TRUE(prog.WriteLine("next"));  // step 1: ~9 MiB kept
+      auto line = prog.WaitForLine(testing::kStdout, "stats step=1 ", 30000);
+      ASSERT_TRUE(line) << prog.err();
+      ExpectAgrees(ReadWhenQuiet(target, layout, mem), ParseStatsLine(*line));
+    }
+  }
+}
+
 TEST(RuntimeStats, TheStepsChangeWhatTheySay) {
   const auto bins = testing::LoadTestBinaries();
   const testing::TestBinary* b = testing::NewestBuild(bins, "statsprog", "stripped");

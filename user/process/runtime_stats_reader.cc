@@ -206,15 +206,38 @@ void DeriveAllocations(RuntimeStats& s, const HeapCounters& c, const UnflushedCa
   s[Stat::kHeapObjects] = n_malloc - n_free;
 }
 
-// gcControllerState.heapGoal() without a memory limit.
-std::optional<uint64_t> HeapGoal(const Block& gc, Needs& need) {
-  const uint64_t limit = need("runtime.gcControllerState.memoryLimit"),
-                 percent_goal = need("runtime.gcControllerState.gcPercentHeapGoal"),
-                 sweep_dist = need("runtime.gcControllerState.sweepDistMinTrigger"),
-                 triggered = need("runtime.gcControllerState.triggered");
+// gcControllerState.memoryLimitHeapGoal(): the heap the memory limit leaves
+// room for, less a headroom (1 MiB up to 1.20; 3%, at least 1 MiB, from 1.21).
+uint64_t MemoryLimitHeapGoal(const Block& gc, int minor, uint64_t limit_off, uint64_t free_off, uint64_t alloc_off,
+                             uint64_t freed_off, uint64_t ready_off, uint64_t marked_off) {
+  const uint64_t limit = gc.U(limit_off), heap_free = gc.U(free_off), mapped_ready = gc.U(ready_off),
+                 heap_marked = gc.U(marked_off);
+  const uint64_t heap_alloc = gc.U(alloc_off) - gc.U(freed_off);
+  const uint64_t non_heap = mapped_ready - heap_free - heap_alloc;
+  const uint64_t overage = mapped_ready > limit ? mapped_ready - limit : 0;
+  if (non_heap + overage >= limit) return heap_marked;
+  uint64_t goal = limit - (non_heap + overage);
+  constexpr uint64_t kMinHeadroom = 1 << 20;
+  const uint64_t headroom = minor >= 21 ? std::max(goal / 100 * 3, kMinHeadroom) : kMinHeadroom;
+  goal = goal < headroom || goal - headroom < headroom ? headroom : goal - headroom;
+  return std::max(goal, heap_marked);
+}
+
+// gcControllerState.heapGoal() (heapGoalInternal, the same in 1.19-1.27).
+std::optional<uint64_t> HeapGoal(const Block& gc, int minor, Needs& need) {
+  auto field = [&](const char* f) { return need(fmt::format("runtime.gcControllerState.{}", f)); };
+  const uint64_t limit = field("memoryLimit"), percent_goal = field("gcPercentHeapGoal"),
+                 sweep_dist = field("sweepDistMinTrigger"), triggered = field("triggered"), heap_free = field("heapFree"),
+                 total_alloc = field("totalAlloc"), total_free = field("totalFree"),
+                 mapped_ready = field("mappedReady"), heap_marked = field("heapMarked");
   if (!need.ok()) return std::nullopt;
-  if (gc.I(limit) != std::numeric_limits<int64_t>::max()) return std::nullopt;
   uint64_t goal = gc.U(percent_goal);
+  // Without a limit (math.MaxInt64) the limit's goal is never the smaller.
+  if (gc.I(limit) != std::numeric_limits<int64_t>::max()) {
+    const uint64_t limit_goal =
+        MemoryLimitHeapGoal(gc, minor, limit, heap_free, total_alloc, total_free, mapped_ready, heap_marked);
+    if (limit_goal < goal) return limit_goal;
+  }
   goal = std::max(goal, gc.U(sweep_dist));
   constexpr uint64_t kMinRunway = 64 << 10;
   const uint64_t trig = gc.U(triggered);
@@ -315,12 +338,14 @@ void DeriveHeapSpans(RuntimeStats& s, const Sources& src, const RuntimeLayout& l
     AbsentAll(s, std::array{Stat::kHeapSys, Stat::kHeapIdle, Stat::kHeapInuse, Stat::kHeapReleased}, need.why());
   }
   Needs goal_need(layout);
-  if (auto goal = HeapGoal(gc, goal_need))
+  const int minor = GoMinorVersion(s.go_version);
+  if (minor == 20 && gc.I(layout.get("runtime.gcControllerState.memoryLimit").value) !=
+                         std::numeric_limits<int64_t>::max())
+    s.SetAbsent(Stat::kNextGC, "go1.20's goal under a memory limit is not verified (no go1.20 toolchain here)");
+  else if (auto goal = HeapGoal(gc, minor, goal_need))
     s[Stat::kNextGC] = *goal;
   else
-    s.SetAbsent(Stat::kNextGC, goal_need.ok() ? "a memory limit (GOMEMLIMIT) is set; goscope derives the goal only "
-                                                "without one"
-                                              : goal_need.why());
+    s.SetAbsent(Stat::kNextGC, goal_need.why());
 }
 
 // Memory obtained from the OS, by purpose: the sys counters, the stacks and
