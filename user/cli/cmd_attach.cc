@@ -116,10 +116,12 @@ int RunAttach(const AttachArgs& args) {
   session.AttachGoroutinesAndGc();
   session.StartHeap();
   RunControl run(target.pid, duration);
+  // Said once the goroutines already there are known too, so that whoever
+  // waits for the line to start a workload never races the first snapshot.
+  session.SeedFromMemory();
   fmt::print(stderr, "goscope attach: {} probes live on pid {} ({}); tracing {}{}\n", session.probes(), target.pid,
              bin.go_version(), session.Description(),
              duration > 0 ? fmt::format(" for {}s", duration) : " until Ctrl-C");
-  session.SeedFromMemory();
   session.TraceUntilEnd(run);
   return session.Finish(dir, run);
 }
