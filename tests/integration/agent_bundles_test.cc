@@ -216,6 +216,14 @@ TEST(AgentBundles, BundlesEndpointRefusesBadRequests) {
   EXPECT_EQ(testing::RunCommand("curl -s -o /dev/null -w '%{http_code}' " +
                                     testing::ShellQuote(without.Url("/bundles")), "", nullptr),
             "404");
+  // The config's profile_dir serves as well as the flag.
+  nlohmann::json config = FastRules();
+  config["profile_dir"] = dir.path() + "/from-config";
+  AgentUnderTest configured(dir.path() + "/nothing-*", config);
+  EXPECT_EQ(testing::RunCommand("curl -s -o /dev/null -w '%{http_code}' " +
+                                    testing::ShellQuote(configured.Url("/bundles")), "", nullptr),
+            "200");
+  EXPECT_TRUE(std::filesystem::is_directory(dir.path() + "/from-config/bundles"));
 }
 
 }  // namespace

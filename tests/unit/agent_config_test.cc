@@ -32,7 +32,7 @@ TEST(AgentConfig, EmptyObjectGivesDefaults) {
   EXPECT_TRUE(c.allow_write);
   EXPECT_EQ(c.heap_rate, 524288);
   EXPECT_EQ(c.interval_seconds, 60);
-  EXPECT_EQ(c.profile_dir, "/var/lib/goscope");
+  EXPECT_EQ(c.profile_dir, "");  // no files unless asked for
   EXPECT_EQ(c.retention.max_bytes, uint64_t{1} << 30);
   EXPECT_EQ(c.retention.max_age_seconds, 7u * 24 * 3600);
   EXPECT_EQ(c.listen, "");

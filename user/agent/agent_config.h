@@ -81,7 +81,7 @@ struct AgentConfig {
   bool allow_write = true;           // may write runtime.MemProfileRate where it is 0 (README: the one write)
   int64_t heap_rate = 524288;        // bytes per heap sample when goscope writes the rate; >= 1
   double interval_seconds = 60;      // profile period; > 0
-  std::string profile_dir = "/var/lib/goscope";
+  std::string profile_dir;  // profiles and bundles here; "" = none (--profile-dir wins)
   RetentionPolicy retention;
   CreationStackPolicy creation_stacks;
   double stats_interval_seconds = 15;  // runtime statistics of each process (no probe); [1, 3600]

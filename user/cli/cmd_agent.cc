@@ -81,7 +81,7 @@ int RunAgent(const AgentArgs& args) {
   o.listen = args.no_http ? "" : args.listen.value_or(o.config.listen.empty() ? "127.0.0.1:9464" : o.config.listen);
   std::string token_file = args.token_file.value_or(o.config.token_file);
   if (!token_file.empty()) o.token = LoadBearerToken(token_file);
-  o.profile_dir = args.profile_dir;
+  o.profile_dir = args.profile_dir.empty() ? o.config.profile_dir : args.profile_dir;
   o.interval_s = args.interval_s ? static_cast<double>(*args.interval_s) : o.config.interval_seconds;
   o.quiet = args.quiet;
 
@@ -124,6 +124,7 @@ Command AddAgentCommand(CLI::App& goscope) {
   cmd->add_option("--profile-dir", args->profile_dir,
                   "write heap and goroutine profiles of every process here each interval, and diagnosis "
                   "bundles (DIR/bundles) when a process starts to grow")
+      ->default_str("the config's profile_dir; none without")
       ->type_name("DIR");
   AddNumberOption(*cmd, "--interval", args->interval_s, "S", "seconds between profile files")
       ->default_str("60, or the config's")
