@@ -2,6 +2,11 @@
 
 namespace goscope {
 
+const std::vector<Frame>& SharedFrames::Empty() {
+  static const std::vector<Frame> empty;
+  return empty;
+}
+
 size_t Snapshot::user_goroutines() const {
   size_t n = 0;
   for (const auto& g : goroutines)

@@ -3,6 +3,8 @@
 // knows nothing of how it was read or how it is printed.
 #pragma once
 #include <cstdint>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -31,6 +33,29 @@ inline bool IsDeadStatus(uint32_t s) { return s == gstatus::kDead || s == gstatu
 // Parked with its wait reason and wait time still set.
 inline bool IsWaitingStatus(uint32_t s) { return s == gstatus::kWaiting || s == gstatus::kLeaked; }
 
+// A goroutine's symbolized stack, shared by every goroutine parked at the
+// same pcs (a leak holds thousands of identical stacks): read-only and cheap
+// to copy; reads like the vector of frames it holds.
+class SharedFrames {
+ public:
+  SharedFrames() = default;
+  SharedFrames(std::vector<Frame> frames)  // NOLINT: a vector of frames is a stack
+      : frames_(std::make_shared<const std::vector<Frame>>(std::move(frames))) {}
+  SharedFrames(std::initializer_list<Frame> frames) : SharedFrames(std::vector<Frame>(frames)) {}
+
+  const std::vector<Frame>& frames() const { return frames_ ? *frames_ : Empty(); }
+  operator const std::vector<Frame>&() const { return frames(); }  // NOLINT
+  std::vector<Frame>::const_iterator begin() const { return frames().begin(); }
+  std::vector<Frame>::const_iterator end() const { return frames().end(); }
+  size_t size() const { return frames().size(); }
+  bool empty() const { return frames().empty(); }
+  const Frame& operator[](size_t i) const { return frames()[i]; }
+
+ private:
+  static const std::vector<Frame>& Empty();
+  std::shared_ptr<const std::vector<Frame>> frames_;
+};
+
 struct Goroutine {
   uint64_t goid = 0;
   uint32_t status = 0;           // runtime _G* value, _Gscan bit cleared
@@ -43,7 +68,7 @@ struct Goroutine {
   // gopc symbolized as Go prints it: the physical function containing the go
   // statement, at the (innermost) file:line of gopc-1. None for goroutine 1.
   std::optional<Frame> created_by;
-  std::vector<Frame> stack;    // innermost first, inlined frames expanded
+  SharedFrames stack;            // innermost first, inlined frames expanded
   // One per physical frame, innermost first, as runtime.Callers gives them:
   // symbolize at pc-1 (for the frame Go's traceback takes at face value, pc+1).
   std::vector<uint64_t> stack_pcs;

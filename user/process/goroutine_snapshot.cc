@@ -611,11 +611,29 @@ class FrameSymbolizer {
     return it->second;
   }
 
+  // The frames of an unwound stack, one shared copy per distinct stack.
+  SharedFrames Stack(const std::vector<RawFrame>& raw) {
+    std::vector<uint64_t> key;
+    key.reserve(raw.size() * 2);
+    for (const RawFrame& rf : raw) key.insert(key.end(), {rf.pc, rf.sym_pc});
+    auto [it, fresh] = stacks_.try_emplace(std::move(key));
+    if (fresh) {
+      std::vector<Frame> frames;
+      for (const RawFrame& rf : raw) {
+        const std::vector<Frame>& fs = Frames(rf);
+        frames.insert(frames.end(), fs.begin(), fs.end());
+      }
+      it->second = SharedFrames(std::move(frames));
+    }
+    return it->second;
+  }
+
   std::optional<Frame> CreatedBy(uint64_t gopc) const { return sym_.CreatedBy(gopc); }
 
  private:
   const StackSymbolizer sym_;
   std::unordered_map<uint64_t, std::vector<Frame>> cache_;
+  std::map<std::vector<uint64_t>, SharedFrames> stacks_;  // by (pc, sym_pc) of each physical frame
 };
 
 // runtime.isSystemGoroutine: started at a runtime.* function other than
@@ -845,10 +863,8 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
     } else if (!IsDeadStatus(r.status)) {
       g.stack_quality = u.quality;
       g.stack_note = u.note;
-      for (const RawFrame& rf : u.frames) {
-        g.stack_pcs.push_back(rf.sym_pc + 1);  // runtime.Callers convention: symbolize at pc-1
-        for (const Frame& f : sym.Frames(rf)) g.stack.push_back(f);
-      }
+      for (const RawFrame& rf : u.frames) g.stack_pcs.push_back(rf.sym_pc + 1);  // runtime.Callers: symbolize at pc-1
+      g.stack = sym.Stack(u.frames);
     }
     snap.goroutines.push_back(std::move(g));
   }
