@@ -83,18 +83,23 @@ int RunGoroutines(const GoroutinesArgs& args) {
   GoroutineFormatOptions fopts;
   fopts.all = args.all;
 
-  std::string out;
-  if (format == "json") {
-    out = GoroutinesJsonText(snap);
-  } else if (format == "text") {
-    out = args.group ? FormatGoroutinesGrouped(snap, fopts) : FormatGoroutinesText(snap, fopts);
-  } else {
-    out = GoroutinesPprof(snap, target.ExecutableMappings(), fopts).SerializeGzipped();
-  }
-  if (args.out)
-    WriteFileAtomically(*args.out, out);
+  // Text and JSON go out piece by piece: at 100,000 goroutines the whole
+  // output would cost as much memory again as the snapshot.
+  std::optional<AtomicFileWriter> file;
+  if (args.out) file.emplace(*args.out);
+  const TextSink sink = [&](std::string_view piece) {
+    if (file) file->Write(piece);
+    else std::fwrite(piece.data(), 1, piece.size(), stdout);
+  };
+  if (format == "json")
+    WriteGoroutinesJson(snap, sink);
+  else if (format == "text" && !args.group)
+    WriteGoroutinesText(snap, fopts, sink);
+  else if (format == "text")
+    sink(FormatGoroutinesGrouped(snap, fopts));
   else
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    sink(GoroutinesPprof(snap, target.ExecutableMappings(), fopts).SerializeGzipped());
+  if (file) file->Commit();
 
   size_t live = 0;
   for (const auto& g : snap.goroutines)

@@ -13,28 +13,61 @@
 namespace goscope {
 
 void WriteFileAtomically(const std::string& path, std::string_view data) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    int err = errno;  // nothing was created
-    throw Error("writing " + path + ": cannot create " + tmp + ": " + std::strerror(err));
-  }
-  auto fail = [&](const char* what, int err) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw Error("writing " + path + ": " + what + ": " + std::strerror(err));
-  };
-  for (size_t done = 0; done < data.size();) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+  AtomicFileWriter file(path);
+  file.Write(data);
+  file.Commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp") {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error("writing " + path_ + ": cannot create " + tmp_ + ": " + std::strerror(errno));
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ < 0) return;  // committed, or failed and cleaned up
+  ::close(fd_);
+  ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::Fail(const char* what, int err) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  throw Error("writing " + path_ + ": " + what + ": " + std::strerror(err));
+}
+
+void AtomicFileWriter::Write(std::string_view data) {
+  constexpr size_t kBuffer = 1 << 16;
+  if (fd_ < 0) throw Error("writing " + path_ + ": already committed or failed");
+  buffer_.append(data);
+  if (buffer_.size() >= kBuffer) Flush();
+}
+
+void AtomicFileWriter::Flush() {
+  for (size_t done = 0; done < buffer_.size();) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write", errno);
+    if (n < 0) Fail("write", errno);
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) fail("fsync", errno);
-  int rc = ::close(fd);
-  fd = -1;
-  if (rc != 0) fail("close", errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
+  buffer_.clear();
+}
+
+void AtomicFileWriter::Commit() {
+  if (fd_ < 0) throw Error("writing " + path_ + ": already committed or failed");
+  Flush();
+  if (::fsync(fd_) != 0) Fail("fsync", errno);
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0) {
+    ::unlink(tmp_.c_str());
+    throw Error("writing " + path_ + ": close: " + std::strerror(errno));
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp_.c_str());
+    throw Error("writing " + path_ + ": rename: " + std::strerror(err));
+  }
 }
 
 void EnsureOutputDir(const std::string& dir) {

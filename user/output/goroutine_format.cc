@@ -125,11 +125,12 @@ bool GoShowsFrame(const std::string& function, bool first_frame) {
   return function.find('.') != std::string::npos && (!function.starts_with("runtime.") || IsExportedRuntime(function));
 }
 
-std::string FormatGoroutinesText(const Snapshot& snap, const GoroutineFormatOptions& opts) {
-  std::string out;
+void WriteGoroutinesText(const Snapshot& snap, const GoroutineFormatOptions& opts, const TextSink& sink) {
   bool first = true;
+  std::string out;
   for (const Goroutine& g : snap.goroutines) {
     if (!Listed(g, opts) || g.state == "dead") continue;
+    out.clear();
     if (!first) out += '\n';
     first = false;
     out += Header(g);
@@ -161,8 +162,14 @@ std::string FormatGoroutinesText(const Snapshot& snap, const GoroutineFormatOpti
       if (c.pc > c.entry) out += fmt::format(" +{:#x}", c.pc - c.entry);
       out += '\n';
     }
+    sink(out);
   }
-  return out;
+}
+
+std::string FormatGoroutinesText(const Snapshot& snap, const GoroutineFormatOptions& opts) {
+  std::string text;
+  WriteGoroutinesText(snap, opts, [&](std::string_view piece) { text += piece; });
+  return text;
 }
 
 std::string FormatGoroutinesGrouped(const Snapshot& snap, const GoroutineFormatOptions& opts) {
@@ -269,20 +276,28 @@ json GoroutinesJson(const Snapshot& snap) {
   return out;
 }
 
-std::string GoroutinesJsonText(const Snapshot& snap) {
+void WriteGoroutinesJson(const Snapshot& snap, const TextSink& sink) {
   // One goroutine at a time, one line each: a document of the whole process
   // (100,000 goroutines) would cost several times the output's size in memory.
-  std::string out = SnapshotHeaderJson(snap).dump(2, ' ', false, kReplace);
-  out.resize(out.size() - 2);  // "\n}": the goroutines go last
-  out += ",\n  \"goroutines\": [";
+  std::string head = SnapshotHeaderJson(snap).dump(2, ' ', false, kReplace);
+  head.resize(head.size() - 2);  // "\n}": the goroutines go last
+  head += ",\n  \"goroutines\": [";
+  sink(head);
   bool first = true;
+  std::string line;
   for (const Goroutine& g : snap.goroutines) {
-    out += first ? "\n    " : ",\n    ";
+    line = first ? "\n    " : ",\n    ";
     first = false;
-    out += GoroutineJson(g).dump(-1, ' ', false, kReplace);
+    line += GoroutineJson(g).dump(-1, ' ', false, kReplace);
+    sink(line);
   }
-  out += first ? "]\n}\n" : "\n  ]\n}\n";
-  return out;
+  sink(first ? "]\n}\n" : "\n  ]\n}\n");
+}
+
+std::string GoroutinesJsonText(const Snapshot& snap) {
+  std::string text;
+  WriteGoroutinesJson(snap, [&](std::string_view piece) { text += piece; });
+  return text;
 }
 
 PprofProfile GoroutinesPprof(const Snapshot& snap, const std::vector<BinaryMapping>& mappings,

@@ -2,7 +2,9 @@
 // (runtime/pprof's goroutine profile at debug=2 and debug=1), JSON, and a
 // pprof goroutine profile that `go tool pprof` reads.
 #pragma once
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -18,8 +20,13 @@ struct GoroutineFormatOptions {
   bool all = false;
 };
 
+// Where the writers below put their text, piece by piece and in order, so
+// that an output bigger than the snapshot need not be held whole.
+using TextSink = std::function<void(std::string_view)>;
+
 // Like goroutine?debug=2: one block per goroutine, frames with file:line,
 // then "created by". Arguments are not read: every frame prints "(...)".
+void WriteGoroutinesText(const Snapshot& snap, const GoroutineFormatOptions& opts, const TextSink& sink);
 std::string FormatGoroutinesText(const Snapshot& snap, const GoroutineFormatOptions& opts = {});
 
 // Like goroutine?debug=1: identical stacks collapsed with a count, largest
@@ -30,8 +37,9 @@ std::string FormatGoroutinesGrouped(const Snapshot& snap, const GoroutineFormatO
 // "wait_seconds", "parent_goid", "created_by", "stack", "system", ...}]}: every
 // goroutine (system ones marked), null where the runtime records nothing.
 nlohmann::json GoroutinesJson(const Snapshot& snap);
-// The same document as text (`goroutines --format json`), built one goroutine
-// at a time, each on one line.
+// The same document as text (`goroutines --format json`), written one
+// goroutine at a time, each on one line.
+void WriteGoroutinesJson(const Snapshot& snap, const TextSink& sink);
 std::string GoroutinesJsonText(const Snapshot& snap);
 
 // A goroutine profile (sample type goroutine/count, identical stacks merged)
