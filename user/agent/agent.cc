@@ -338,6 +338,10 @@ void Agent::WatchGrowth() {
     if (!fired || now - proc->last_bundle() < policy.cooldown_seconds) continue;
     try {
       proc->Refresh(opts_.config.allow_write, opts_.config.heap_rate);  // the goroutines as they are now
+    } catch (const Error&) {
+      if (!ProcessAlive(pid)) continue;  // exiting: nothing to diagnose; else the last snapshot serves
+    }
+    try {
       const std::string name = bundles_->Write(pid, proc->comm(), DiagnosisBundle(*proc, *fired, verdict));
       proc->BundleWritten(now);
       bundles_written_++;

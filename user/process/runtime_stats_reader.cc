@@ -62,7 +62,7 @@ std::optional<Block> ReadBlock(const ProcessMemory& mem, uint64_t addr, uint64_t
 // memstats.heapStats summed over its three generations, as the runtime's
 // unsafeRead does with the world stopped.
 struct HeapCounters {
-  int64_t committed = 0, released = 0, in_heap = 0, in_stacks = 0, in_work_bufs = 0, in_ptr_scalar_bits = 0;
+  int64_t in_stacks = 0, in_work_bufs = 0, in_ptr_scalar_bits = 0;
   uint64_t tiny_alloc_count = 0, large_alloc = 0, large_alloc_count = 0, large_free = 0, large_free_count = 0;
   std::vector<uint64_t> small_alloc_count, small_free_count;  // per size class
 };
@@ -71,8 +71,7 @@ std::optional<HeapCounters> SumHeapStats(const Block& mstats, const RuntimeLayou
   const uint64_t base = need("runtime.mstats.heapStats.stats");
   const uint64_t delta_size = need("runtime.heapStatsDelta#size");
   auto field = [&](const char* name) { return need(fmt::format("runtime.heapStatsDelta.{}", name)); };
-  const uint64_t committed = field("committed"), released = field("released"), in_heap = field("inHeap"),
-                 in_stacks = field("inStacks"), in_work_bufs = field("inWorkBufs"), tiny = field("tinyAllocCount"),
+  const uint64_t in_stacks = field("inStacks"), in_work_bufs = field("inWorkBufs"), tiny = field("tinyAllocCount"),
                  large_alloc = field("largeAlloc"), large_alloc_count = field("largeAllocCount"),
                  small_alloc = field("smallAllocCount"), large_free = field("largeFree"),
                  large_free_count = field("largeFreeCount"), small_free = field("smallFreeCount");
@@ -86,9 +85,6 @@ std::optional<HeapCounters> SumHeapStats(const Block& mstats, const RuntimeLayou
   c.small_free_count.assign(classes, 0);
   for (uint64_t gen = 0; gen < 3; gen++) {
     const uint64_t d = base + gen * delta_size;
-    c.committed += mstats.I(d + committed);
-    c.released += mstats.I(d + released);
-    c.in_heap += mstats.I(d + in_heap);
     c.in_stacks += mstats.I(d + in_stacks);
     c.in_work_bufs += mstats.I(d + in_work_bufs);
     if (ptr_scalar.known()) c.in_ptr_scalar_bits += mstats.I(d + ptr_scalar.value);
