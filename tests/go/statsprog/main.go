@@ -2,7 +2,8 @@
 // each, prints its own runtime.ReadMemStats, runtime.NumGoroutine and thread
 // count, for checking goscope stats against the runtime's own account.
 //
-// A step runs for each line read on standard input:
+// A step runs for each line read on standard input ("report" instead reports
+// the current step again):
 //
 //	step 1: keep 4096 objects of 1 KiB and 64 of 64 KiB, park 300 goroutines
 //	step 2: drop half the objects, park 500 more goroutines
@@ -154,11 +155,15 @@ func main() {
 	}
 	in := bufio.NewReader(os.NewFile(0, "stdin"))
 	report(0)
-	for n := 1; ; n++ {
-		if _, err := in.ReadString('\n'); err != nil {
+	for n := 0; ; {
+		cmd, err := in.ReadString('\n')
+		if err != nil {
 			return
 		}
-		step(n)
+		if cmd != "report\n" {
+			n++
+			step(n)
+		}
 		report(n)
 	}
 }
