@@ -102,9 +102,12 @@ TEST(AgentBundles, AGrowingProcessGetsExactlyOneWholeBundle) {
   std::set<std::string> keys;
   for (const auto& [k, v] : summary.items()) keys.insert(k);
   EXPECT_EQ(keys, (std::set<std::string>{"schema_version", "pid", "exe", "comm", "go_version", "labels", "unix_ns",
-                                         "rule", "why", "baseline_unix_ns", "files"}))
+                                         "rule", "why", "baseline_unix_ns", "heap_sampling_rate", "files"}))
       << "docs/OUTPUTS.md lists these";
   EXPECT_EQ(summary["pid"], prog.pid());
+  // agentprog never uses the memory profile; the agent switched Go's sampler on.
+  EXPECT_EQ(summary["heap_sampling_rate"], 524288) << summary.dump(1);
+  EXPECT_EQ(ReadFile(on_disk + "/summary.txt").find("heap sampler is off"), std::string::npos);
   EXPECT_NE(summary["rule"].get<std::string>().find("NumGoroutine above 200"), std::string::npos);
   EXPECT_NE(summary["why"].get<std::string>().find("3 readings in a row"), std::string::npos) << summary.dump(1);
   ASSERT_TRUE(summary["baseline_unix_ns"].is_number()) << summary.dump(1);

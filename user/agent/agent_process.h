@@ -77,6 +77,8 @@ class AgentProcess {
   // Writes back the MemProfileRate the agent changed, if it did; "" or what went wrong.
   std::string RestoreRate();
   bool wrote_rate() const { return rate_ && rate_->written(); }
+  // The heap sampler's rate in the process (0: off, so no heap samples).
+  int64_t heap_rate() const { return rate_ ? rate_->effective() : 0; }
 
   PprofProfile HeapProfile() const;       // sampled alloc and inuse, as Go's own heap profile
   PprofProfile GoroutineProfile() const;  // from the latest snapshot

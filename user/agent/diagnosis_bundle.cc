@@ -57,6 +57,7 @@ std::vector<BundleFile> DiagnosisBundle(const AgentProcess& p, const GrowthRule&
       {"rule", rule.Describe()},
       {"why", verdict.why},
       {"baseline_unix_ns", before ? nlohmann::json(before->unix_ns) : nlohmann::json(nullptr)},
+      {"heap_sampling_rate", p.heap_rate()},
       {"files", std::move(names)},
   };
 
@@ -68,10 +69,13 @@ std::vector<BundleFile> DiagnosisBundle(const AgentProcess& p, const GrowthRule&
       "fired     {}\n\n"
       "goroutines.txt     every goroutine, as goroutine?debug=2\n"
       "goroutines.pb.gz   goroutine profile     go tool pprof goroutines.pb.gz\n"
-      "heap.pb.gz         heap profile (sampled since the agent attached)\n"
+      "heap.pb.gz         heap profile (sampled since the agent attached)\n{}"
       "leaks.json         leak-suspect groups: creation site, blocked stack, count\n"
       "stats.json         the runtime-stats readings the rule looked at, oldest first\n",
-      p.pid(), p.comm(), Label(p, "exe"), Label(p, "go_version"), UtcTime(now_ns), rule.Describe(), verdict.why);
+      p.pid(), p.comm(), Label(p, "exe"), Label(p, "go_version"), UtcTime(now_ns), rule.Describe(), verdict.why,
+      p.heap_rate() > 0 ? ""
+                        : "                   empty: the program's heap sampler is off (MemProfileRate 0)\n"
+                          "                   and the agent may not switch it on (allow_write false, --no-write)\n");
   if (before)
     text += fmt::format(
         "goroutines-before.pb.gz, heap-before.pb.gz   the same at {}, before the growth:\n"
