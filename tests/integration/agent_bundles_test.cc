@@ -191,6 +191,7 @@ TEST(AgentBundles, AFullDiskIsCountedLeavesNothingPartialAndTheAgentGoesOn) {
   EXPECT_TRUE(agent.child().WaitFor(testing::kStderr, "diagnosis bundle not written", 1000)) << agent.child().err();
   EXPECT_NE(agent.child().err().find("No space left on device"), std::string::npos) << agent.child().err();
   EXPECT_EQ(MetricValue(m, "goscope_agent_bundles_written_total"), 0);
+  EXPECT_EQ(MetricValue(m, "goscope_bundles_total", prog.pid()), 0) << "a failed bundle is no bundle (the alert counts these)";
   EXPECT_EQ(Bundles(agent)["bundles"].size(), 0u);
   ExpectNothingPartial(fs.path("profiles"));
   // Still serving, still tracing.

@@ -343,11 +343,11 @@ void Agent::WatchGrowth() {
     }
     try {
       const std::string name = bundles_->Write(pid, proc->comm(), DiagnosisBundle(*proc, *fired, verdict));
-      proc->BundleWritten(now);
+      proc->BundleTried(now, true);
       bundles_written_++;
       Log(fmt::format("pid {}: diagnosis bundle {}: {}", pid, name, verdict.why));
     } catch (const Error& e) {
-      proc->BundleWritten(now);  // not again before the cooldown
+      proc->BundleTried(now, false);  // not again before the cooldown
       bundle_failures_++;
       Log(fmt::format("pid {}: diagnosis bundle not written: {}", pid, e.what()));
     }

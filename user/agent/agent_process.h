@@ -70,8 +70,8 @@ class AgentProcess {
   void KeepBaseline();
   const std::optional<Baseline>& baseline() const { return baseline_; }
   // Diagnosis bundles written of this process, and when the last one was
-  // (monotonic seconds, for the per-process cooldown).
-  void BundleWritten(double t) { last_bundle_ = t, bundles_++; }
+  // tried, written or not (monotonic seconds, for the per-process cooldown).
+  void BundleTried(double t, bool written) { last_bundle_ = t, bundles_ += written ? 1 : 0; }
   double last_bundle() const { return last_bundle_; }
   uint64_t bundles() const { return bundles_; }
   // Writes back the MemProfileRate the agent changed, if it did; "" or what went wrong.
