@@ -429,7 +429,10 @@ TEST(GoProcess, DiscoveryCost) {
   RecordProperty("cold_demo_ms", std::to_string(cold_demo));
   RecordProperty("warm_us", std::to_string(warm_us));
   RecordProperty("scan_warm_ms", std::to_string(scan_warm_ms));
-  EXPECT_LT(warm_us, cold_demo * 1000 / 10) << "the memo must be far cheaper than a parse";
+  // The memo is asserted by what it did, not by time: under a loaded CI a
+  // 1.8 MB parse (~80 us) comes within 10x of a stat() and a lookup.
+  EXPECT_EQ(detector.stats().full_parses, 1u) << "the memo must answer every call after the first";
+  EXPECT_GE(detector.stats().verdicts_cached, static_cast<uint64_t>(kWarm));
   EXPECT_LT(probe_us, open_nongo_us / 10) << "the header check must be far cheaper than the reader's refusal";
   EXPECT_GE(go, 10);
   // Fewer parses than Go processes: the ten demo processes share one (the
