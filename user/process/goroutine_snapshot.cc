@@ -21,6 +21,8 @@
 
 #include "error.h"
 #include "go_names.h"
+#include "process/freezer.h"
+#include "process/g_records.h"
 
 namespace goscope {
 namespace {
@@ -29,301 +31,10 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
-std::string StateName(uint32_t s) {
-  static const char* const kNames[] = {"idle",    "runnable",  "running",   "syscall", "waiting", "moribund",
-                                       "dead",    "enqueue",   "copystack", "preempted", "leaked",
-                                       "dead"};  // _Gdeadextra: Go's dumps skip it as they skip _Gdead
-  return s < std::size(kNames) ? kNames[s] : fmt::format("status {}", s);
-}
-
-// Go's waitReasonStrings (runtime2.go) by constant name, the union of 1.19-1.27:
-// used only when the target's own array cannot be read.
-const std::map<std::string, std::string, std::less<>>& WaitReasonNames() {
-  static const std::map<std::string, std::string, std::less<>> m = {
-      {"waitReasonZero", ""},
-      {"waitReasonCleanupWait", "cleanup wait"},
-      {"waitReasonSynctestWaitGroupWait", "sync.WaitGroup.Wait (durable)"},
-      {"waitReasonUpdateGOMAXPROCSIdle", "GOMAXPROCS updater (idle)"},
-      {"waitReasonGCAssistMarking", "GC assist marking"},
-      {"waitReasonIOWait", "IO wait"},
-      {"waitReasonChanReceiveNilChan", "chan receive (nil chan)"},
-      {"waitReasonChanSendNilChan", "chan send (nil chan)"},
-      {"waitReasonDumpingHeap", "dumping heap"},
-      {"waitReasonGarbageCollection", "garbage collection"},
-      {"waitReasonGarbageCollectionScan", "garbage collection scan"},
-      {"waitReasonPanicWait", "panicwait"},
-      {"waitReasonSelect", "select"},
-      {"waitReasonSelectNoCases", "select (no cases)"},
-      {"waitReasonGCAssistWait", "GC assist wait"},
-      {"waitReasonGCSweepWait", "GC sweep wait"},
-      {"waitReasonGCScavengeWait", "GC scavenge wait"},
-      {"waitReasonChanReceive", "chan receive"},
-      {"waitReasonChanSend", "chan send"},
-      {"waitReasonFinalizerWait", "finalizer wait"},
-      {"waitReasonForceGCIdle", "force gc (idle)"},
-      {"waitReasonSemacquire", "semacquire"},
-      {"waitReasonSleep", "sleep"},
-      {"waitReasonSyncCondWait", "sync.Cond.Wait"},
-      {"waitReasonSyncMutexLock", "sync.Mutex.Lock"},
-      {"waitReasonSyncRWMutexRLock", "sync.RWMutex.RLock"},
-      {"waitReasonSyncRWMutexLock", "sync.RWMutex.Lock"},
-      {"waitReasonSyncWaitGroupWait", "sync.WaitGroup.Wait"},
-      {"waitReasonTimerGoroutineIdle", "timer goroutine (idle)"},
-      {"waitReasonTraceReaderBlocked", "trace reader (blocked)"},
-      {"waitReasonWaitForGCCycle", "wait for GC cycle"},
-      {"waitReasonGCWorkerIdle", "GC worker (idle)"},
-      {"waitReasonGCWorkerActive", "GC worker (active)"},
-      {"waitReasonPreempted", "preempted"},
-      {"waitReasonDebugCall", "debug call"},
-      {"waitReasonGCMarkTermination", "GC mark termination"},
-      {"waitReasonStoppingTheWorld", "stopping the world"},
-      {"waitReasonFlushProcCaches", "flushing proc caches"},
-      {"waitReasonTraceGoroutineStatus", "trace goroutine status"},
-      {"waitReasonTraceProcStatus", "trace proc status"},
-      {"waitReasonPageTraceFlush", "page trace flush"},
-      {"waitReasonCoroutine", "coroutine"},
-      {"waitReasonGCWeakToStrongWait", "GC weak to strong wait"},
-      {"waitReasonSynctestRun", "synctest.Run"},
-      {"waitReasonSynctestWait", "synctest.Wait"},
-      {"waitReasonSynctestChanReceive", "chan receive (synctest)"},
-      {"waitReasonSynctestChanSend", "chan send (synctest)"},
-      {"waitReasonSynctestSelect", "select (synctest)"},
-  };
-  return m;
-}
-
-// Wait-reason strings by index: the target's own runtime.waitReasonStrings
-// (read from its memory, so relocated pointers in PIE are already applied),
-// else the per-version constants mapped through WaitReasonNames.
-struct WaitReasons {
-  std::vector<std::optional<std::string>> names;
-  std::string source;
-
-  WaitReasons(const ProcessMemory& mem, const RuntimeLayout& layout, uint64_t bias) {
-    Sourced arr = layout.get("runtime.waitReasonStrings");
-    Sourced size = layout.get("runtime.waitReasonStrings#size");
-    if (arr.known() && size.known() && size.value % 16 == 0 && size.value / 16 <= 256) {
-      size_t n = size.value / 16;
-      std::vector<uint64_t> hdrs(2 * n);
-      if (mem.Read(arr.value + bias, hdrs.data(), hdrs.size() * 8)) {
-        bool ok = true;
-        names.resize(n);
-        for (size_t i = 0; i < n && ok; i++) {
-          uint64_t ptr = hdrs[2 * i], len = hdrs[2 * i + 1];
-          if (len > 64) ok = false;
-          std::string s(len, '\0');
-          if (len && !mem.Read(ptr, s.data(), len)) ok = false;
-          for (char c : s)
-            if (c < 0x20 || c > 0x7e) ok = false;
-          names[i] = s;
-        }
-        // Index 0 is waitReasonZero, the empty string, in every release.
-        if (ok && n > 0 && names[0]->empty()) {
-          source = "target memory";
-          return;
-        }
-        names.clear();
-      }
-    }
-    const std::string_view prefix = "runtime.waitReason";
-    for (const auto& [key, v] : layout.values) {
-      if (!key.starts_with(prefix) || key.find('#') != std::string::npos || key == "runtime.waitReasonStrings")
-        continue;
-      if (v.value > 255) continue;
-      std::string_view cname = std::string_view(key).substr(std::string_view("runtime.").size());
-      auto it = WaitReasonNames().find(cname);
-      if (names.size() <= v.value) names.resize(v.value + 1);
-      names[v.value] = it != WaitReasonNames().end() ? it->second : std::string(cname);
-    }
-    source = names.empty() ? "none" : "table";
-  }
-
-  std::string Name(uint8_t idx) const {
-    if (idx < names.size() && names[idx]) return *names[idx];
-    return fmt::format("wait reason {}", idx);
-  }
-};
-
-// Offsets in runtime.g of the fields the snapshot reads.
-struct GLayout {
-  uint64_t size = 0, goid = 0, status = 0, waitreason = 0, gopc = 0, startpc = 0, sched_sp = 0, sched_pc = 0,
-           sched_bp = 0, stack_lo = 0, stack_hi = 0, syscallsp = 0, syscallpc = 0;
-  std::optional<uint64_t> waitsince, parent_goid, syscallbp;
-};
-
-GLayout ResolveGLayout(const RuntimeLayout& l, pid_t pid) {
-  GLayout g;
-  std::vector<std::string> missing;
-  auto need = [&](const char* key, uint64_t* out) {
-    Sourced v = l.get(key);
-    if (!v.known()) missing.push_back(key);
-    *out = v.value;
-  };
-  auto want = [&](const char* key, std::optional<uint64_t>* out) {
-    Sourced v = l.get(key);
-    if (v.known()) *out = v.value;
-  };
-  need("runtime.g#size", &g.size);
-  need("runtime.g.goid", &g.goid);
-  need("runtime.g.atomicstatus", &g.status);
-  need("runtime.g.waitreason", &g.waitreason);
-  need("runtime.g.gopc", &g.gopc);
-  need("runtime.g.startpc", &g.startpc);
-  need("runtime.g.sched.sp", &g.sched_sp);
-  need("runtime.g.sched.pc", &g.sched_pc);
-  need("runtime.g.sched.bp", &g.sched_bp);
-  need("runtime.g.stack.lo", &g.stack_lo);
-  need("runtime.g.stack.hi", &g.stack_hi);
-  need("runtime.g.syscallsp", &g.syscallsp);
-  need("runtime.g.syscallpc", &g.syscallpc);
-  want("runtime.g.waitsince", &g.waitsince);
-  want("runtime.g.parentGoid", &g.parent_goid);
-  want("runtime.g.syscallbp", &g.syscallbp);
-  if (!l.get("runtime.allgs").known()) missing.push_back("runtime.allgs");
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    throw Error(fmt::format("process {}: runtime layout incomplete, cannot read goroutines: {} unknown", pid, list));
-  }
-  if (g.size < 64 || g.size > 4096) throw Error(fmt::format("process {}: implausible runtime.g size {}", pid, g.size));
-  return g;
-}
-
-uint64_t Field(std::span<const uint8_t> buf, size_t base, uint64_t off, size_t width) {
-  uint64_t v = 0;
-  if (base + off + width <= buf.size()) std::memcpy(&v, buf.data() + base + off, width);
-  return v;
-}
-
-// Stops every thread of a process with PTRACE_SEIZE + PTRACE_INTERRUPT and
-// lets them go again with PTRACE_DETACH, always: the destructor detaches
-// whatever is still attached, on every path out.
-class Freezer {
- public:
-  explicit Freezer(pid_t pid) : pid_(pid) {
-    start_ = Clock::now();
-    try {
-      StopAll();
-    } catch (...) {
-      Thaw();  // a constructor that throws gets no destructor call
-      throw;
-    }
-  }
-  ~Freezer() { Thaw(); }
-  Freezer(const Freezer&) = delete;
-  Freezer& operator=(const Freezer&) = delete;
-
-  // Detaches every thread; returns how long the process was stopped.
-  double Thaw() {
-    if (!thawed_) {
-      // PTRACE_DETACH needs a stopped tracee: a thread seized but not yet
-      // seen stopped (an error cut the freeze short) is waited for first.
-      std::vector<pid_t> pending;
-      for (const auto& [tid, t] : attached_)
-        if (!t.stopped) pending.push_back(tid);
-      for (pid_t tid : pending) {
-        ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
-        WaitStopped(tid);
-      }
-      for (const auto& [tid, t] : attached_)
-        ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<uintptr_t>(t.signal)));
-      attached_.clear();
-      stopped_ = Seconds(Clock::now() - start_);
-      thawed_ = true;
-    }
-    return stopped_;
-  }
-
- private:
-  void StopAll() {
-    // Threads can start while we stop the others: list again until a pass
-    // over a fully stopped process finds nothing new.
-    for (int pass = 0; pass < 100; pass++) {
-      std::vector<pid_t> fresh;
-      for (pid_t tid : Tasks()) {
-        if (attached_.count(tid)) continue;
-        if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
-          if (errno == ESRCH) continue;  // exited meanwhile
-          throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace seize: {}{}", pid_, tid,
-                                  std::strerror(errno), errno == EPERM ? " (already traced, or not root?)" : ""));
-        }
-        attached_[tid] = {};
-        fresh.push_back(tid);
-        if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH)
-          throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace interrupt: {}", pid_, tid,
-                                  std::strerror(errno)));
-      }
-      if (fresh.empty()) {
-        if (attached_.empty()) throw Error(fmt::format("process {} not found", pid_));
-        return;
-      }
-      for (pid_t tid : fresh) WaitStopped(tid);
-    }
-    throw Error(fmt::format("process {}: cannot freeze: threads keep starting", pid_));
-  }
-
-  std::vector<pid_t> Tasks() const {
-    std::vector<pid_t> out;
-    std::string dir = fmt::format("/proc/{}/task", pid_);
-    DIR* d = ::opendir(dir.c_str());
-    if (!d) return out;
-    while (dirent* e = ::readdir(d)) {
-      char* end = nullptr;
-      long tid = std::strtol(e->d_name, &end, 10);
-      if (tid > 0 && end && *end == '\0') out.push_back(static_cast<pid_t>(tid));
-    }
-    ::closedir(d);
-    return out;
-  }
-
-  // Waits for tid's interrupt stop. A signal that arrives first stops it too;
-  // that signal is handed back at detach so the program still receives it.
-  void WaitStopped(pid_t tid) {
-    for (;;) {
-      int status = 0;
-      pid_t r = ::waitpid(tid, &status, __WALL);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        attached_.erase(tid);  // gone
-        return;
-      }
-      if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        attached_.erase(tid);
-        return;
-      }
-      if (!WIFSTOPPED(status)) continue;
-      int event = status >> 16;
-      int sig = WSTOPSIG(status);
-      Thread& t = attached_[tid];
-      if (event == 0 && sig != SIGTRAP) t.signal = sig;  // signal-delivery stop
-      t.stopped = true;
-      return;
-    }
-  }
-
-  struct Thread {
-    bool stopped = false;
-    int signal = 0;  // to re-inject at detach
-  };
-  pid_t pid_;
-  std::map<pid_t, Thread> attached_;
-  Clock::time_point start_;
-  double stopped_ = 0;
-  bool thawed_ = false;
-};
-
-// What was read of one g.
-struct RawG {
-  uint64_t addr = 0;
-  uint64_t goid = 0;
-  uint32_t status = 0;
-  uint8_t waitreason = 0;
-  int64_t waitsince = 0;
-  std::optional<uint64_t> parent_goid;
-  uint64_t gopc = 0, startpc = 0;
-  uint64_t sched_sp = 0, sched_pc = 0, sched_bp = 0;
-  uint64_t stack_lo = 0, stack_hi = 0;
-  uint64_t syscallsp = 0, syscallpc = 0, syscallbp = 0;
+// What was read of one g, and of its stack.
+struct RawG : GRecord {
+  RawG() = default;
+  explicit RawG(const GRecord& r) : GRecord(r) {}
   // Copy of [stack_base, stack_base + stack_size) of the goroutine's stack.
   uint64_t stack_base = 0;
   size_t stack_size = 0;
@@ -336,24 +47,7 @@ struct RawG {
 };
 
 RawG Decode(const GLayout& L, std::span<const uint8_t> buf, size_t base, uint64_t addr) {
-  RawG g;
-  g.addr = addr;
-  g.goid = Field(buf, base, L.goid, 8);
-  g.status = static_cast<uint32_t>(Field(buf, base, L.status, 4)) & ~gstatus::kScan;
-  g.waitreason = static_cast<uint8_t>(Field(buf, base, L.waitreason, 1));
-  if (L.waitsince) g.waitsince = static_cast<int64_t>(Field(buf, base, *L.waitsince, 8));
-  if (L.parent_goid) g.parent_goid = Field(buf, base, *L.parent_goid, 8);
-  g.gopc = Field(buf, base, L.gopc, 8);
-  g.startpc = Field(buf, base, L.startpc, 8);
-  g.sched_sp = Field(buf, base, L.sched_sp, 8);
-  g.sched_pc = Field(buf, base, L.sched_pc, 8);
-  g.sched_bp = Field(buf, base, L.sched_bp, 8);
-  g.stack_lo = Field(buf, base, L.stack_lo, 8);
-  g.stack_hi = Field(buf, base, L.stack_hi, 8);
-  g.syscallsp = Field(buf, base, L.syscallsp, 8);
-  g.syscallpc = Field(buf, base, L.syscallpc, 8);
-  if (L.syscallbp) g.syscallbp = Field(buf, base, *L.syscallbp, 8);
-  return g;
+  return RawG(DecodeG(L, buf, base, addr));
 }
 
 // The fields whose change between two reads means the stack read in between
@@ -780,7 +474,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
 
   // Static data first, outside the timed (and possibly frozen) part.
   WaitReasons reasons(mem, layout, bias);
-  snap.wait_reasons_from = reasons.source;
+  snap.wait_reasons_from = reasons.source();
   Unwinder unwinder(bin, bias, std::max(1, opts.max_depth));
 
   std::vector<RawG> gs;
@@ -791,23 +485,11 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
     auto t0 = Clock::now();
     if (opts.freeze) freezer.emplace(pid);
 
-    const uint64_t allgs = layout.get("runtime.allgs").value + bias;
-    uint64_t hdr[3];
-    if (!mem.Read(allgs, hdr, sizeof hdr)) {
-      if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} not found", pid));
-      throw Error(fmt::format("process {}: cannot read runtime.allgs at {:#x}: {}", pid, allgs, std::strerror(errno)));
-    }
-    uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
-    if (len > cap || len > (uint64_t{1} << 24) || (len && !ptr))
-      throw Error(fmt::format("process {}: runtime.allgs at {:#x} is not a plausible slice (ptr {:#x} len {} cap {})",
-                              pid, allgs, ptr, len, cap));
-    snap.allgs_len = len;
-    std::vector<uint64_t> gptrs(len);  // allgs entries: the gs, newest last
-    if (len && !mem.Read(ptr, gptrs.data(), len * 8))
-      throw Error(fmt::format("process {}: cannot read the {} pointers of runtime.allgs at {:#x}", pid, len, ptr));
+    std::vector<uint64_t> gptrs = ReadAllgs(mem, layout, bias);
+    snap.allgs_len = gptrs.size();
 
     now_ns = MonotonicNow();
-    gs.reserve(len);
+    gs.reserve(gptrs.size());
     // Frozen, nothing changes: one chunk, the fewest system calls.
     const size_t chunk = freezer ? std::max<size_t>(gptrs.size(), 1) : GReader::kChunk;
     for (size_t i = 0; i < gptrs.size(); i += chunk)

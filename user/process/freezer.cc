@@ -1,0 +1,135 @@
+#include "process/freezer.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "error.h"
+
+namespace goscope {
+
+Freezer::Freezer(pid_t pid) : pid_(pid) {
+  start_ = Clock::now();
+  try {
+    StopAll();
+  } catch (...) {
+    Thaw();  // a constructor that throws gets no destructor call
+    throw;
+  }
+}
+
+double Freezer::Thaw() {
+  if (!thawed_) {
+    // PTRACE_DETACH needs a stopped tracee: a thread seized but not yet
+    // seen stopped (an error cut the freeze short) is waited for first.
+    std::vector<pid_t> pending;
+    for (const auto& [tid, t] : attached_)
+      if (!t.stopped) pending.push_back(tid);
+    for (pid_t tid : pending) {
+      ::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      WaitStopped(tid);
+    }
+    for (const auto& [tid, t] : attached_)
+      ::ptrace(PTRACE_DETACH, tid, nullptr, reinterpret_cast<void*>(static_cast<uintptr_t>(t.signal)));
+    attached_.clear();
+    stopped_ = stopped_seconds();
+    thawed_ = true;
+  }
+  return stopped_;
+}
+
+double Freezer::stopped_seconds() const {
+  if (thawed_) return stopped_;
+  return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+std::vector<pid_t> Freezer::threads() const {
+  std::vector<pid_t> out;
+  for (const auto& [tid, t] : attached_)
+    if (t.stopped) out.push_back(tid);
+  return out;
+}
+
+std::optional<user_regs_struct> Freezer::Registers(pid_t tid) const {
+  auto it = attached_.find(tid);
+  if (it == attached_.end() || !it->second.stopped || thawed_) return std::nullopt;
+  user_regs_struct regs{};
+  if (::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) != 0) return std::nullopt;
+  return regs;
+}
+
+void Freezer::StopAll() {
+  // Threads can start while we stop the others: list again until a pass
+  // over a fully stopped process finds nothing new.
+  for (int pass = 0; pass < 100; pass++) {
+    std::vector<pid_t> fresh;
+    for (pid_t tid : Tasks()) {
+      if (attached_.count(tid)) continue;
+      if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
+        if (errno == ESRCH) continue;  // exited meanwhile
+        throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace seize: {}{}", pid_, tid,
+                                std::strerror(errno), errno == EPERM ? " (already traced, or not root?)" : ""));
+      }
+      attached_[tid] = {};
+      fresh.push_back(tid);
+      if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH)
+        throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace interrupt: {}", pid_, tid,
+                                std::strerror(errno)));
+    }
+    if (fresh.empty()) {
+      if (attached_.empty()) throw Error(fmt::format("process {} not found", pid_));
+      return;
+    }
+    for (pid_t tid : fresh) WaitStopped(tid);
+  }
+  throw Error(fmt::format("process {}: cannot freeze: threads keep starting", pid_));
+}
+
+std::vector<pid_t> Freezer::Tasks() const {
+  std::vector<pid_t> out;
+  std::string dir = fmt::format("/proc/{}/task", pid_);
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long tid = std::strtol(e->d_name, &end, 10);
+    if (tid > 0 && end && *end == '\0') out.push_back(static_cast<pid_t>(tid));
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Waits for tid's interrupt stop. A signal that arrives first stops it too;
+// that signal is handed back at detach so the program still receives it.
+void Freezer::WaitStopped(pid_t tid) {
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(tid, &status, __WALL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      attached_.erase(tid);  // gone
+      return;
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      attached_.erase(tid);
+      return;
+    }
+    if (!WIFSTOPPED(status)) continue;
+    int event = status >> 16;
+    int sig = WSTOPSIG(status);
+    Thread& t = attached_[tid];
+    if (event == 0 && sig != SIGTRAP) t.signal = sig;  // signal-delivery stop
+    t.stopped = true;
+    return;
+  }
+}
+
+}  // namespace goscope

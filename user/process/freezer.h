@@ -1,0 +1,58 @@
+// Stops every thread of a live process for a consistent view of its memory,
+// and lets it go again on every path out.
+//
+// PTRACE_SEIZE + PTRACE_INTERRUPT each thread (listing /proc/PID/task again
+// until a pass finds no new thread), PTRACE_DETACH each at Thaw or in the
+// destructor. A signal that arrives while a thread stops is handed back at
+// detach. If goscope itself dies, the kernel detaches its tracees and they run
+// on: a crash cannot leave the target stopped. Nothing is written to the
+// target.
+#pragma once
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <vector>
+
+namespace goscope {
+
+class Freezer {
+ public:
+  // Throws Error: "process N not found", or why a thread could not be stopped
+  // (everything stopped so far is let go first).
+  explicit Freezer(pid_t pid);
+  ~Freezer() { Thaw(); }
+  Freezer(const Freezer&) = delete;
+  Freezer& operator=(const Freezer&) = delete;
+
+  // Lets every thread go; returns how long the process was stopped. Idempotent.
+  double Thaw();
+
+  // The stopped threads.
+  std::vector<pid_t> threads() const;
+  // A stopped thread's registers; nullopt if it is gone or not stopped.
+  std::optional<user_regs_struct> Registers(pid_t tid) const;
+  // Seconds since the first thread was stopped.
+  double stopped_seconds() const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Thread {
+    bool stopped = false;
+    int signal = 0;  // to re-inject at detach
+  };
+
+  void StopAll();
+  std::vector<pid_t> Tasks() const;
+  void WaitStopped(pid_t tid);
+
+  pid_t pid_;
+  std::map<pid_t, Thread> attached_;
+  Clock::time_point start_;
+  double stopped_ = 0;
+  bool thawed_ = false;
+};
+
+}  // namespace goscope
