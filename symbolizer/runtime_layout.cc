@@ -190,6 +190,29 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.schedt", "gFree.noStack.size", 25},
     {K::kField, "runtime.p", "gFree.n", 19, 24},
     {K::kField, "runtime.p", "gFree.size", 25},
+    // Reachability from outside (goscope leaks): the heap's spans, and what a
+    // blocked goroutine waits on (g.waiting's sudogs; before 1.26 semaphore
+    // waiters are found in runtime.semtable's treaps instead). From 1.26 a
+    // sudog's c and elem are maybeTraceablePtr{vp, vu}: vu is the address.
+    {K::kField, "runtime.mheap", "allspans"},
+    {K::kField, "runtime.mspan", "spanclass"},
+    {K::kField, "runtime.mspan", "state"},
+    {K::kConstant, "runtime.mSpanInUse", ""},
+    {K::kField, "runtime.sudog", "g"},
+    {K::kField, "runtime.sudog", "next"},
+    {K::kField, "runtime.sudog", "prev"},
+    {K::kField, "runtime.sudog", "elem"},
+    {K::kField, "runtime.sudog", "c"},
+    {K::kField, "runtime.sudog", "waitlink"},
+    {K::kField, "runtime.maybeTraceablePtr", "vu", 26},
+    // A P's GC work queue and write-barrier buffer hold stale pointers the
+    // collector has handled (or will): marking state, not references.
+    {K::kField, "runtime.p", "gcw"},
+    {K::kTypeSize, "runtime.gcWork", ""},
+    {K::kField, "runtime.p", "wbBuf"},
+    {K::kTypeSize, "runtime.wbBuf", ""},
+    {K::kTypeSize, "runtime.semaRoot", ""},
+    {K::kField, "runtime.semaRoot", "treap"},
     // The runtime's own index of the binary (runtime.firstmoduledata).
     {K::kTypeSize, "runtime.moduledata", ""},
     {K::kField, "runtime.moduledata", "pcHeader"},
@@ -241,6 +264,8 @@ constexpr LayoutItem kItems[] = {
     {K::kVariable, "runtime.mbuckets", ""},
     {K::kVariable, "runtime.mProfCycle", ""},
     {K::kVariable, "runtime.mheap_", ""},
+    {K::kVariable, "runtime.semtable", ""},
+    {K::kVariableSize, "runtime.semtable", ""},
     {K::kVariable, "runtime.waitReasonStrings", ""},
     {K::kVariableSize, "runtime.waitReasonStrings", ""},
     {K::kVariable, "runtime.gcController", ""},

@@ -3,9 +3,11 @@
 #include <elf.h>
 
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -156,21 +158,72 @@ void FindSched(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* 
   if (base) Put(out, "runtime.sched", *base);
 }
 
+// What found(name) yields for every one of the named functions: the
+// addresses they all agree on.
+std::set<uint64_t> FoundInAll(std::initializer_list<const char*> functions,
+                              const std::function<std::set<uint64_t>(const char*)>& found) {
+  std::set<uint64_t> common;
+  bool first = true;
+  for (const char* name : functions) {
+    std::set<uint64_t> here = found(name);
+    if (!first) std::erase_if(here, [&](uint64_t a) { return !common.contains(a); });
+    common = std::move(here);
+    first = false;
+  }
+  return common;
+}
+
+// Writable addresses the function takes with a RIP-relative LEA.
+std::set<uint64_t> WritableLeas(const GoBinary& bin, const char* function) {
+  std::set<uint64_t> out;
+  for (const auto& r : RefsIn(bin, function))
+    if (r.mnemonic == "lea" && InWritableSegment(bin, r.target)) out.insert(r.target);
+  return out;
+}
+
+// Whether an instruction between `lea rax, [rip + X]` and a call leaves RAX
+// (and so the receiver X) alone: nops, and moves into other registers or memory.
+bool LeavesRax(const Instruction& in) {
+  if (in.mnemonic == "nop" || (in.mnemonic == "xchg" && in.operands == "ax, ax")) return true;
+  if (in.mnemonic.rfind("mov", 0) != 0) return false;
+  std::string_view dest = std::string_view(in.operands).substr(0, in.operands.find(','));
+  return dest != "rax" && dest != "eax" && dest != "ax" && dest != "al" && dest != "ah";
+}
+
+// Writable addresses the function passes as the receiver of its calls to
+// methods whose names start with `methods`: Go's register ABI (1.17+) takes
+// the receiver in RAX, loaded by a RIP-relative `lea rax` that only
+// RAX-preserving argument moves separate from the call.
+std::set<uint64_t> ReceiversPassed(const GoBinary& bin, const char* function, std::string_view methods) {
+  std::set<uint64_t> out;
+  const Func* f = bin.pclntab().LookupFunction(function);
+  if (!f) return out;
+  std::map<uint64_t, uint64_t> leas;  // instruction address -> RIP-relative target
+  for (const auto& r : FindRipReferences(Code(bin, *f), f->entry))
+    if (r.mnemonic == "lea") leas[r.insn_address] = r.target;
+  uint64_t rax = 0;  // X of the last `lea rax, [rip + X]` while RAX still holds it, else 0
+  for (const auto& in : Decode(Code(bin, *f), f->entry)) {
+    if (in.mnemonic == "call") {
+      const Func* callee = bin.pclntab().FindFunc(std::strtoull(in.operands.c_str(), nullptr, 0));
+      if (rax && callee && callee->name.starts_with(methods) && InWritableSegment(bin, rax)) out.insert(rax);
+      rax = 0;
+    } else if (in.mnemonic == "lea" && in.operands.rfind("rax, ", 0) == 0 && leas.contains(in.address)) {
+      rax = leas[in.address];
+    } else if (!LeavesRax(in)) {
+      rax = 0;
+    }
+  }
+  return out;
+}
+
 // runtime.gcController: gcinit, gcStart and gcControllerCommit each take its
 // address (method receivers); gcControllerCommit also loads its memoryLimit.
 void FindGcController(const GoBinary& bin, const RuntimeLayout& layout, RuntimeLayout* out) {
   Sourced limit = layout.get("runtime.gcControllerState.memoryLimit");
   if (!limit.known()) return;
-  std::set<uint64_t> common;
-  bool first = true;
-  for (const char* name : {"runtime.gcinit", "runtime.gcStart", "runtime.gcControllerCommit"}) {
-    std::set<uint64_t> leas;
-    for (const auto& r : RefsIn(bin, name))
-      if (r.mnemonic == "lea" && InWritableSegment(bin, r.target) && (first || common.contains(r.target)))
-        leas.insert(r.target);
-    common = std::move(leas);
-    first = false;
-  }
+  std::set<uint64_t> common =
+      FoundInAll({"runtime.gcinit", "runtime.gcStart", "runtime.gcControllerCommit"},
+                 [&](const char* name) { return WritableLeas(bin, name); });
   std::vector<uint64_t> found;
   for (uint64_t base : common)
     for (const auto& r : Loads8(RefsIn(bin, "runtime.gcControllerCommit")))
@@ -181,18 +234,35 @@ void FindGcController(const GoBinary& bin, const RuntimeLayout& layout, RuntimeL
 // runtime.allp: a slice whose {ptr, len} checkdead, gcStart and
 // stopTheWorldWithSema all load as adjacent 8-byte words.
 void FindAllp(const GoBinary& bin, RuntimeLayout* out) {
-  std::set<uint64_t> common;
-  bool first = true;
-  for (const char* name : {"runtime.checkdead", "runtime.gcStart", "runtime.stopTheWorldWithSema"}) {
-    auto loads = Loads8(RefsIn(bin, name));
-    std::set<uint64_t> targets, pairs;
-    for (const auto& r : loads) targets.insert(r.target);
-    for (uint64_t t : targets)
-      if (targets.contains(t + 8) && InWritableSegment(bin, t) && (first || common.contains(t))) pairs.insert(t);
-    common = std::move(pairs);
-    first = false;
-  }
+  std::set<uint64_t> common =
+      FoundInAll({"runtime.checkdead", "runtime.gcStart", "runtime.stopTheWorldWithSema"}, [&](const char* name) {
+        std::set<uint64_t> targets, pairs;
+        for (const auto& r : Loads8(RefsIn(bin, name))) targets.insert(r.target);
+        for (uint64_t t : targets)
+          if (targets.contains(t + 8) && InWritableSegment(bin, t)) pairs.insert(t);
+        return pairs;
+      });
   if (common.size() == 1) Put(out, "runtime.allp", *common.begin());
+}
+
+// runtime.mheap_: the receiver that (*mcentral).grow and (*mcache).allocLarge
+// pass to (*mheap).alloc, stackalloc to (*mheap).allocManual and stackfree to
+// (*mheap).freeManual. (Its lock is at offset 0, so lock(&mheap_.lock) takes
+// the same address; what the four agree on must be one address.)
+void FindMheap(const GoBinary& bin, RuntimeLayout* out) {
+  std::set<uint64_t> common = FoundInAll(
+      {"runtime.(*mcentral).grow", "runtime.(*mcache).allocLarge", "runtime.stackalloc", "runtime.stackfree"},
+      [&](const char* name) { return ReceiversPassed(bin, name, "runtime.(*mheap)."); });
+  if (common.size() == 1) Put(out, "runtime.mheap_", *common.begin());
+}
+
+// runtime.semtable: semacquire1 and semrelease1 find a semaphore's semaRoot
+// inline (semroot: &semtable[(addr>>3)%251].root), from a LEA of the table in
+// .bss; it is the one writable address both take.
+void FindSemtable(const GoBinary& bin, RuntimeLayout* out) {
+  std::set<uint64_t> common = FoundInAll({"runtime.semacquire1", "runtime.semrelease1"},
+                                         [&](const char* name) { return WritableLeas(bin, name); });
+  if (common.size() == 1) Put(out, "runtime.semtable", *common.begin());
 }
 
 RuntimeLayout FromSymbols(const GoBinary& bin) {
@@ -219,6 +289,8 @@ RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayou
   FindSched(bin, offsets, &l);
   FindGcController(bin, offsets, &l);
   FindAllp(bin, &l);
+  FindMheap(bin, &l);
+  FindSemtable(bin, &l);
   return l;
 }
 

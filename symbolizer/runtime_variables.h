@@ -12,8 +12,9 @@ namespace goscope {
 
 // runtime.allgs, runtime.allglen, runtime.MemProfileRate, runtime.waitReasonStrings
 // (and its #size), runtime.work, runtime.memstats, runtime.sched,
-// runtime.gcController, runtime.allp, with source kDisassembly; absent keys where a
-// recipe did not match. offsets: field offsets some recipes match accesses against.
+// runtime.gcController, runtime.allp, runtime.mheap_, runtime.semtable, with
+// source kDisassembly; absent keys where a recipe did not match. offsets: field
+// offsets some recipes match accesses against.
 RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayout& offsets);
 
 // Everything known about the runtime layout of bin, best source first:

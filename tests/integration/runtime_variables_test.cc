@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kKeys[] = {"runtime.allgs", "runtime.allglen", "runtime.MemProfileRate",
                                  "runtime.waitReasonStrings", "runtime.waitReasonStrings#size", "runtime.work",
                                  "runtime.memstats",       "runtime.sched",  "runtime.gcController",
-                                 "runtime.allp"};
+                                 "runtime.allp",           "runtime.mheap_", "runtime.semtable"};
 
 TEST(RuntimeVariables, DisassemblyAgreesWithDwarf) {
   int checked = 0;
