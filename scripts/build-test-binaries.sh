@@ -15,12 +15,14 @@
 #   inittest-plain inittest-stripped inittest-pie inittest-cgo   (package inits with known allocations)
 #   agentprog-plain agentprog-stripped agentprog-pie   (a steady goroutine count, for the agent)
 #   statsprog-plain statsprog-stripped                (heap and goroutines in known steps, with its own MemStats)
+#   leakprog-plain leakprog-stripped                  (goroutines leaked and alive by construction; on go1.26
+#                                                      built with GOEXPERIMENT=goroutineleakprofile)
 #   reliability-plain reliability-stripped reliability-pie reliability-cgo   (tests/reliability's target)
 # stripped = -ldflags='-s -w' (no symbol table, no DWARF; .gopclntab stays),
 # pie = -buildmode=pie.
 #
 # manifest.tsv: a header line, then one row per binary with the columns
-#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|reliability)  go_version (full, e.g. go1.22.12)
+#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|leakprog|reliability)  go_version (full, e.g. go1.22.12)
 #   goroot  variant (plain|stripped|pie|cgo|cgo-stripped)  path (absolute)
 #
 # Incremental: a binary is rebuilt only if it is missing or its stamp
@@ -113,6 +115,8 @@ variants=(
   "agentprog pie"
   "statsprog plain"
   "statsprog stripped"
+  "leakprog plain"
+  "leakprog stripped"
   "reliability plain"
   "reliability stripped"
   "reliability pie"
@@ -128,6 +132,11 @@ build_args() { # variant
   esac
 }
 cgo_enabled() { [[ $1 == cgo* ]] && echo 1 || echo 0; }
+# The runtime's own goroutine leak profile is an experiment in go1.26 (on by
+# default from go1.27): leakprog gets it there, to be checked against.
+goexperiment() { # prog minor
+  [[ $1 == leakprog && $2 == go1.26 ]] && echo goroutineleakprofile || echo ""
+}
 
 manifest_tmp=$OUT/manifest.tsv.tmp.$$
 trap 'rm -f "$manifest_tmp"' EXIT
@@ -171,7 +180,8 @@ for gobin in "${GOS[@]}"; do
     out=$dir/$prog-$variant
     stamp=$dir/.$prog-$variant.stamp
     args=$(build_args "$variant")
-    want="$gover $goroot CGO_ENABLED=$cgo build $args ./$prog src=$src_hash"
+    exp=$(goexperiment "$prog" "$minor")
+    want="$gover $goroot CGO_ENABLED=$cgo GOEXPERIMENT=$exp build $args ./$prog src=$src_hash"
     if [[ -x $out && -f $stamp && $(<"$stamp") == "$want" ]]; then
       uptodate=$((uptodate + 1))
     else
@@ -179,7 +189,7 @@ for gobin in "${GOS[@]}"; do
       cmd=("$gobin" build -o "$out.tmp")
       [[ -n $args ]] && cmd+=("$args")
       cmd+=("./$prog")
-      if ! (cd "$SRC" && CGO_ENABLED=$cgo "${cmd[@]}"); then
+      if ! (cd "$SRC" && CGO_ENABLED=$cgo GOEXPERIMENT=$exp "${cmd[@]}"); then
         rm -f "$out.tmp"
         echo "build-test-binaries: $minor: FAILED: CGO_ENABLED=$cgo ${cmd[*]} (in $SRC)" >&2
         exit 1

@@ -105,6 +105,7 @@ const std::vector<CommandLine>& Commands() {
         {"--heap-rate", "(default 524288)"},
         {"--folded-value", "(default alloc_space)"}}},
       {"probe-check", {"-p", "--duration", "--json"}, {}, {"-p"}, "-p", {{"--duration", "(default 2)"}}},
+      {"leaks", {"-p", "--max-pause", "--json", "-o"}, {}, {"-p"}, "-p", {{"--max-pause", "(default 5000)"}}},
   };
   return commands;
 }

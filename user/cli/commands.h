@@ -19,5 +19,6 @@ Command AddGcCommand(CLI::App& goscope);
 Command AddHeapCommand(CLI::App& goscope);
 Command AddProbeCheckCommand(CLI::App& goscope);
 Command AddStatsCommand(CLI::App& goscope);
+Command AddLeaksCommand(CLI::App& goscope);
 
 }  // namespace goscope

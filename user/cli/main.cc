@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
       goscope::AddAttachCommand(goscope),     goscope::AddRunCommand(goscope),
       goscope::AddAgentCommand(goscope),      goscope::AddGoroutinesCommand(goscope),
       goscope::AddGcCommand(goscope),         goscope::AddHeapCommand(goscope),
-      goscope::AddStatsCommand(goscope),
+      goscope::AddStatsCommand(goscope),       goscope::AddLeaksCommand(goscope),
       goscope::AddProbeCheckCommand(goscope), AddHelpCommand(goscope),
   };
   if (argc < 2) {

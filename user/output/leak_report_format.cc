@@ -1,5 +1,7 @@
 #include "output/leak_report_format.h"
 
+#include <map>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,18 @@ nlohmann::json FramesJson(const std::vector<Frame>& frames) {
   nlohmann::json a = nlohmann::json::array();
   for (const auto& f : frames) a.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}});
   return a;
+}
+
+std::string FramesText(const std::vector<Frame>& frames) {
+  std::string out;
+  for (const auto& f : frames) out += fmt::format("    {}\n        {}:{}\n", f.function, f.file, f.line);
+  return out;
+}
+
+std::string Bytes(uint64_t n) {
+  if (n >= (uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
+  if (n >= (uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
+  return fmt::format("{:.1f} KiB", static_cast<double>(n) / 1024);
 }
 
 }  // namespace
@@ -48,11 +62,70 @@ std::string LeakReportText(const LeakReport& r) {
                        s.wait_reason, s.growth_per_minute,
                        s.oldest_age_seconds ? fmt::format("{:.0f}s", *s.oldest_age_seconds) : "unknown",
                        s.age_is_lower_bound ? " or more" : "");
-    out += "  blocked in:\n";
-    for (const auto& f : s.blocked_stack) out += fmt::format("    {}\n        {}:{}\n", f.function, f.file, f.line);
-    out += "  created at:\n";
-    for (const auto& f : s.creation_stack) out += fmt::format("    {}\n        {}:{}\n", f.function, f.file, f.line);
+    out += "  blocked in:\n" + FramesText(s.blocked_stack);
+    out += "  created at:\n" + FramesText(s.creation_stack);
   }
+  return out;
+}
+
+std::string LeakProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {
+  size_t leaked = 0;
+  for (const auto& g : groups) leaked += g.count;
+  nlohmann::json j = {{"schema_version", kOutputSchemaVersion},
+                      {"pid", p.pid},
+                      {"go_version", p.go_version},
+                      {"goroutines", p.goroutines},
+                      {"blocked", p.blocked},
+                      {"leaked", leaked},
+                      {"notes", p.notes},
+                      {"pause_seconds", p.pause_seconds},
+                      {"heap_bytes", p.heap_bytes},
+                      {"heap_objects", p.heap_objects},
+                      {"bytes_scanned", p.bytes_scanned},
+                      {"objects_marked", p.objects_marked},
+                      {"rounds", p.rounds}};
+  std::map<uint64_t, const ProvenLeak*> by_goid;
+  for (const auto& l : p.leaked) by_goid[l.goid] = &l;
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& g : groups) {
+    nlohmann::json blocking = nlohmann::json::array();
+    for (uint64_t goid : g.goids)
+      if (auto it = by_goid.find(goid); it != by_goid.end())
+        for (uint64_t b : it->second->blocking) blocking.push_back(fmt::format("{:#x}", b));
+    a.push_back({{"count", g.count},
+                 {"wait_reason", g.wait_reason},
+                 {"created_by", g.created_by ? FramesJson({*g.created_by})[0] : nlohmann::json(nullptr)},
+                 {"blocked_stack", FramesJson(g.blocked_stack)},
+                 {"goids", g.goids},
+                 {"blocking_objects", blocking},
+                 {"runtime_found", g.runtime_found}});
+  }
+  j["groups"] = a;
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string LeakProofText(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {
+  size_t leaked = 0;
+  for (const auto& g : groups) leaked += g.count;
+  std::string out = fmt::format(
+      "goroutines proven leaked in pid {} ({}): {} in {} group{}, of {} goroutines ({} blocked on another goroutine)\n"
+      "process stopped {:.1f} ms: {} of heap in use, {} read, {} objects reached, {} round{}\n",
+      p.pid, p.go_version, leaked, groups.size(), groups.size() == 1 ? "" : "s", p.goroutines, p.blocked,
+      p.pause_seconds * 1000, Bytes(p.heap_bytes), Bytes(p.bytes_scanned), p.objects_marked, p.rounds,
+      p.rounds == 1 ? "" : "s");
+  if (groups.empty()) out += "\nno goroutine is proven leaked.\n";
+  for (const auto& g : groups) {
+    out += fmt::format("\n{} goroutine{} [{}]: can never run again{}\n", g.count, g.count == 1 ? "" : "s",
+                       g.wait_reason,
+                       g.runtime_found ? fmt::format(" ({} already found by the runtime)", g.runtime_found) : "");
+    out += "  blocked in:\n" + FramesText(g.blocked_stack);
+    if (g.created_by) out += "  created by:\n" + FramesText({*g.created_by});
+    std::string ids;
+    for (size_t i = 0; i < g.goids.size() && i < 10; i++) ids += fmt::format("{}{}", i ? " " : "", g.goids[i]);
+    if (g.goids.size() > 10) ids += fmt::format(" ... ({} more)", g.goids.size() - 10);
+    out += "  goroutines: " + ids + "\n";
+  }
+  for (const auto& n : p.notes) out += "\nnote: " + n + "\n";
   return out;
 }
 

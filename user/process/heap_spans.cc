@@ -1,0 +1,129 @@
+#include "process/heap_spans.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "error.h"
+
+namespace goscope {
+namespace {
+
+struct SpanLayout {
+  uint64_t size = 0, start = 0, npages = 0, elemsize = 0, spanclass = 0, state = 0, specials = 0;
+  uint64_t in_use = 1;
+};
+
+SpanLayout ResolveSpanLayout(const RuntimeLayout& l) {
+  SpanLayout s;
+  std::string missing;
+  auto need = [&](const char* key, uint64_t* out) {
+    Sourced v = l.get(key);
+    if (!v.known()) missing += (missing.empty() ? "" : ", ") + std::string(key);
+    *out = v.value;
+  };
+  need("runtime.mspan#size", &s.size);
+  need("runtime.mspan.startAddr", &s.start);
+  need("runtime.mspan.npages", &s.npages);
+  need("runtime.mspan.elemsize", &s.elemsize);
+  need("runtime.mspan.spanclass", &s.spanclass);
+  need("runtime.mspan.state", &s.state);
+  need("runtime.mspan.specials", &s.specials);
+  need("runtime.mSpanInUse", &s.in_use);
+  if (!missing.empty()) throw Error("heap layout incomplete: " + missing + " unknown");
+  return s;
+}
+
+uint64_t U64(const uint8_t* p, uint64_t off) {
+  uint64_t v;
+  std::memcpy(&v, p + off, 8);
+  return v;
+}
+
+}  // namespace
+
+HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout, uint64_t bias) {
+  const pid_t pid = mem.pid();
+  Sourced mheap = layout.get("runtime.mheap_");
+  Sourced allspans = layout.get("runtime.mheap.allspans");
+  if (!mheap.known() || !allspans.known())
+    throw Error(fmt::format("process {}: cannot find the heap: runtime.mheap_{} unknown", pid,
+                            mheap.known() ? ".allspans" : ""));
+  SpanLayout L = ResolveSpanLayout(layout);
+
+  uint64_t hdr[3];
+  if (!mem.Read(mheap.value + bias + allspans.value, hdr, sizeof hdr))
+    throw Error(fmt::format("process {}: cannot read runtime.mheap_.allspans", pid));
+  const uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
+  if (len > cap || len > (uint64_t{1} << 26) || (len && !ptr))
+    throw Error(fmt::format("process {}: runtime.mheap_.allspans is not a plausible slice (ptr {:#x} len {} cap {})",
+                            pid, ptr, len, cap));
+  std::vector<uint64_t> ptrs(len);
+  if (len && !mem.Read(ptr, ptrs.data(), len * 8))
+    throw Error(fmt::format("process {}: cannot read the {} span pointers of runtime.mheap_.allspans", pid, len));
+
+  HeapSpans out;
+  constexpr size_t kBatch = 4096;
+  std::vector<uint8_t> buf(kBatch * L.size);
+  for (size_t i = 0; i < ptrs.size(); i += kBatch) {
+    size_t n = std::min(kBatch, ptrs.size() - i);
+    std::vector<ProcessMemory::Piece> pieces(n);
+    for (size_t k = 0; k < n; k++) pieces[k] = {ptrs[i + k], buf.data() + k * L.size, L.size};
+    mem.ReadMany(pieces);
+    for (size_t k = 0; k < n; k++) {
+      if (!pieces[k].ok)
+        throw Error(fmt::format("process {}: cannot read span {:#x} of runtime.mheap_.allspans", pid, ptrs[i + k]));
+      const uint8_t* p = buf.data() + k * L.size;
+      if (p[L.state] != L.in_use) continue;  // free, or a stack or other manual span: no heap objects
+      HeapSpan s;
+      s.start = U64(p, L.start);
+      uint64_t npages = U64(p, L.npages);
+      s.elemsize = U64(p, L.elemsize);
+      if (!s.start || !npages || npages > (uint64_t{1} << 30) || !s.elemsize || s.elemsize > npages << kPageShift)
+        throw Error(fmt::format("process {}: span {:#x} is not shaped like an in-use span (start {:#x}, {} pages, "
+                                "element size {})", pid, ptrs[i + k], s.start, npages, s.elemsize));
+      s.end = s.start + (npages << kPageShift);
+      s.objects = static_cast<uint32_t>((s.end - s.start) / s.elemsize);
+      s.noscan = (p[L.spanclass] & 1) != 0;
+      s.specials = U64(p, L.specials);
+      out.spans_.push_back(s);
+    }
+  }
+  std::sort(out.spans_.begin(), out.spans_.end(), [](const HeapSpan& a, const HeapSpan& b) { return a.start < b.start; });
+  for (size_t i = 0; i < out.spans_.size(); i++) {
+    HeapSpan& s = out.spans_[i];
+    if (i && s.start < out.spans_[i - 1].end)
+      throw Error(fmt::format("process {}: heap spans overlap at {:#x}: the heap changed while it was read", pid, s.start));
+    s.first_index = out.objects_;
+    out.objects_ += s.objects;
+    out.bytes_ += s.end - s.start;
+    for (uint64_t page = s.start >> kPageShift; page < s.end >> kPageShift; page++) {
+      auto& arena = out.pages_[page / kPagesPerArena];
+      if (arena.empty()) arena.assign(kPagesPerArena, -1);
+      arena[page % kPagesPerArena] = static_cast<int32_t>(i);
+    }
+  }
+  return out;
+}
+
+uint64_t HeapSpans::NextSpanStart(uint64_t addr) const {
+  auto it = std::lower_bound(spans_.begin(), spans_.end(), addr,
+                             [](const HeapSpan& s, uint64_t a) { return s.start < a; });
+  return it == spans_.end() ? UINT64_MAX : it->start;
+}
+
+std::optional<HeapObject> HeapSpans::Find(uint64_t addr) const {
+  uint64_t page = addr >> kPageShift;
+  auto it = pages_.find(page / kPagesPerArena);
+  if (it == pages_.end()) return std::nullopt;
+  int32_t i = it->second[page % kPagesPerArena];
+  if (i < 0) return std::nullopt;
+  const HeapSpan& s = spans_[static_cast<size_t>(i)];
+  uint64_t slot = (addr - s.start) / s.elemsize;
+  if (slot >= s.objects) return std::nullopt;  // the tail a span's objects do not fill
+  return HeapObject{s.start + slot * s.elemsize, s.elemsize, s.noscan, s.first_index + slot};
+}
+
+}  // namespace goscope

@@ -1,0 +1,60 @@
+// The Go heap of a live process as the runtime lays it out: every in-use span
+// from runtime.mheap_.allspans, and, for any address, the heap object that
+// contains it. Read once, from a stopped process (spans change as it runs).
+// Knows nothing of what the objects are or who points to them.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "process/process_memory.h"
+#include "runtime_layout.h"
+
+namespace goscope {
+
+struct HeapSpan {
+  uint64_t start = 0;
+  uint64_t end = 0;       // start + npages * 8 KiB
+  uint64_t elemsize = 0;  // object size (one object per span if large)
+  uint32_t objects = 0;   // object slots in the span
+  bool noscan = false;    // the span class says its objects hold no pointers
+  uint64_t specials = 0;  // the span's first special record (finalizers, profile records...)
+  uint64_t first_index = 0;  // index of its first object among all spans' objects
+};
+
+// An object slot: allocated, or free and holding nothing live (the runtime
+// would tell them apart by its alloc bits; a reachability walk only reaches
+// allocated ones, except through a stale word, which errs toward reachable).
+struct HeapObject {
+  uint64_t base = 0;
+  uint64_t size = 0;
+  bool noscan = false;
+  uint64_t index = 0;  // unique among all objects of the heap
+};
+
+class HeapSpans {
+ public:
+  // Throws Error if mheap_ is unknown for the binary, unreadable, or not
+  // shaped like the runtime's heap.
+  static HeapSpans Read(const ProcessMemory& mem, const RuntimeLayout& layout, uint64_t bias);
+
+  std::optional<HeapObject> Find(uint64_t addr) const;
+  // The start of the first in-use span at or above addr (UINT64_MAX if none).
+  uint64_t NextSpanStart(uint64_t addr) const;
+  const std::vector<HeapSpan>& spans() const { return spans_; }
+  uint64_t objects() const { return objects_; }
+  uint64_t bytes() const { return bytes_; }  // span bytes in use
+
+ private:
+  static constexpr uint64_t kPageShift = 13;   // runtime.pageShift
+  static constexpr uint64_t kArenaShift = 26;  // runtime.heapArenaBytes on linux/amd64: 64 MiB
+  static constexpr uint64_t kPagesPerArena = uint64_t{1} << (kArenaShift - kPageShift);
+
+  std::vector<HeapSpan> spans_;  // by start address
+  // Arena number -> span index (or -1) of each of its pages.
+  std::unordered_map<uint64_t, std::vector<int32_t>> pages_;
+  uint64_t objects_ = 0, bytes_ = 0;
+};
+
+}  // namespace goscope

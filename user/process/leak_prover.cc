@@ -1,0 +1,427 @@
+#include "process/leak_prover.h"
+
+#include <sys/user.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "error.h"
+#include "process/freezer.h"
+#include "process/g_records.h"
+#include "process/heap_marker.h"
+#include "process/heap_spans.h"
+#include "process/proc_maps.h"
+#include "process/process_memory.h"
+
+namespace goscope {
+namespace {
+
+constexpr uint64_t kSemTabSize = 251;       // runtime.semTabSize
+constexpr uint64_t kSemTabStride = 64;      // semaRoot padded to cpu.CacheLinePadSize (amd64)
+// At most this much of a system stack is scanned: a g0 stack is 16 KiB (an OS
+// thread's own stack is larger, but the runtime's frames on it are few).
+constexpr uint64_t kSystemStackWindow = 16 << 10;
+constexpr size_t kMaxSudogs = 1 << 20;
+
+// What a blocked goroutine's wait reason says about waking it.
+enum class Wait {
+  kMayRun,   // sleep, IO, syscall, GC...: not goroutine-to-goroutine, so not judged
+  kNever,    // select {} or a nil channel: nothing can wake it
+  kChannel,  // channel operation or select: any of g.waiting's channels
+  kSync,     // mutex, RWMutex, WaitGroup, Cond, semaphore: the sudog's elem
+};
+
+Wait Classify(const std::string& reason) {
+  static const std::map<std::string, Wait, std::less<>> kReasons = {
+      {"select (no cases)", Wait::kNever},      {"chan send (nil chan)", Wait::kNever},
+      {"chan receive (nil chan)", Wait::kNever}, {"chan receive", Wait::kChannel},
+      {"chan send", Wait::kChannel},            {"select", Wait::kChannel},
+      {"sync.Cond.Wait", Wait::kSync},          {"sync.WaitGroup.Wait", Wait::kSync},
+      {"sync.Mutex.Lock", Wait::kSync},         {"sync.RWMutex.Lock", Wait::kSync},
+      {"sync.RWMutex.RLock", Wait::kSync},      {"semacquire", Wait::kSync},
+  };
+  auto it = kReasons.find(reason);
+  return it == kReasons.end() ? Wait::kMayRun : it->second;
+}
+
+struct SudogLayout {
+  uint64_t g = 0, next = 0, prev = 0, elem = 0, c = 0, waitlink = 0;
+  uint64_t traceable_vu = 0;  // 1.26+: c and elem are maybeTraceablePtr{vp, vu}; the address is vu
+  size_t span = 0;            // bytes to read to cover every field
+};
+
+SudogLayout ResolveSudogLayout(const RuntimeLayout& l, pid_t pid) {
+  SudogLayout s;
+  std::string missing;
+  auto need = [&](const char* key, uint64_t* out) {
+    Sourced v = l.get(key);
+    if (!v.known()) missing += (missing.empty() ? "" : ", ") + std::string(key);
+    *out = v.value;
+  };
+  need("runtime.sudog.g", &s.g);
+  need("runtime.sudog.next", &s.next);
+  need("runtime.sudog.prev", &s.prev);
+  need("runtime.sudog.elem", &s.elem);
+  need("runtime.sudog.c", &s.c);
+  need("runtime.sudog.waitlink", &s.waitlink);
+  if (!missing.empty())
+    throw Error(fmt::format("process {}: runtime layout incomplete, cannot follow waits: {} unknown", pid, missing));
+  if (Sourced vu = l.get("runtime.maybeTraceablePtr.vu"); vu.known()) s.traceable_vu = vu.value;
+  s.span = std::max({s.g, s.next, s.prev, s.elem, s.c, s.waitlink}) + 16;
+  return s;
+}
+
+struct Sudog {
+  uint64_t g = 0, next = 0, prev = 0, elem = 0, c = 0, waitlink = 0;
+};
+
+std::optional<Sudog> ReadSudog(const ProcessMemory& mem, const SudogLayout& L, uint64_t addr) {
+  std::vector<uint8_t> buf(L.span);
+  if (!mem.Read(addr, buf.data(), buf.size())) return std::nullopt;
+  auto at = [&](uint64_t off) {
+    uint64_t v;
+    std::memcpy(&v, buf.data() + off, 8);
+    return v;
+  };
+  return Sudog{at(L.g), at(L.next), at(L.prev), at(L.elem + L.traceable_vu), at(L.c + L.traceable_vu),
+               at(L.waitlink)};
+}
+
+// Semaphore waiters by g, from runtime.semtable's treaps (before go1.26 a g
+// waiting on a semaphore does not point at its sudog).
+std::unordered_map<uint64_t, uint64_t> SemaphoreWaiters(const ProcessMemory& mem, const SudogLayout& L,
+                                                        uint64_t semtable, uint64_t treap_off,
+                                                        std::vector<uint64_t>* sudogs) {
+  std::unordered_map<uint64_t, uint64_t> elem_of;
+  std::vector<uint64_t> todo;
+  for (uint64_t i = 0; i < kSemTabSize; i++)
+    if (auto t = mem.ReadU64(semtable + i * kSemTabStride + treap_off); t && *t) todo.push_back(*t);
+  std::set<uint64_t> seen;
+  while (!todo.empty() && seen.size() < kMaxSudogs) {
+    uint64_t a = todo.back();
+    todo.pop_back();
+    if (!seen.insert(a).second) continue;
+    sudogs->push_back(a);
+    std::optional<Sudog> s = ReadSudog(mem, L, a);
+    if (!s) continue;
+    if (s->g) elem_of[s->g] = s->elem;
+    // Children in the treap (prev, next), and waiters on the same address (waitlink).
+    for (uint64_t n : {s->prev, s->next, s->waitlink})
+      if (n) todo.push_back(n);
+  }
+  return elem_of;
+}
+
+struct Candidate {
+  GRecord g;
+  std::string reason;
+  Wait wait = Wait::kMayRun;
+  std::vector<uint64_t> blocking;
+  bool may_run = false;
+};
+
+class Prover {
+ public:
+  Prover(const TargetProcess& target, const RuntimeLayout& layout, const LeakProofOptions& opts)
+      : target_(target), layout_(layout), opts_(opts), mem_(target.pid) {}
+
+  LeakProof Run() {
+    const pid_t pid = target_.pid;
+    GLayout GL = ResolveGLayout(layout_, pid);
+    if (!GL.waiting) throw Error(fmt::format("process {}: runtime.g.waiting unknown: cannot follow waits", pid));
+    SudogLayout SL = ResolveSudogLayout(layout_, pid);
+    const uint64_t bias = target_.load_bias;
+    const int minor = target_.binary->version() ? target_.binary->version()->second : 0;
+    // From go1.26 a g waiting on a semaphore or Cond points at its sudog.
+    const bool sync_in_g = minor >= 26;
+    Sourced semtable = layout_.get("runtime.semtable");
+    Sourced treap = layout_.get("runtime.semaRoot.treap");
+    WaitReasons reasons(mem_, layout_, bias);
+    std::vector<std::pair<uint64_t, uint64_t>> globals = GlobalRanges(bias, semtable.known() ? semtable.value + bias : 0);
+
+    LeakProof proof;
+    proof.pid = pid;
+    proof.go_version = target_.binary->go_version();
+
+    Freezer freezer(pid);
+    std::vector<uint64_t> gptrs = ReadAllgs(mem_, layout_, bias);
+    std::vector<GRecord> gs = ReadGs(GL, gptrs);
+    HeapSpans heap = HeapSpans::Read(mem_, layout_, bias);
+    HeapMarker marker(mem_, heap);
+    CheckPause(freezer);
+
+    // What the runtime's own records would make reachable from any blocked
+    // goroutine is hidden, as the runtime hides it while it decides: the gs
+    // (a g points at its sudogs), the sudogs (at the channel or semaphore),
+    // the semaphore table, and the stale pointers of the Ps' GC buffers.
+    std::unordered_map<uint64_t, uint64_t> sema_elem;
+    std::vector<uint64_t> sudogs;
+    if (!sync_in_g && semtable.known() && treap.known())
+      sema_elem = SemaphoreWaiters(mem_, SL, semtable.value + bias, treap.value, &sudogs);
+    for (const GRecord& g : gs) marker.DoNotScan(g.addr);
+    ExcludePBuffers(marker, bias);
+
+    // Which goroutines run now: a thread is on their stack, whatever their
+    // status says. The threads' registers are roots.
+    std::vector<Mapping> maps = ReadMaps(pid);
+    std::set<uint64_t> on_cpu;  // g addresses
+    std::vector<uint64_t> system_sps, registers;
+    for (pid_t tid : freezer.threads()) {
+      std::optional<user_regs_struct> regs = freezer.Registers(tid);
+      if (!regs) continue;
+      const auto* words = reinterpret_cast<const uint64_t*>(&*regs);
+      registers.insert(registers.end(), words, words + sizeof(*regs) / 8);
+      if (const GRecord* g = StackOwner(gs, regs->rsp))
+        on_cpu.insert(g->addr);
+      else
+        system_sps.push_back(regs->rsp);
+    }
+
+    std::vector<Candidate> blocked;
+    std::vector<const GRecord*> running;
+    std::map<std::string, size_t> unjudged;
+    for (const GRecord& g : gs) {
+      if (IsDeadStatus(g.status)) continue;
+      proof.goroutines++;
+      Candidate c{g, IsWaitingStatus(g.status) ? reasons.Name(g.waitreason) : "", Wait::kMayRun, {}, true};
+      if (on_cpu.count(g.addr)) {
+        // runs
+      } else if (g.status == gstatus::kLeaked) {
+        c.may_run = false;  // the runtime proved it itself, and keeps the status
+      } else if (g.status == gstatus::kWaiting) {
+        c.wait = Classify(c.reason);
+        if (c.wait == Wait::kChannel) {
+          c.may_run = !WaitingChannels(SL, g.waiting, &c.blocking, &sudogs);
+        } else if (c.wait == Wait::kSync) {
+          uint64_t elem = 0;
+          if (sync_in_g && g.waiting) {
+            if (auto s = ReadSudog(mem_, SL, g.waiting)) elem = s->elem;
+            sudogs.push_back(g.waiting);
+          } else if (auto it = sema_elem.find(g.addr); it != sema_elem.end()) {
+            elem = it->second;
+          }
+          if (elem) {
+            c.blocking.push_back(elem);
+            c.may_run = false;
+          } else {
+            unjudged[c.reason]++;
+          }
+        } else if (c.wait == Wait::kNever) {
+          c.may_run = false;
+        }
+      }
+      if (c.may_run) {
+        running.push_back(&g);
+      } else {
+        proof.blocked++;
+        blocked.push_back(std::move(c));
+      }
+    }
+    for (uint64_t s : sudogs) marker.DoNotScan(s);
+
+    // Roots: globals, registers, system stacks, goroutines that can run.
+    for (auto [lo, hi] : globals) marker.ScanRange(lo, hi);
+    for (uint64_t v : registers) marker.MarkValue(v);
+    std::vector<std::pair<uint64_t, uint64_t>> system_stacks = SystemStacks(GL, bias);
+    for (uint64_t sp : system_sps) {
+      auto known = std::find_if(system_stacks.begin(), system_stacks.end(),
+                                [sp](const auto& r) { return sp >= r.first && sp < r.second; });
+      if (known != system_stacks.end())
+        marker.ScanRange(sp & ~uint64_t{7}, known->second);
+      else
+        ScanSystemStack(marker, heap, maps, gs, sp);
+    }
+    for (const GRecord* g : running) MarkFromGoroutine(marker, GL, *g);
+    marker.Drain();
+    CheckPause(freezer);
+
+    // Until no blocked goroutine turns out able to run.
+    for (bool changed = true; changed;) {
+      proof.rounds++;
+      changed = false;
+      for (Candidate& c : blocked) {
+        if (c.may_run || c.g.status == gstatus::kLeaked) continue;
+        for (uint64_t b : c.blocking)
+          if (!marker.InHeap(b) || marker.IsMarked(b)) c.may_run = true;
+        if (c.may_run) {
+          MarkFromGoroutine(marker, GL, c.g);
+          changed = true;
+        }
+      }
+      marker.Drain();
+      CheckPause(freezer);
+    }
+    proof.pause_seconds = freezer.Thaw();
+
+    for (const Candidate& c : blocked) {
+      if (c.may_run) continue;
+      // As the runtime: main blocked in select {} counts as leaked while
+      // deciding (so what it holds hides nothing) but is not reported.
+      if (c.g.goid == 1 && c.reason == "select (no cases)") continue;
+      proof.leaked.push_back({c.g.goid, c.reason, c.blocking, c.g.status == gstatus::kLeaked});
+    }
+    std::sort(proof.leaked.begin(), proof.leaked.end(),
+              [](const ProvenLeak& a, const ProvenLeak& b) { return a.goid < b.goid; });
+    for (const auto& [reason, n] : unjudged)
+      proof.notes.push_back(fmt::format("{} goroutine{} in {} not judged (what {} wait{} on is not recorded by go1.{}); "
+                                        "counted as able to run",
+                                        n, n == 1 ? "" : "s", reason, n == 1 ? "it" : "they", n == 1 ? "s" : "", minor));
+    proof.heap_bytes = heap.bytes();
+    proof.heap_objects = heap.objects();
+    proof.bytes_scanned = marker.stats().bytes_scanned;
+    proof.objects_marked = marker.stats().objects_marked;
+    return proof;
+  }
+
+ private:
+  // The binary's .data and .bss as mapped (the sections that may hold
+  // pointers; .noptrdata and .noptrbss never do), less runtime.semtable.
+  std::vector<std::pair<uint64_t, uint64_t>> GlobalRanges(uint64_t bias, uint64_t semtable) const {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    for (const char* name : {".data", ".bss"}) {
+      const ElfSection* s = target_.binary->elf().section(name);
+      if (!s || !s->size) continue;
+      uint64_t lo = s->addr + bias, hi = lo + s->size;
+      if (semtable && semtable >= lo && semtable < hi) {
+        out.push_back({lo, semtable});
+        out.push_back({std::min(hi, semtable + kSemTabSize * kSemTabStride), hi});
+      } else {
+        out.push_back({lo, hi});
+      }
+    }
+    if (out.empty())
+      throw Error(fmt::format("process {}: the binary has no .data or .bss section: cannot find the globals", target_.pid));
+    return out;
+  }
+
+  std::vector<GRecord> ReadGs(const GLayout& L, const std::vector<uint64_t>& gptrs) const {
+    std::vector<uint8_t> buf(gptrs.size() * L.size);
+    std::vector<ProcessMemory::Piece> pieces;
+    for (size_t i = 0; i < gptrs.size(); i++)
+      if (gptrs[i]) pieces.push_back({gptrs[i], buf.data() + i * L.size, L.size});
+    mem_.ReadMany(pieces);
+    std::vector<GRecord> out;
+    for (const auto& p : pieces) {
+      if (!p.ok)
+        throw Error(fmt::format("process {}: cannot read the goroutine at {:#x}", target_.pid, p.addr));
+      out.push_back(DecodeG(L, buf, static_cast<uint8_t*>(p.out) - buf.data(), p.addr));
+    }
+    return out;
+  }
+
+  // The channels of g's sudog list; false if it cannot be read (then g is
+  // counted as able to run).
+  bool WaitingChannels(const SudogLayout& L, uint64_t sudog, std::vector<uint64_t>* out,
+                       std::vector<uint64_t>* sudogs) const {
+    for (size_t n = 0; sudog && n < kMaxSudogs; n++) {
+      sudogs->push_back(sudog);
+      std::optional<Sudog> s = ReadSudog(mem_, L, sudog);
+      if (!s) return false;
+      if (s->c) out->push_back(s->c);
+      sudog = s->waitlink;
+    }
+    return !out->empty();
+  }
+
+  // A goroutine that can run: its stack from the saved SP up (all of it when
+  // the SP is not known), and its g's own references (defers, panics, labels).
+  void MarkFromGoroutine(HeapMarker& marker, const GLayout& L, const GRecord& g) const {
+    uint64_t sp = g.status == gstatus::kSyscall ? g.syscallsp : g.sched_sp;
+    bool parked = g.status == gstatus::kWaiting || g.status == gstatus::kRunnable || g.status == gstatus::kSyscall ||
+                  g.status == gstatus::kPreempted;
+    if (!parked || sp < g.stack_lo || sp >= g.stack_hi) sp = g.stack_lo;
+    if (g.stack_hi > sp && g.stack_hi - sp <= (uint64_t{1} << 30)) marker.ScanRange(sp, g.stack_hi);
+    marker.ScanRange(g.addr, g.addr + L.size);
+  }
+
+  // Each P's GC work buffer and write-barrier buffer (runtime.allp).
+  void ExcludePBuffers(HeapMarker& marker, uint64_t bias) const {
+    Sourced allp = layout_.get("runtime.allp");
+    if (!allp.known()) throw Error(fmt::format("process {}: runtime.allp unknown: cannot find the Ps", target_.pid));
+    uint64_t hdr[2];
+    if (!mem_.Read(allp.value + bias, hdr, sizeof hdr) || hdr[1] > 4096)
+      throw Error(fmt::format("process {}: cannot read runtime.allp", target_.pid));
+    std::vector<uint64_t> ps(hdr[1]);
+    if (!ps.empty() && !mem_.Read(hdr[0], ps.data(), ps.size() * 8))
+      throw Error(fmt::format("process {}: cannot read the {} Ps of runtime.allp", target_.pid, ps.size()));
+    for (auto [field, type] : {std::pair{"runtime.p.gcw", "runtime.gcWork#size"}, {"runtime.p.wbBuf", "runtime.wbBuf#size"}}) {
+      Sourced off = layout_.get(field), size = layout_.get(type);
+      if (!off.known() || !size.known())
+        throw Error(fmt::format("process {}: runtime layout incomplete: {} unknown", target_.pid, off.known() ? type : field));
+      for (uint64_t p : ps)
+        if (p) marker.Exclude(p + off.value, p + off.value + size.value);
+    }
+  }
+
+  // The g0 and signal stacks of every M (runtime.allm), where the binary
+  // says where allm is (symbols or DWARF); empty otherwise.
+  std::vector<std::pair<uint64_t, uint64_t>> SystemStacks(const GLayout& GL, uint64_t bias) const {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    Sourced allm = layout_.get("runtime.allm"), g0 = layout_.get("runtime.m.g0"),
+            gsignal = layout_.get("runtime.m.gsignal"), alllink = layout_.get("runtime.m.alllink");
+    if (!allm.known() || !g0.known() || !gsignal.known() || !alllink.known()) return out;
+    std::optional<uint64_t> m = mem_.ReadU64(allm.value + bias);
+    for (int n = 0; m && *m && n < 100000; n++) {
+      for (uint64_t field : {g0.value, gsignal.value}) {
+        std::optional<uint64_t> g = mem_.ReadU64(*m + field);
+        if (!g || !*g) continue;
+        std::optional<uint64_t> lo = mem_.ReadU64(*g + GL.stack_lo), hi = mem_.ReadU64(*g + GL.stack_hi);
+        if (lo && hi && *lo < *hi && *hi - *lo <= (uint64_t{1} << 30)) out.push_back({*lo, *hi});
+      }
+      m = mem_.ReadU64(*m + alllink.value);
+    }
+    return out;
+  }
+
+  // The goroutine whose stack holds sp, if any.
+  static const GRecord* StackOwner(const std::vector<GRecord>& gs, uint64_t sp) {
+    for (const GRecord& g : gs)
+      if (!IsDeadStatus(g.status) && sp >= g.stack_lo && sp < g.stack_hi) return &g;
+    return nullptr;
+  }
+
+  // A system stack (g0, signal stack) a stopped thread is on: from its SP up
+  // to the end of its mapping, at most a window, and neither into a
+  // goroutine's stack (live or cached with a dead g) nor into the heap (g0 stacks are carved from the same
+  // arenas as goroutine stacks and heap spans, and neither a blocked
+  // goroutine's stack nor an object not reached may count as a root).
+  static void ScanSystemStack(HeapMarker& marker, const HeapSpans& heap, const std::vector<Mapping>& maps,
+                              const std::vector<GRecord>& gs, uint64_t sp) {
+    if (heap.Find(sp)) return;
+    for (const Mapping& m : maps) {
+      if (sp < m.start || sp >= m.end) continue;
+      if (m.perms.empty() || m.perms[0] != 'r') return;
+      uint64_t end = std::min({m.end, sp + kSystemStackWindow, heap.NextSpanStart(sp)});
+      for (const GRecord& g : gs)  // a dead g keeps its stack, stale words and all
+        if (g.stack_lo > sp && g.stack_lo < end) end = g.stack_lo;
+      marker.ScanRange(sp & ~uint64_t{7}, end);
+      return;
+    }
+  }
+
+  void CheckPause(const Freezer& freezer) const {
+    double s = freezer.stopped_seconds();
+    if (s > opts_.max_pause_seconds)
+      throw Error(fmt::format("process {}: gave up after {:.2f} s stopped (the limit is {:g} s); the process runs on, "
+                              "nothing was concluded",
+                              target_.pid, s, opts_.max_pause_seconds));
+  }
+
+  const TargetProcess& target_;
+  const RuntimeLayout& layout_;
+  const LeakProofOptions& opts_;
+  ProcessMemory mem_;
+};
+
+}  // namespace
+
+LeakProof ProveGoroutineLeaks(const TargetProcess& target, const RuntimeLayout& layout, const LeakProofOptions& opts) {
+  return Prover(target, layout, opts).Run();
+}
+
+}  // namespace goscope
