@@ -15,6 +15,7 @@
 #   inittest-plain inittest-stripped inittest-pie inittest-cgo   (package inits with known allocations)
 #   agentprog-plain agentprog-stripped agentprog-pie   (a steady goroutine count, for the agent)
 #   statsprog-plain statsprog-stripped                (heap and goroutines in known steps, with its own MemStats)
+#   bigheap-stripped                                  (a heap of N MiB of pointer-carrying objects: leaks' cost)
 #   leakprog-plain leakprog-stripped                  (goroutines leaked and alive by construction; on go1.26
 #                                                      built with GOEXPERIMENT=goroutineleakprofile)
 #   reliability-plain reliability-stripped reliability-pie reliability-cgo   (tests/reliability's target)
@@ -22,7 +23,7 @@
 # pie = -buildmode=pie.
 #
 # manifest.tsv: a header line, then one row per binary with the columns
-#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|leakprog|reliability)  go_version (full, e.g. go1.22.12)
+#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|leakprog|bigheap|reliability)  go_version (full, e.g. go1.22.12)
 #   goroot  variant (plain|stripped|pie|cgo|cgo-stripped)  path (absolute)
 #
 # Incremental: a binary is rebuilt only if it is missing or its stamp
@@ -117,6 +118,7 @@ variants=(
   "statsprog stripped"
   "leakprog plain"
   "leakprog stripped"
+  "bigheap stripped"
   "reliability plain"
   "reliability stripped"
   "reliability pie"

@@ -205,12 +205,11 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.sudog", "c"},
     {K::kField, "runtime.sudog", "waitlink"},
     {K::kField, "runtime.maybeTraceablePtr", "vu", 26},
-    // A P's GC work queue and write-barrier buffer hold stale pointers the
-    // collector has handled (or will): marking state, not references.
-    {K::kField, "runtime.p", "gcw"},
-    {K::kTypeSize, "runtime.gcWork", ""},
-    {K::kField, "runtime.p", "wbBuf"},
-    {K::kTypeSize, "runtime.wbBuf", ""},
+    // A P holds stale pointers (GC work and write-barrier buffers, caches):
+    // of its fields only the timers are references a program relies on.
+    {K::kField, "runtime.p", "timers", 19, 22},
+    {K::kField, "runtime.p", "timers.heap", 23},
+    {K::kConstant, "runtime.mSpanManual", ""},
     {K::kTypeSize, "runtime.semaRoot", ""},
     {K::kField, "runtime.semaRoot", "treap"},
     // The runtime's own index of the binary (runtime.firstmoduledata).
@@ -236,6 +235,11 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.moduledata", "rodata"},
     {K::kField, "runtime.moduledata", "gofunc"},
     {K::kField, "runtime.moduledata", "next"},
+    // Which words of data and bss hold pointers: the GC's own roots.
+    {K::kField, "runtime.moduledata", "gcdatamask"},
+    {K::kField, "runtime.moduledata", "gcbssmask"},
+    {K::kField, "runtime.bitvector", "n"},
+    {K::kField, "runtime.bitvector", "bytedata"},
     // Goroutine status values and special kinds (_KindSpecialProfile moved
     // from 2 to 3 in 1.23 when the weak-handle special was inserted).
     {K::kConstant, "runtime._Gidle", ""},

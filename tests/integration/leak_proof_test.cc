@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "agent_under_test.h"
+#include "bpf_required.h"
 #include "child.h"
 #include "error.h"
 #include "heap_test_util.h"
@@ -24,6 +26,7 @@
 #include "process/target_process.h"
 #include "prometheus_server.h"
 #include "runtime_variables.h"
+#include "temp_dir.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -247,6 +250,109 @@ TEST(LeakProof, Cli) {
   Child bad({goscope, "leaks", "-p", pid, "--max-pause", "0"});
   EXPECT_EQ(bad.Wait(), 2) << bad.err();
   EXPECT_NE(ProcessState(prog.pid()), 't');
+}
+
+// --max-pause: a proof that would stop the process longer gives up, says so,
+// and lets the process go (bigheap's 100 MiB take about 140 ms here).
+TEST(LeakProof, MaxPauseGivesUpAndLetsTheProcessGo) {
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* b = testing::NewestBuild(bins, "bigheap", "stripped");
+  ASSERT_TRUE(b);
+  Child prog({b->path, "-mib", "100"}, ChildOptions{.in = Io::kPipe});
+  ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "ready", 60000)) << prog.err();
+  Child limited({heaptest::GoscopeBinary(), "leaks", "-p", std::to_string(prog.pid()), "--max-pause", "10"});
+  EXPECT_EQ(limited.Wait(60000), 1);
+  EXPECT_NE(limited.err().find("gave up after"), std::string::npos) << limited.err();
+  EXPECT_NE(limited.err().find("the process runs on"), std::string::npos) << limited.err();
+  EXPECT_TRUE(limited.out().empty()) << limited.out();
+  EXPECT_NE(ProcessState(prog.pid()), 't');
+  // It runs: it reads its input to the end and exits.
+  prog.CloseStdin();
+  EXPECT_EQ(prog.Wait(20000), 0);
+}
+
+// The suspect whose goroutines run fn, or null.
+const nlohmann::json* SuspectRunning(const nlohmann::json& leaks, const std::string& fn) {
+  for (const auto& s : leaks["suspects"])
+    if (!s["blocked_stack"].empty() && s["blocked_stack"].back()["function"] == fn) return &s;
+  return nullptr;
+}
+
+// Suspected and proven side by side: the worker pool (parked on a channel a
+// global holds) is a suspect none of whose members is proven; the channel
+// leak's suspect is proven whole (or partly: conservative marking).
+void ExpectProvenMarks(const nlohmann::json& leaks) {
+  ASSERT_TRUE(leaks["proof"].is_object()) << leaks.dump();
+  EXPECT_GT(leaks["proof"]["leaked"].get<size_t>(), 0u);
+  const nlohmann::json* pool = SuspectRunning(leaks, "main.workerPool.func1");
+  const nlohmann::json* nil = SuspectRunning(leaks, "main.leakNilChan.func1");
+  ASSERT_TRUE(pool && nil) << leaks.dump();
+  EXPECT_EQ((*pool)["count"], 4);
+  EXPECT_EQ((*pool)["proven"], 0) << "a worker pool is suspected, never proven";
+  EXPECT_EQ((*nil)["proven"], 2) << "nothing can wake a receive on a nil channel";
+  for (const auto& s : leaks["suspects"]) EXPECT_LE(s["proven"].get<size_t>(), s["count"].get<size_t>());
+}
+
+TEST(LeakProof, AttachMarksItsSuspectsProven) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* b = testing::NewestBuild(bins, "leakprog", "plain");
+  ASSERT_TRUE(b);
+  Child prog({b->path}, ChildOptions{.in = Io::kPipe});
+  ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "ready", 20000)) << prog.err();
+  heaptest::TempDir dir;
+  Child attach({heaptest::GoscopeBinary(), "attach", "-p", std::to_string(prog.pid()), "--duration", "1", "-o",
+                dir.path() + "/out", "--prove-leaks", "--alloc-mode", "off"});
+  ASSERT_EQ(attach.Wait(60000), 0) << attach.err();
+  EXPECT_NE(attach.err().find("leak proof:"), std::string::npos) << attach.err();
+  std::ifstream in(dir.path() + "/out/leaks.json");
+  nlohmann::json leaks = nlohmann::json::parse(in, nullptr, false);
+  ExpectProvenMarks(leaks);
+  std::ifstream txt(dir.path() + "/out/leaks.txt");
+  std::string text((std::istreambuf_iterator<char>(txt)), {});
+  EXPECT_NE(text.find("none proven leaked"), std::string::npos) << text;
+  EXPECT_NE(text.find("goroutines proven leaked in pid"), std::string::npos) << text;
+}
+
+TEST(LeakProof, TheAgentProvesOnRequestOnlyAndAtMostOnceAMinute) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* b = testing::NewestBuild(bins, "leakprog", "stripped");
+  ASSERT_TRUE(b);
+  // A private copy that only this agent watches.
+  heaptest::TempDir dir;
+  const std::string own = dir.path() + "/leakprog-agent";
+  int rc = -1;
+  testing::RunCommand("cp " + testing::ShellQuote(b->path) + " " + testing::ShellQuote(own), "", &rc);
+  ASSERT_EQ(rc, 0);
+  Child prog({own}, ChildOptions{.in = Io::kPipe});
+  ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "ready", 20000)) << prog.err();
+  const pid_t pid = prog.pid();
+  testing::AgentUnderTest agent(own);
+  ASSERT_GT(agent.port(), 0) << agent.child().err();
+  std::string m;
+  ASSERT_TRUE(testing::WaitForMetrics(
+      agent, [&](const std::string& t) { return testing::MetricValue(t, "goscope_goroutines", pid) > 0; }, &m))
+      << m;
+  auto get = [&](const std::string& path) {
+    return testing::PrometheusServer::HttpGet(static_cast<uint16_t>(agent.port()), path, std::chrono::seconds(20));
+  };
+  const std::string base = "/leaks?pid=" + std::to_string(pid);
+  // Without prove=1, no proof (and no stop).
+  auto plain = get(base);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_TRUE(nlohmann::json::parse(plain.body)["proof"].is_null()) << plain.body;
+  EXPECT_EQ(get(base + "&prove=2").status, 400);
+
+  auto proven = get(base + "&prove=1");
+  ASSERT_EQ(proven.status, 200) << proven.body;
+  ExpectProvenMarks(nlohmann::json::parse(proven.body));
+  EXPECT_TRUE(agent.child().WaitFor(1, "leak proof of pid", 5000).has_value()) << agent.child().err();
+
+  auto again = get(base + "&prove=1");
+  EXPECT_EQ(again.status, 429) << again.body;
+  EXPECT_NE(again.body.find("at most one proof per 60 s"), std::string::npos) << again.body;
+  EXPECT_NE(ProcessState(pid), 't');
 }
 
 }  // namespace

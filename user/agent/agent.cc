@@ -55,6 +55,8 @@ constexpr double kRefreshSlack = 0.2;
 
 // The longest window /debug/creations opens.
 constexpr double kMaxRequestedWindow = 600;
+// /leaks?prove=1 proves a process at most this often (seconds).
+constexpr double kLeakProofInterval = 60;
 
 // Go files remembered for counting missed processes.
 constexpr size_t kMaxKnownGoFiles = 4096;
@@ -93,7 +95,7 @@ Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
     http_->Handle("/", [](const HttpRequest&) {
       return HttpResponse{200, "text/plain; charset=utf-8",
                           "goscope agent\n  /metrics\n  /debug/pprof/heap?pid=N\n  /debug/pprof/goroutine?pid=N\n"
-                          "  /leaks?pid=N\n  /debug/creations?pid=N[&seconds=S]\n",
+                          "  /leaks?pid=N[&prove=1]\n  /debug/creations?pid=N[&seconds=S]\n",
                           {}};
     });
     http_->Start();
@@ -629,7 +631,26 @@ HttpResponse Agent::ServeLeaks(const HttpRequest& r) {
   HttpResponse error;
   AgentProcess* p = Lookup(r, &error);
   if (!p) return error;
-  return HttpResponse{200, "application/json", p->LeaksJson(), {}};
+  auto prove = r.query.find("prove");
+  if (prove == r.query.end() || prove->second == "0") return HttpResponse{200, "application/json", p->LeaksJson(), {}};
+  auto text = [](int code, std::string body) { return HttpResponse{code, "text/plain; charset=utf-8", std::move(body), {}}; };
+  if (prove->second != "1") return text(400, "prove must be 0 or 1\n");
+  // A proof stops the process (about a millisecond per MiB of heap): on
+  // request only, and at most once per process per kLeakProofInterval.
+  const double now = Seconds(), wait = p->last_proof() + kLeakProofInterval - now;
+  if (wait > 0) {
+    HttpResponse busy = text(429, fmt::format("pid {} was proven {:.0f} s ago; at most one proof per {:.0f} s\n",
+                                              p->pid(), now - p->last_proof(), kLeakProofInterval));
+    busy.headers.emplace_back("Retry-After", fmt::format("{:.0f}", std::ceil(wait)));
+    return busy;
+  }
+  try {
+    std::string body = p->ProvenLeaksJson(now);
+    Log(fmt::format("leak proof of pid {} on request", p->pid()));
+    return HttpResponse{200, "application/json", std::move(body), {}};
+  } catch (const Error& e) {
+    return text(503, fmt::format("no leak proof: {}\n", e.what()));
+  }
 }
 
 // The filesystem is the store's only state (a bundle appears by one rename),

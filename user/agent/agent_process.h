@@ -84,6 +84,10 @@ class AgentProcess {
   PprofProfile GoroutineProfile() const;  // from the latest snapshot
   const Snapshot& snapshot() const { return trace_.snapshot(); }
   std::string LeaksJson() const;
+  // The leak report with a proof made now (process/leak_prover: stops the
+  // process briefly); now is when, for last_proof(). Throws Error.
+  std::string ProvenLeaksJson(double now);
+  double last_proof() const { return last_proof_; }
   bool ready() const { return trace_.seeded(); }
 
   // Scaled estimates from the samples (runtime/pprof's scaling).
@@ -123,6 +127,7 @@ class AgentProcess {
   int growing_refreshes_ = 0;
   ProcessMemory memory_;
   std::deque<RuntimeStats> stats_;
+  double last_proof_ = -1e18;
   std::optional<Baseline> baseline_;
   double last_bundle_ = -1e18;
   uint64_t bundles_ = 0;

@@ -23,6 +23,9 @@ void AddTraceOptions(CLI::App& cmd, TraceArgs& args) {
   cmd.add_flag("--exit-times", args.exit_times,
                "probe every goroutine exit too, for exact exit times in timeline.json: a second probe hit "
                "per goroutine (without it, exits are found by the snapshots every --interval)");
+  cmd.add_flag("--prove-leaks", args.prove_leaks,
+               "at the end, prove which goroutines are leaked (as 'goscope leaks': the program is stopped "
+               "for about a millisecond per MiB of heap) and mark the suspects proven in leaks.json/.txt");
 }
 
 TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command) {
@@ -35,6 +38,7 @@ TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command)
   o.folded = args.format == "folded";
   o.goroutine_ring_bytes = static_cast<uint32_t>(args.ring_bytes);
   o.exit_probe = args.exit_times;
+  o.prove_leaks = args.prove_leaks;
   // The session holds the rules (its other callers need them too); what it
   // refuses here came from the command line.
   try {
@@ -60,7 +64,8 @@ const char* const kTraceOutputsHelp =
     "  heap.pb.gz          heap profile (go tool pprof): alloc and inuse, as Go's own; exact\n"
     "                      mode: alloc only (it sees no frees)\n"
     "  leaks.json/.txt     leak suspects: goroutines with one creation site and one\n"
-    "                      blocked stack, parked in a channel/select/lock wait, ranked by growth\n"
+    "                      blocked stack, parked in a channel/select/lock wait, ranked by growth;\n"
+    "                      with --prove-leaks, how many of each are proven leaked\n"
     "  goroutines.pb.gz    live goroutines at the end (go tool pprof)\n"
     "  timeline.json       each goroutine's life, per creation site, and GC cycles and pauses\n"
     "                      (Perfetto, chrome://tracing)\n"

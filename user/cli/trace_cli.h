@@ -20,6 +20,7 @@ struct TraceArgs {
   std::string format;  // "" or folded
   long long ring_bytes = TraceOptions{}.goroutine_ring_bytes;
   bool exit_times = false;
+  bool prove_leaks = false;
 };
 
 // --interval, --alloc-mode, --heap-rate, --no-write, --format, --ring-size, --exit-times.

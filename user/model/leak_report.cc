@@ -69,4 +69,21 @@ LeakReport FindLeakSuspects(const std::vector<Goroutine>& snapshot, const Gorout
   return r;
 }
 
+void AddProof(LeakReport& report, LeakProof proof, std::vector<ProvenLeakGroup> groups) {
+  // A suspect and a proven group are the same goroutines when their blocked
+  // stacks and the line of their go statement agree (the line, not the
+  // function: a traced creation stack names inlined frames as such).
+  auto line = [](const Frame& f) { return fmt::format("{}:{}", f.file, f.line); };
+  std::map<std::string, size_t> proven;
+  for (const auto& g : groups)
+    proven[StackKey(g.blocked_stack) + "|" + (g.created_by ? line(*g.created_by) : "")] += g.count;
+  for (auto& s : report.suspects) {
+    std::string creator = s.creation_stack.empty() ? "" : line(s.creation_stack.front());
+    auto it = proven.find(StackKey(s.blocked_stack) + "|" + creator);
+    s.proven = it == proven.end() ? 0 : it->second;
+  }
+  report.proof = std::move(proof);
+  report.proven_groups = std::move(groups);
+}
+
 }  // namespace goscope

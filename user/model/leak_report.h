@@ -10,6 +10,7 @@
 
 #include "model/goroutine.h"
 #include "model/goroutine_lifecycle.h"
+#include "model/leak_proof.h"
 
 namespace goscope {
 
@@ -22,6 +23,9 @@ struct LeakSuspect {
   std::vector<Frame> creation_stack;  // the go statement's stack (full when traced, else its frame)
   std::vector<Frame> blocked_stack;
   std::vector<uint64_t> goids;  // a few members, for the reader to look up
+  // Members proven leaked (same blocked stack and creation site), when a
+  // proof was run: a suspect whose count equals it is a leak, not a pool.
+  std::optional<size_t> proven;
 };
 
 struct LeakReport {
@@ -30,6 +34,8 @@ struct LeakReport {
   size_t live_goroutines = 0;
   double window_seconds = 0;
   std::vector<LeakSuspect> suspects;  // best suspect first
+  std::optional<LeakProof> proof;     // when one was asked for
+  std::vector<ProvenLeakGroup> proven_groups;
 };
 
 // Whether a wait reason is one a leaked goroutine sits in.
@@ -40,5 +46,8 @@ bool IsBlockingWait(const std::string& wait_reason);
 LeakReport FindLeakSuspects(const std::vector<Goroutine>& snapshot, const GoroutineLifecycle& lifecycle,
                             uint64_t end_ns, const std::function<std::vector<Frame>(const TrackedGoroutine&)>& creation_stack_of);
 
+// Adds a proof to the report and counts, for each suspect, its members
+// proven leaked.
+void AddProof(LeakReport& report, LeakProof proof, std::vector<ProvenLeakGroup> groups);
 
 }  // namespace goscope

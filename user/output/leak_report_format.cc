@@ -28,47 +28,7 @@ std::string Bytes(uint64_t n) {
   return fmt::format("{:.1f} KiB", static_cast<double>(n) / 1024);
 }
 
-}  // namespace
-
-std::string LeakReportJson(const LeakReport& r) {
-  nlohmann::json j = {{"schema_version", kOutputSchemaVersion},
-                      {"pid", r.pid},
-                      {"go_version", r.go_version},
-                      {"live_goroutines", r.live_goroutines},
-                      {"window_seconds", r.window_seconds}};
-  nlohmann::json suspects = nlohmann::json::array();
-  for (const auto& s : r.suspects) {
-    suspects.push_back({{"count", s.count},
-                        {"growth_per_minute", s.growth_per_minute},
-                        {"wait_reason", s.wait_reason},
-                        {"oldest_age_seconds", s.oldest_age_seconds ? nlohmann::json(*s.oldest_age_seconds)
-                                                                    : nlohmann::json(nullptr)},
-                        {"oldest_age_is_lower_bound", s.age_is_lower_bound},
-                        {"creation_stack", FramesJson(s.creation_stack)},
-                        {"blocked_stack", FramesJson(s.blocked_stack)},
-                        {"example_goids", s.goids}});
-  }
-  j["suspects"] = suspects;
-  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
-
-std::string LeakReportText(const LeakReport& r) {
-  std::string out = fmt::format("goroutine leak suspects in pid {} ({}), {} live goroutines, {:.1f}s window\n",
-                                r.pid, r.go_version, r.live_goroutines, r.window_seconds);
-  if (r.suspects.empty()) out += "\nno goroutines are parked in a blocking wait: no suspects.\n";
-  int rank = 0;
-  for (const auto& s : r.suspects) {
-    out += fmt::format("\n#{}  {} goroutines [{}], growing {:.1f}/min, oldest {}{}\n", ++rank, s.count,
-                       s.wait_reason, s.growth_per_minute,
-                       s.oldest_age_seconds ? fmt::format("{:.0f}s", *s.oldest_age_seconds) : "unknown",
-                       s.age_is_lower_bound ? " or more" : "");
-    out += "  blocked in:\n" + FramesText(s.blocked_stack);
-    out += "  created at:\n" + FramesText(s.creation_stack);
-  }
-  return out;
-}
-
-std::string LeakProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {
+nlohmann::json ProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {
   size_t leaked = 0;
   for (const auto& g : groups) leaked += g.count;
   nlohmann::json j = {{"schema_version", kOutputSchemaVersion},
@@ -101,7 +61,59 @@ std::string LeakProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>
                  {"runtime_found", g.runtime_found}});
   }
   j["groups"] = a;
+  return j;
+}
+
+}  // namespace
+
+std::string LeakReportJson(const LeakReport& r) {
+  nlohmann::json j = {{"schema_version", kOutputSchemaVersion},
+                      {"pid", r.pid},
+                      {"go_version", r.go_version},
+                      {"live_goroutines", r.live_goroutines},
+                      {"window_seconds", r.window_seconds}};
+  nlohmann::json suspects = nlohmann::json::array();
+  for (const auto& s : r.suspects) {
+    suspects.push_back({{"count", s.count},
+                        {"growth_per_minute", s.growth_per_minute},
+                        {"wait_reason", s.wait_reason},
+                        {"oldest_age_seconds", s.oldest_age_seconds ? nlohmann::json(*s.oldest_age_seconds)
+                                                                    : nlohmann::json(nullptr)},
+                        {"oldest_age_is_lower_bound", s.age_is_lower_bound},
+                        {"creation_stack", FramesJson(s.creation_stack)},
+                        {"blocked_stack", FramesJson(s.blocked_stack)},
+                        {"example_goids", s.goids},
+                        {"proven", s.proven ? nlohmann::json(*s.proven) : nlohmann::json(nullptr)}});
+  }
+  j["suspects"] = suspects;
+  j["proof"] = nullptr;
+  if (r.proof) {
+    j["proof"] = ProofJson(*r.proof, r.proven_groups);
+    for (const char* k : {"schema_version", "pid", "go_version"}) j["proof"].erase(k);  // the report's own
+  }
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::string LeakReportText(const LeakReport& r) {
+  std::string out = fmt::format("goroutine leak suspects in pid {} ({}), {} live goroutines, {:.1f}s window\n",
+                                r.pid, r.go_version, r.live_goroutines, r.window_seconds);
+  if (r.suspects.empty()) out += "\nno goroutines are parked in a blocking wait: no suspects.\n";
+  int rank = 0;
+  for (const auto& s : r.suspects) {
+    out += fmt::format("\n#{}  {} goroutines [{}], growing {:.1f}/min, oldest {}{}{}\n", ++rank, s.count,
+                       s.wait_reason, s.growth_per_minute,
+                       s.oldest_age_seconds ? fmt::format("{:.0f}s", *s.oldest_age_seconds) : "unknown",
+                       s.age_is_lower_bound ? " or more" : "",
+                       !s.proven ? "" : *s.proven == 0 ? ", none proven leaked" : fmt::format(", {} proven leaked", *s.proven));
+    out += "  blocked in:\n" + FramesText(s.blocked_stack);
+    out += "  created at:\n" + FramesText(s.creation_stack);
+  }
+  if (r.proof) out += "\n" + LeakProofText(*r.proof, r.proven_groups);
+  return out;
+}
+
+std::string LeakProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {
+  return ProofJson(p, groups).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string LeakProofText(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {

@@ -23,10 +23,13 @@ void HeapMarker::MarkValue(uint64_t value) {
   if (word & bit) return;
   word |= bit;
   stats_.objects_marked++;
-  if (record_paths_) reached_from_[o->index] = from_;
   stats_.bytes_marked += o->size;
   if (o->noscan || opaque_.count(o->base)) return;
   for (uint64_t off = 0; off < o->size; off += kPiece) queue_.push_back({o->base + off, std::min(kPiece, o->size - off)});
+}
+
+void HeapMarker::DoNotScan(uint64_t addr) {
+  if (std::optional<HeapObject> o = heap_.Find(addr)) opaque_.insert(o->base);
 }
 
 bool HeapMarker::IsMarked(uint64_t addr) const {
@@ -34,32 +37,12 @@ bool HeapMarker::IsMarked(uint64_t addr) const {
   return o && (marks_[o->index / 64] >> (o->index % 64) & 1);
 }
 
-std::optional<uint64_t> HeapMarker::ReachedFrom(uint64_t addr) const {
-  std::optional<HeapObject> o = heap_.Find(addr);
-  if (!o) return std::nullopt;
-  auto it = reached_from_.find(o->index);
-  if (it == reached_from_.end()) return std::nullopt;
-  return it->second;
-}
-
-void HeapMarker::Blank(uint64_t addr, uint8_t* data, size_t len) const {
-  if (excluded_.empty()) return;
-  auto it = excluded_.upper_bound(addr);
-  if (it != excluded_.begin()) --it;
-  for (; it != excluded_.end() && it->first < addr + len; ++it) {
-    uint64_t lo = std::max(it->first, addr), hi = std::min(it->second, addr + len);
-    if (lo < hi) std::memset(data + (lo - addr), 0, hi - lo);
-  }
-}
-
-void HeapMarker::ScanWords(uint64_t addr, const uint8_t* data, size_t len) {
+void HeapMarker::ScanWords(const uint8_t* data, size_t len) {
   for (size_t off = 0; off + 8 <= len; off += 8) {
     uint64_t v;
     std::memcpy(&v, data + off, 8);
-    from_ = addr + off;
-    if (v >= 4096) MarkValue(v);
+    MarkValue(v);
   }
-  from_ = 0;
 }
 
 void HeapMarker::ReadAndScan(std::vector<Pending>& batch) {
@@ -82,8 +65,7 @@ void HeapMarker::ReadAndScan(std::vector<Pending>& batch) {
       continue;
     }
     stats_.bytes_scanned += p.len;
-    Blank(p.addr, static_cast<uint8_t*>(p.out), p.len);
-    ScanWords(p.addr, static_cast<const uint8_t*>(p.out), p.len);
+    ScanWords(static_cast<const uint8_t*>(p.out), p.len);
   }
 }
 
@@ -105,6 +87,7 @@ void HeapMarker::ReadAndScanAll(std::vector<Pending>& pending) {
       batch.push_back(pending.back());
       pending.pop_back();
     }
+    if (on_batch_) on_batch_();
     ReadAndScan(batch);
   }
 }

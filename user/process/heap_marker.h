@@ -8,9 +8,7 @@
 // copies the heap. Knows nothing of goroutines or of why a range is a root.
 #pragma once
 #include <cstdint>
-#include <map>
-#include <optional>
-#include <unordered_map>
+#include <functional>
 #include <unordered_set>
 #include <vector>
 
@@ -23,18 +21,11 @@ class HeapMarker {
  public:
   HeapMarker(const ProcessMemory& mem, const HeapSpans& heap);
 
-  // Remember, for each object, the address of the word that first reached it
-  // (a root range's word, or a word of another object): what keeps it alive.
-  void RecordPaths() { record_paths_ = true; }
-  // The address of the word that first reached the object containing addr.
-  std::optional<uint64_t> ReachedFrom(uint64_t addr) const;
-
-  // Objects (by base address) that are marked when reached but never scanned:
-  // runtime records whose references the caller follows itself.
-  void DoNotScan(uint64_t base) { opaque_.insert(base); }
-  // Words in [lo, hi) are never scanned: fields of runtime records that hold
-  // stale pointers (GC work buffers, say).
-  void Exclude(uint64_t lo, uint64_t hi) { excluded_[lo] = hi; }
+  // The object holding addr is marked when reached but never scanned: a
+  // runtime record whose references the caller follows itself. (addr may be
+  // past the object's start: from 1.22 an object over 512 bytes begins with
+  // its type, and the pointer the runtime holds is past that header.)
+  void DoNotScan(uint64_t addr);
 
   // Treats [lo, hi) of the process's memory as a root: scanned now, what it
   // reaches queued. Unreadable parts are skipped and counted.
@@ -43,6 +34,8 @@ class HeapMarker {
   void MarkValue(uint64_t value);
   // Scans queued objects until nothing new is reached.
   void Drain();
+  // Called before each batch read (a few MiB): a caller's time limit throws from it.
+  void OnBatch(std::function<void()> hook) { on_batch_ = std::move(hook); }
 
   // Whether addr lies in a marked heap object; false if not in the heap.
   bool IsMarked(uint64_t addr) const;
@@ -61,8 +54,7 @@ class HeapMarker {
   struct Pending {
     uint64_t addr, len;
   };
-  void Blank(uint64_t addr, uint8_t* data, size_t len) const;  // zeroes excluded words
-  void ScanWords(uint64_t addr, const uint8_t* data, size_t len);
+  void ScanWords(const uint8_t* data, size_t len);
   void ReadAndScan(std::vector<Pending>& batch);     // one batch; clears it
   void ReadAndScanAll(std::vector<Pending>& pending);  // in batches, until it is empty
 
@@ -71,10 +63,7 @@ class HeapMarker {
   std::vector<uint64_t> marks_;  // a bit per object slot (HeapObject::index)
   std::vector<Pending> queue_;   // reached objects that hold pointers, not yet scanned
   std::unordered_set<uint64_t> opaque_;
-  std::map<uint64_t, uint64_t> excluded_;  // lo -> hi
-  bool record_paths_ = false;
-  uint64_t from_ = 0;  // address of the word being scanned
-  std::unordered_map<uint64_t, uint64_t> reached_from_;  // object index -> word address
+  std::function<void()> on_batch_;
   std::vector<uint8_t> buf_;
   Stats stats_;
 };

@@ -13,7 +13,7 @@ namespace {
 
 struct SpanLayout {
   uint64_t size = 0, start = 0, npages = 0, elemsize = 0, spanclass = 0, state = 0, specials = 0;
-  uint64_t in_use = 1;
+  uint64_t in_use = 1, manual = 2;
 };
 
 SpanLayout ResolveSpanLayout(const RuntimeLayout& l) {
@@ -32,6 +32,7 @@ SpanLayout ResolveSpanLayout(const RuntimeLayout& l) {
   need("runtime.mspan.state", &s.state);
   need("runtime.mspan.specials", &s.specials);
   need("runtime.mSpanInUse", &s.in_use);
+  need("runtime.mSpanManual", &s.manual);
   if (!missing.empty()) throw Error("heap layout incomplete: " + missing + " unknown");
   return s;
 }
@@ -76,7 +77,15 @@ HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout,
       if (!pieces[k].ok)
         throw Error(fmt::format("process {}: cannot read span {:#x} of runtime.mheap_.allspans", pid, ptrs[i + k]));
       const uint8_t* p = buf.data() + k * L.size;
-      if (p[L.state] != L.in_use) continue;  // free, or a stack or other manual span: no heap objects
+      if (p[L.state] == L.manual) {  // stacks (and a few runtime buffers): no heap objects
+        HeapSpan s;
+        s.start = U64(p, L.start);
+        s.end = s.start + (U64(p, L.npages) << kPageShift);
+        s.elemsize = U64(p, L.elemsize);
+        if (s.start && s.end > s.start) out.stacks_.push_back(s);
+        continue;
+      }
+      if (p[L.state] != L.in_use) continue;  // free
       HeapSpan s;
       s.start = U64(p, L.start);
       uint64_t npages = U64(p, L.npages);
@@ -91,7 +100,10 @@ HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout,
       out.spans_.push_back(s);
     }
   }
-  std::sort(out.spans_.begin(), out.spans_.end(), [](const HeapSpan& a, const HeapSpan& b) { return a.start < b.start; });
+  auto by_start = [](const HeapSpan& a, const HeapSpan& b) { return a.start < b.start; };
+  std::sort(out.spans_.begin(), out.spans_.end(), by_start);
+  std::sort(out.stacks_.begin(), out.stacks_.end(), by_start);
+  if (!out.spans_.empty()) out.lo_ = out.spans_.front().start, out.hi_ = out.spans_.back().end;
   for (size_t i = 0; i < out.spans_.size(); i++) {
     HeapSpan& s = out.spans_[i];
     if (i && s.start < out.spans_[i - 1].end)
@@ -108,6 +120,18 @@ HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout,
   return out;
 }
 
+std::optional<std::pair<uint64_t, uint64_t>> HeapSpans::StackAt(uint64_t addr) const {
+  auto it = std::upper_bound(stacks_.begin(), stacks_.end(), addr,
+                             [](uint64_t a, const HeapSpan& s) { return a < s.start; });
+  if (it == stacks_.begin()) return std::nullopt;
+  const HeapSpan& s = *--it;
+  if (addr >= s.end) return std::nullopt;
+  // Pool spans hold several stacks of elemsize; a large stack fills its span.
+  if (!s.elemsize || s.elemsize >= s.end - s.start) return std::pair{s.start, s.end};
+  uint64_t lo = s.start + (addr - s.start) / s.elemsize * s.elemsize;
+  return std::pair{lo, std::min(lo + s.elemsize, s.end)};
+}
+
 uint64_t HeapSpans::NextSpanStart(uint64_t addr) const {
   auto it = std::lower_bound(spans_.begin(), spans_.end(), addr,
                              [](const HeapSpan& s, uint64_t a) { return s.start < a; });
@@ -115,6 +139,7 @@ uint64_t HeapSpans::NextSpanStart(uint64_t addr) const {
 }
 
 std::optional<HeapObject> HeapSpans::Find(uint64_t addr) const {
+  if (addr < lo_ || addr >= hi_) return std::nullopt;
   uint64_t page = addr >> kPageShift;
   auto it = pages_.find(page / kPagesPerArena);
   if (it == pages_.end()) return std::nullopt;

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +43,9 @@ class HeapSpans {
   std::optional<HeapObject> Find(uint64_t addr) const;
   // The start of the first in-use span at or above addr (UINT64_MAX if none).
   uint64_t NextSpanStart(uint64_t addr) const;
+  // The stack (goroutine's, or an M's g0) that holds addr, [lo, hi), if addr
+  // is in a stack span: stacks are carved from the same arenas as the heap.
+  std::optional<std::pair<uint64_t, uint64_t>> StackAt(uint64_t addr) const;
   const std::vector<HeapSpan>& spans() const { return spans_; }
   uint64_t objects() const { return objects_; }
   uint64_t bytes() const { return bytes_; }  // span bytes in use
@@ -51,10 +55,12 @@ class HeapSpans {
   static constexpr uint64_t kArenaShift = 26;  // runtime.heapArenaBytes on linux/amd64: 64 MiB
   static constexpr uint64_t kPagesPerArena = uint64_t{1} << (kArenaShift - kPageShift);
 
-  std::vector<HeapSpan> spans_;  // by start address
+  std::vector<HeapSpan> spans_;   // by start address
+  std::vector<HeapSpan> stacks_;  // stack spans (mSpanManual), by start address
   // Arena number -> span index (or -1) of each of its pages.
   std::unordered_map<uint64_t, std::vector<int32_t>> pages_;
   uint64_t objects_ = 0, bytes_ = 0;
+  uint64_t lo_ = 0, hi_ = 0;  // [first span's start, last span's end): most words fall outside
 };
 
 }  // namespace goscope

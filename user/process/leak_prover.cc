@@ -142,7 +142,6 @@ class Prover {
     Sourced semtable = layout_.get("runtime.semtable");
     Sourced treap = layout_.get("runtime.semaRoot.treap");
     WaitReasons reasons(mem_, layout_, bias);
-    std::vector<std::pair<uint64_t, uint64_t>> globals = GlobalRanges(bias, semtable.known() ? semtable.value + bias : 0);
 
     LeakProof proof;
     proof.pid = pid;
@@ -153,6 +152,7 @@ class Prover {
     std::vector<GRecord> gs = ReadGs(GL, gptrs);
     HeapSpans heap = HeapSpans::Read(mem_, layout_, bias);
     HeapMarker marker(mem_, heap);
+    marker.OnBatch([&] { CheckPause(freezer); });
     CheckPause(freezer);
 
     // What the runtime's own records would make reachable from any blocked
@@ -164,7 +164,7 @@ class Prover {
     if (!sync_in_g && semtable.known() && treap.known())
       sema_elem = SemaphoreWaiters(mem_, SL, semtable.value + bias, treap.value, &sudogs);
     for (const GRecord& g : gs) marker.DoNotScan(g.addr);
-    ExcludePBuffers(marker, bias);
+    std::vector<uint64_t> timer_heaps = HidePs(marker, bias);
 
     // Which goroutines run now: a thread is on their stack, whatever their
     // status says. The threads' registers are roots.
@@ -224,18 +224,13 @@ class Prover {
     }
     for (uint64_t s : sudogs) marker.DoNotScan(s);
 
-    // Roots: globals, registers, system stacks, goroutines that can run.
-    for (auto [lo, hi] : globals) marker.ScanRange(lo, hi);
+    // Roots: globals, timers, finalizers, registers, system stacks,
+    // goroutines that can run.
+    MarkFromGlobals(marker, bias, semtable.known() ? semtable.value + bias : 0);
+    for (uint64_t t : timer_heaps) marker.MarkValue(t);
+    MarkFromSpecials(marker, heap);
     for (uint64_t v : registers) marker.MarkValue(v);
-    std::vector<std::pair<uint64_t, uint64_t>> system_stacks = SystemStacks(GL, bias);
-    for (uint64_t sp : system_sps) {
-      auto known = std::find_if(system_stacks.begin(), system_stacks.end(),
-                                [sp](const auto& r) { return sp >= r.first && sp < r.second; });
-      if (known != system_stacks.end())
-        marker.ScanRange(sp & ~uint64_t{7}, known->second);
-      else
-        ScanSystemStack(marker, heap, maps, gs, sp);
-    }
+    for (uint64_t sp : system_sps) ScanSystemStack(marker, heap, maps, gs, sp);
     for (const GRecord* g : running) MarkFromGoroutine(marker, GL, *g);
     marker.Drain();
     CheckPause(freezer);
@@ -279,24 +274,53 @@ class Prover {
   }
 
  private:
-  // The binary's .data and .bss as mapped (the sections that may hold
-  // pointers; .noptrdata and .noptrbss never do), less runtime.semtable.
-  std::vector<std::pair<uint64_t, uint64_t>> GlobalRanges(uint64_t bias, uint64_t semtable) const {
-    std::vector<std::pair<uint64_t, uint64_t>> out;
-    for (const char* name : {".data", ".bss"}) {
-      const ElfSection* s = target_.binary->elf().section(name);
-      if (!s || !s->size) continue;
-      uint64_t lo = s->addr + bias, hi = lo + s->size;
-      if (semtable && semtable >= lo && semtable < hi) {
-        out.push_back({lo, semtable});
-        out.push_back({std::min(hi, semtable + kSemTabSize * kSemTabStride), hi});
-      } else {
-        out.push_back({lo, hi});
+  // The pointer words of the binary's data and bss, by the bitmaps the GC
+  // itself scans them with (moduledata.gcdatamask and gcbssmask): uintptrs
+  // that happen to hold heap addresses (a stack's bounds, the heap's own
+  // bookkeeping) are not references. runtime.semtable is left out.
+  void MarkFromGlobals(HeapMarker& marker, uint64_t bias, uint64_t semtable) const {
+    const pid_t pid = target_.pid;
+    const std::optional<Moduledata>& md = target_.binary->moduledata();
+    std::string missing;
+    for (const char* k : {"runtime.moduledata.data", "runtime.moduledata.edata", "runtime.moduledata.bss",
+                          "runtime.moduledata.ebss", "runtime.moduledata.gcdatamask", "runtime.moduledata.gcbssmask",
+                          "runtime.bitvector.n", "runtime.bitvector.bytedata"})
+      if (!layout_.get(k).known()) missing += (missing.empty() ? "" : ", ") + std::string(k);
+    if (!md || !missing.empty())
+      throw Error(fmt::format("process {}: cannot find the globals: {}", pid,
+                              md ? missing + " unknown" : "runtime.firstmoduledata not found"));
+    const uint64_t module = md->address.value + bias;
+    auto field = [&](const char* key, uint64_t extra = 0) {
+      std::optional<uint64_t> v = mem_.ReadU64(module + layout_.get(key).value + extra);
+      if (!v) throw Error(fmt::format("process {}: cannot read {}", pid, key));
+      return *v;
+    };
+    const uint64_t n_off = layout_.get("runtime.bitvector.n").value;
+    const uint64_t bytes_off = layout_.get("runtime.bitvector.bytedata").value;
+    struct Section {
+      const char *start, *end, *mask;
+    };
+    for (const Section& sec : {Section{"runtime.moduledata.data", "runtime.moduledata.edata", "runtime.moduledata.gcdatamask"},
+                               Section{"runtime.moduledata.bss", "runtime.moduledata.ebss", "runtime.moduledata.gcbssmask"}}) {
+      const uint64_t lo = field(sec.start), hi = field(sec.end);
+      const uint64_t bits = field(sec.mask, n_off) & 0xffffffff;  // int32
+      const uint64_t bitmap = field(sec.mask, bytes_off);
+      if (hi < lo || hi - lo > (uint64_t{1} << 32) || bits > (hi - lo) / 8 + 64)
+        throw Error(fmt::format("process {}: implausible {} [{:#x}, {:#x}) with {} pointer bits", pid, sec.start, lo,
+                                hi, bits));
+      std::vector<uint8_t> mask((bits + 7) / 8), words((hi - lo) & ~uint64_t{7});
+      if ((!mask.empty() && !mem_.Read(bitmap, mask.data(), mask.size())) ||
+          (!words.empty() && !mem_.Read(lo, words.data(), words.size())))
+        throw Error(fmt::format("process {}: cannot read the globals at [{:#x}, {:#x})", pid, lo, hi));
+      for (uint64_t i = 0; i < bits && i * 8 + 8 <= words.size(); i++) {
+        if (!(mask[i / 8] >> (i % 8) & 1)) continue;
+        const uint64_t at = lo + i * 8;
+        if (semtable && at >= semtable && at < semtable + kSemTabSize * kSemTabStride) continue;
+        uint64_t v;
+        std::memcpy(&v, words.data() + i * 8, 8);
+        marker.MarkValue(v);
       }
     }
-    if (out.empty())
-      throw Error(fmt::format("process {}: the binary has no .data or .bss section: cannot find the globals", target_.pid));
-    return out;
   }
 
   std::vector<GRecord> ReadGs(const GLayout& L, const std::vector<uint64_t>& gptrs) const {
@@ -339,43 +363,62 @@ class Prover {
     marker.ScanRange(g.addr, g.addr + L.size);
   }
 
-  // Each P's GC work buffer and write-barrier buffer (runtime.allp).
-  void ExcludePBuffers(HeapMarker& marker, uint64_t bias) const {
+  // The Ps (runtime.allp) are not scanned: besides the goroutines they queue
+  // (gs are never scanned) they hold stale pointers, in their GC work and
+  // write-barrier buffers and their caches of free records. What a program
+  // relies on them for is its timers (time.After's channel, say): the timer
+  // heaps of every P, returned as roots.
+  std::vector<uint64_t> HidePs(HeapMarker& marker, uint64_t bias) const {
     Sourced allp = layout_.get("runtime.allp");
-    if (!allp.known()) throw Error(fmt::format("process {}: runtime.allp unknown: cannot find the Ps", target_.pid));
+    Sourced timers = layout_.get("runtime.p.timers.heap");
+    if (!timers.known()) timers = layout_.get("runtime.p.timers");
+    if (!allp.known() || !timers.known())
+      throw Error(fmt::format("process {}: runtime layout incomplete: {} unknown", target_.pid,
+                              allp.known() ? "runtime.p.timers" : "runtime.allp"));
     uint64_t hdr[2];
     if (!mem_.Read(allp.value + bias, hdr, sizeof hdr) || hdr[1] > 4096)
       throw Error(fmt::format("process {}: cannot read runtime.allp", target_.pid));
-    std::vector<uint64_t> ps(hdr[1]);
+    std::vector<uint64_t> ps(hdr[1]), heaps;
     if (!ps.empty() && !mem_.Read(hdr[0], ps.data(), ps.size() * 8))
       throw Error(fmt::format("process {}: cannot read the {} Ps of runtime.allp", target_.pid, ps.size()));
-    for (auto [field, type] : {std::pair{"runtime.p.gcw", "runtime.gcWork#size"}, {"runtime.p.wbBuf", "runtime.wbBuf#size"}}) {
-      Sourced off = layout_.get(field), size = layout_.get(type);
-      if (!off.known() || !size.known())
-        throw Error(fmt::format("process {}: runtime layout incomplete: {} unknown", target_.pid, off.known() ? type : field));
-      for (uint64_t p : ps)
-        if (p) marker.Exclude(p + off.value, p + off.value + size.value);
+    for (uint64_t p : ps) {
+      if (!p) continue;
+      marker.DoNotScan(p);
+      if (std::optional<uint64_t> heap = mem_.ReadU64(p + timers.value); heap && *heap) heaps.push_back(*heap);
     }
+    return heaps;
   }
 
-  // The g0 and signal stacks of every M (runtime.allm), where the binary
-  // says where allm is (symbols or DWARF); empty otherwise.
-  std::vector<std::pair<uint64_t, uint64_t>> SystemStacks(const GLayout& GL, uint64_t bias) const {
-    std::vector<std::pair<uint64_t, uint64_t>> out;
-    Sourced allm = layout_.get("runtime.allm"), g0 = layout_.get("runtime.m.g0"),
-            gsignal = layout_.get("runtime.m.gsignal"), alllink = layout_.get("runtime.m.alllink");
-    if (!allm.known() || !g0.known() || !gsignal.known() || !alllink.known()) return out;
-    std::optional<uint64_t> m = mem_.ReadU64(allm.value + bias);
-    for (int n = 0; m && *m && n < 100000; n++) {
-      for (uint64_t field : {g0.value, gsignal.value}) {
-        std::optional<uint64_t> g = mem_.ReadU64(*m + field);
-        if (!g || !*g) continue;
-        std::optional<uint64_t> lo = mem_.ReadU64(*g + GL.stack_lo), hi = mem_.ReadU64(*g + GL.stack_hi);
-        if (lo && hi && *lo < *hi && *hi - *lo <= (uint64_t{1} << 30)) out.push_back({*lo, *hi});
+  // The runtime's special records (span.specials): a finalizer keeps what
+  // its object reaches (the object itself too, here: conservative), and
+  // every record's own words (a finalizer's or cleanup's function and its
+  // closure) are roots. Records live outside the heap (fixalloc).
+  void MarkFromSpecials(HeapMarker& marker, const HeapSpans& heap) const {
+    Sourced next = layout_.get("runtime.special.next"), offset = layout_.get("runtime.special.offset"),
+            kind = layout_.get("runtime.special.kind"), size = layout_.get("runtime.special#size"),
+            finalizer = layout_.get("runtime._KindSpecialFinalizer");
+    if (!next.known() || !offset.known() || !kind.known() || !size.known() || !finalizer.known() ||
+        kind.value <= offset.value || kind.value - offset.value > 8)
+      throw Error(fmt::format("process {}: runtime layout incomplete: the special records' layout is unknown",
+                              target_.pid));
+    constexpr uint64_t kRecordTail = 32;  // the words after the header: fn, closure, types, handle...
+    std::vector<uint8_t> rec(size.value + kRecordTail);
+    for (const HeapSpan& span : heap.spans()) {
+      uint64_t at = span.specials;
+      for (int n = 0; at && n < 1 << 20; n++) {
+        if (!mem_.Read(at, rec.data(), rec.size())) break;
+        uint64_t off = 0, following = 0;
+        std::memcpy(&off, rec.data() + offset.value, kind.value - offset.value);
+        std::memcpy(&following, rec.data() + next.value, 8);
+        if (rec[kind.value] == finalizer.value && off < span.end - span.start) marker.MarkValue(span.start + off);
+        for (size_t i = size.value; i + 8 <= rec.size(); i += 8) {
+          uint64_t word;
+          std::memcpy(&word, rec.data() + i, 8);
+          marker.MarkValue(word);
+        }
+        at = following;
       }
-      m = mem_.ReadU64(*m + alllink.value);
     }
-    return out;
   }
 
   // The goroutine whose stack holds sp, if any.
@@ -385,19 +428,23 @@ class Prover {
     return nullptr;
   }
 
-  // A system stack (g0, signal stack) a stopped thread is on: from its SP up
-  // to the end of its mapping, at most a window, and neither into a
-  // goroutine's stack (live or cached with a dead g) nor into the heap (g0 stacks are carved from the same
-  // arenas as goroutine stacks and heap spans, and neither a blocked
-  // goroutine's stack nor an object not reached may count as a root).
+  // A system stack (g0, signal stack) a stopped thread is on, from its SP up:
+  // to the end of its stack where the runtime carved it from a stack span;
+  // else (an OS thread's own stack) to the end of its mapping, at most a
+  // window, and neither into a goroutine's stack (live, or cached with a dead
+  // g) nor into the heap: stale words there must not count as roots.
   static void ScanSystemStack(HeapMarker& marker, const HeapSpans& heap, const std::vector<Mapping>& maps,
                               const std::vector<GRecord>& gs, uint64_t sp) {
     if (heap.Find(sp)) return;
+    if (std::optional<std::pair<uint64_t, uint64_t>> stack = heap.StackAt(sp)) {
+      marker.ScanRange(sp & ~uint64_t{7}, stack->second);
+      return;
+    }
     for (const Mapping& m : maps) {
       if (sp < m.start || sp >= m.end) continue;
       if (m.perms.empty() || m.perms[0] != 'r') return;
       uint64_t end = std::min({m.end, sp + kSystemStackWindow, heap.NextSpanStart(sp)});
-      for (const GRecord& g : gs)  // a dead g keeps its stack, stale words and all
+      for (const GRecord& g : gs)
         if (g.stack_lo > sp && g.stack_lo < end) end = g.stack_lo;
       marker.ScanRange(sp & ~uint64_t{7}, end);
       return;

@@ -17,6 +17,8 @@
 #include "output/output_schema.h"
 #include "output/pprof_profile.h"
 #include "output/timeline.h"
+#include "process/goroutine_snapshot.h"
+#include "process/leak_prover.h"
 
 namespace goscope {
 
@@ -135,6 +137,26 @@ void TraceSession::EndOnReadError(const Error& e) {
   error_ = e.what();
 }
 
+// A proof needs the process alive and unchanged; one that cannot be made is
+// said and left out of the report, which is still written.
+void TraceSession::ProveLeaks(LeakReport& leaks) {
+  if (!ProcessAlive(target_.pid) || ExecDetected()) {
+    fmt::print(stderr, "goscope {}: no leak proof: the process is gone\n", opts_.command);
+    return;
+  }
+  try {
+    LeakProof proof = ProveGoroutineLeaks(target_, layout_);
+    // Leaked goroutines never run again: a snapshot taken now has their stacks.
+    Snapshot after = TakeSnapshot(target_, layout_);
+    std::vector<ProvenLeakGroup> groups = GroupProvenLeaks(proof, after.goroutines);
+    Say(fmt::format("leak proof: {} goroutines proven leaked; process stopped {:.1f} ms", proof.leaked.size(),
+                    proof.pause_seconds * 1000));
+    AddProof(leaks, std::move(proof), std::move(groups));
+  } catch (const Error& e) {
+    fmt::print(stderr, "goscope {}: no leak proof: {}\n", opts_.command, e.what());
+  }
+}
+
 int TraceSession::Poll() {
   if (!error_.empty() || ExecDetected()) return 0;
   int n = 0;
@@ -210,7 +232,8 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
     }
   }
 
-  const LeakReport leaks = trace_.FindLeaks(end_ns);
+  LeakReport leaks = trace_.FindLeaks(end_ns);
+  if (opts_.prove_leaks) ProveLeaks(leaks);
   WriteFileAtomically(dir + "/leaks.json", LeakReportJson(leaks));
   WriteFileAtomically(dir + "/leaks.txt", LeakReportText(leaks));
   trace_.GoroutineProfile().WriteFile(dir + "/goroutines.pb.gz");

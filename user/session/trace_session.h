@@ -20,6 +20,8 @@
 
 namespace goscope {
 
+struct LeakReport;
+
 struct TraceOptions {
   std::string alloc_mode = "sampled";  // sampled, exact or off
   int64_t heap_rate = kDefaultHeapRate;
@@ -33,6 +35,9 @@ struct TraceOptions {
   // Off, exits come from the snapshots, which keep created and exited exact
   // at each snapshot for half the probe cost.
   bool exit_probe = false;
+  // At the end, while the target runs, prove which goroutines are leaked
+  // (process/leak_prover: stops it briefly) and add that to the leak report.
+  bool prove_leaks = false;
 };
 
 // Checks the options a user gave (throws Error naming the option).
@@ -78,6 +83,7 @@ class TraceSession {
   bool ExecDetected();  // sets error_ when the process now runs another file
   void EndOnReadError(const Error& e);  // sets error_: the exec, if that is why the read failed, else e
   void Say(const std::string& line) const;
+  void ProveLeaks(LeakReport& leaks);
 
   const TargetProcess& target_;
   const RuntimeLayout& layout_;

@@ -23,6 +23,8 @@
 //	main.heldByChain.func1    1  waits on a global channel, holding func2's
 //	main.heldByChain.func2    1
 //	main.globalMutex.func1    1  Lock of a global mutex taken forever
+//	main.heldByFinalizer.func1 1 receive on a channel only an unreachable object
+//	                             with a finalizer holds (the finalizer may send)
 //
 // It serves net/http/pprof on 127.0.0.1 and prints "pprof http://ADDR", then
 // "ready" once every goroutine above is parked. It exits when standard input
@@ -42,9 +44,10 @@ import (
 )
 
 var (
-	jobs     = make(chan int)
-	globalV  = make(chan int)
-	globalMu sync.Mutex
+	finalized chan int // set by the finalizer, when it runs
+	jobs      = make(chan int)
+	globalV   = make(chan int)
+	globalMu  sync.Mutex
 )
 
 // guarded keeps its mutex in an object of its own (a bare Mutex would share a
@@ -172,6 +175,20 @@ func globalMutex() {
 	}()
 }
 
+type holder struct {
+	ch  chan int
+	pad [64]byte
+}
+
+// Made after the last collection, so that the finalizer has not run yet: the
+// holder is unreachable, but its finalizer keeps what it holds alive.
+func heldByFinalizer() {
+	h := &holder{ch: make(chan int)}
+	runtime.SetFinalizer(h, func(h *holder) { finalized = h.ch })
+	ch := h.ch
+	go func() { <-ch }()
+}
+
 func main() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -207,6 +224,16 @@ func main() {
 	}
 	time.Sleep(200 * time.Millisecond) // let every one of them park
 	runtime.GC()
+	done = make(chan struct{})
+	go func() {
+		heldByFinalizer()
+		close(done)
+	}()
+	<-done
+	for runtime.NumGoroutine() != before+parked+1 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
 	fmt.Println("ready")
 
 	in := bufio.NewScanner(os.Stdin)
