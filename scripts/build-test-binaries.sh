@@ -15,7 +15,7 @@
 #   inittest-plain inittest-stripped inittest-pie inittest-cgo   (package inits with known allocations)
 #   agentprog-plain agentprog-stripped agentprog-pie   (a steady goroutine count, for the agent)
 #   statsprog-plain statsprog-stripped                (heap and goroutines in known steps, with its own MemStats)
-#   bigheap-stripped                                  (a heap of N MiB of pointer-carrying objects: leaks' cost)
+#   bigheap-plain bigheap-stripped                    (a heap of N MiB of pointer-carrying objects: leaks' cost)
 #   leakprog-plain leakprog-stripped                  (goroutines leaked and alive by construction; on go1.26
 #                                                      built with GOEXPERIMENT=goroutineleakprofile)
 #   reliability-plain reliability-stripped reliability-pie reliability-cgo   (tests/reliability's target)
@@ -118,6 +118,7 @@ variants=(
   "statsprog stripped"
   "leakprog plain"
   "leakprog stripped"
+  "bigheap plain"
   "bigheap stripped"
   "reliability plain"
   "reliability stripped"

@@ -16,8 +16,6 @@ constexpr uint32_t kMagic116 = 0xFFFFFFFA;
 constexpr uint32_t kMagic118 = 0xFFFFFFF0;
 constexpr uint32_t kMagic120 = 0xFFFFFFF1;
 
-constexpr uint32_t kPcdataInlTreeIndex = 2;
-constexpr uint32_t kFuncdataInlTree = 3;
 constexpr uint32_t kNoFuncdata = 0xFFFFFFFF;
 constexpr int kMaxInlineDepth = 100;  // a cycle in a corrupt tree must not hang us
 
@@ -268,17 +266,25 @@ std::string_view Pclntab::FuncName(int32_t nameoff) const {
   return nameoff < 0 ? std::string_view{} : CStr(funcnametab_, static_cast<uint32_t>(nameoff));
 }
 
-Bytes Pclntab::InlineTree(const Func& f, const Record& r) const {
-  if (r.nfuncdata <= kFuncdataInlTree) return {};
+Bytes Pclntab::InlineTree(const Func& f, const Record& r) const { return FuncData(r, kFuncdataInlTree); }
+
+Bytes Pclntab::FuncData(const Record& r, uint32_t index) const {
+  if (r.nfuncdata <= index) return {};
   uint64_t addr;
   if (format_ == PclntabFormat::kGo116) {
-    addr = Uptr(functab_, r.funcdata_off + 8 * kFuncdataInlTree);
+    addr = Uptr(functab_, r.funcdata_off + 8 * index);
   } else {
-    uint32_t off = U32(functab_, r.funcdata_off + 4 * kFuncdataInlTree);
+    uint32_t off = U32(functab_, r.funcdata_off + 4 * index);
     if (off == kNoFuncdata || gofunc_ == 0) return {};
     addr = gofunc_ + off;
   }
   return addr ? elf_.at_vaddr(addr) : Bytes{};
+}
+
+Bytes Pclntab::FuncData(const Func& f, uint32_t index) const { return FuncData(ReadRecord(f), index); }
+
+int32_t Pclntab::ArgsSize(const Func& f) const {
+  return static_cast<int32_t>(U32(functab_, f.func_off + (format_ == PclntabFormat::kGo116 ? 12 : 8)));
 }
 
 int32_t Pclntab::SpDelta(const Func& f, uint64_t pc) const {

@@ -22,6 +22,14 @@ enum class PclntabFormat { kGo116, kGo118, kGo120 };
 constexpr uint8_t kFuncFlagTopFrame = 1;  // the outermost frame of a goroutine (or thread)
 constexpr uint8_t kFuncFlagSpWrite = 2;   // writes SP other than by a fixed frame: unwinding cannot pass it
 
+// The runtime's pcdata and funcdata tables (internal/abi: PCDATA_*, FUNCDATA_*).
+constexpr uint32_t kPcdataStackMapIndex = 1;
+constexpr uint32_t kPcdataInlTreeIndex = 2;
+constexpr uint32_t kFuncdataArgsPointerMaps = 0;
+constexpr uint32_t kFuncdataLocalsPointerMaps = 1;
+constexpr uint32_t kFuncdataStackObjects = 2;
+constexpr uint32_t kFuncdataInlTree = 3;
+
 struct Func {
   uint64_t entry = 0;
   uint64_t end = 0;  // entry of the next function
@@ -77,6 +85,12 @@ class Pclntab {
   // The value of a pc-value table at pc (pcsp, pcfile, pcln or pcdata), -1 if none.
   int32_t PcValue(uint32_t table_off, uint64_t entry, uint64_t pc) const;
   int32_t Pcdata(const Func& f, uint32_t table, uint64_t pc) const;
+  // f's funcdata number index (runtime FUNCDATA_*): the bytes from where it
+  // starts to the end of its section; empty if f has none.
+  Bytes FuncData(const Func& f, uint32_t index) const;
+  // The size of f's arguments in bytes (_func.args); negative when unknown
+  // (abi.ArgsSizeUnknown: reflect's stubs).
+  int32_t ArgsSize(const Func& f) const;
   std::string_view FileName(const Func& f, int32_t fileno) const;
   std::string_view FuncName(int32_t nameoff) const;
 
@@ -97,6 +111,7 @@ class Pclntab {
   const std::vector<DecodeState>* Checkpoints(uint32_t table_off, Bytes table) const;
   Record ReadRecord(const Func& f) const;
   Bytes InlineTree(const Func& f, const Record& r) const;
+  Bytes FuncData(const Record& r, uint32_t index) const;
   uint32_t U32(Bytes b, uint64_t off) const;
   uint64_t Uptr(Bytes b, uint64_t off) const;
 

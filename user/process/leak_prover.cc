@@ -16,6 +16,7 @@
 #include "process/heap_marker.h"
 #include "process/heap_spans.h"
 #include "process/proc_maps.h"
+#include "stack_maps.h"
 #include "process/process_memory.h"
 
 namespace goscope {
@@ -27,6 +28,7 @@ constexpr uint64_t kSemTabStride = 64;      // semaRoot padded to cpu.CacheLineP
 // thread's own stack is larger, but the runtime's frames on it are few).
 constexpr uint64_t kSystemStackWindow = 16 << 10;
 constexpr size_t kMaxSudogs = 1 << 20;
+constexpr uint64_t kMaxPreciseStack = 64 << 20;  // a larger stack is scanned conservatively, in pieces
 
 // What a blocked goroutine's wait reason says about waking it.
 enum class Wait {
@@ -128,7 +130,12 @@ struct Candidate {
 class Prover {
  public:
   Prover(const TargetProcess& target, const RuntimeLayout& layout, const LeakProofOptions& opts)
-      : target_(target), layout_(layout), opts_(opts), mem_(target.pid) {}
+      : target_(target), layout_(layout), opts_(opts), mem_(target.pid) {
+    const Pclntab& tab = target.binary->pclntab();
+    for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
+      if (const Func* f = tab.LookupFunction(name)) trap_callers_.insert(f->entry);
+    if (const Func* f = tab.LookupFunction("runtime.goexit")) goexit_ = f->entry;
+  }
 
   LeakProof Run() {
     const pid_t pid = target_.pid;
@@ -352,15 +359,64 @@ class Prover {
     return !out->empty();
   }
 
-  // A goroutine that can run: its stack from the saved SP up (all of it when
-  // the SP is not known), and its g's own references (defers, panics, labels).
+  // A goroutine that can run: its g's own references (defers, panics,
+  // labels), and its stack: a parked one's by the stack maps, as the GC scans
+  // it; else (running, or a frame without a map) every word from the saved SP
+  // up, or all of it when the SP is not known.
   void MarkFromGoroutine(HeapMarker& marker, const GLayout& L, const GRecord& g) const {
+    marker.ScanRange(g.addr, g.addr + L.size);
+    if (std::optional<std::vector<uint64_t>> pointers = StackPointers(g)) {
+      stats_precise_++;
+      for (uint64_t v : *pointers) marker.MarkValue(v);
+      return;
+    }
+    stats_conservative_++;
     uint64_t sp = g.status == gstatus::kSyscall ? g.syscallsp : g.sched_sp;
     bool parked = g.status == gstatus::kWaiting || g.status == gstatus::kRunnable || g.status == gstatus::kSyscall ||
                   g.status == gstatus::kPreempted;
     if (!parked || sp < g.stack_lo || sp >= g.stack_hi) sp = g.stack_lo;
     if (g.stack_hi > sp && g.stack_hi - sp <= (uint64_t{1} << 30)) marker.ScanRange(sp, g.stack_hi);
-    marker.ScanRange(g.addr, g.addr + L.size);
+  }
+
+  // The pointer words of a parked goroutine's frames, walked from its saved
+  // pc and sp by the SP-delta tables; nullopt where the walk or a frame's map
+  // cannot be trusted (an asynchronous preemption, assembly with locals).
+  std::optional<std::vector<uint64_t>> StackPointers(const GRecord& g) const {
+    const bool syscall = g.status == gstatus::kSyscall;
+    if (g.status != gstatus::kWaiting && g.status != gstatus::kRunnable && g.status != gstatus::kLeaked && !syscall)
+      return std::nullopt;
+    const uint64_t bias = target_.load_bias, lo = syscall ? g.syscallsp : g.sched_sp, hi = g.stack_hi;
+    if (lo < g.stack_lo || lo >= hi || hi - lo > kMaxPreciseStack) return std::nullopt;
+    std::vector<uint8_t> stack(hi - lo);
+    if (!mem_.Read(lo, stack.data(), stack.size())) return std::nullopt;
+    auto word = [&](uint64_t addr, uint64_t* v) {
+      if (addr < lo || addr + 8 > hi) return false;
+      std::memcpy(v, stack.data() + (addr - lo), 8);
+      return true;
+    };
+    const Pclntab& tab = target_.binary->pclntab();
+    std::vector<uint64_t> out;
+    uint64_t pc = syscall ? g.syscallpc : g.sched_pc, sp = lo;
+    for (int depth = 0;; depth++) {
+      const Func* f = tab.FindFunc(pc - bias);
+      if (!f || depth > 10000 || trap_callers_.count(f->entry)) return std::nullopt;
+      if (f->entry == goexit_) return out;
+      if (depth > 0 && (f->flags & kFuncFlagSpWrite)) return std::nullopt;
+      std::optional<FramePointerMap> map = FramePointerMapAt(tab, *f, pc - bias);
+      if (!map) return std::nullopt;
+      for (uint32_t off : map->pointer_words) {
+        uint64_t v;
+        if (!word(sp + off, &v)) return std::nullopt;
+        out.push_back(v);
+      }
+      for (auto [off, size] : map->objects)
+        for (uint64_t a = sp + off; a + 8 <= sp + off + size; a += 8)
+          if (uint64_t v; word(a, &v)) out.push_back(v);
+      if (f->flags & kFuncFlagTopFrame) return out;
+      const uint64_t fp = sp + map->fp_offset;
+      if (!word(fp - 8, &pc) || fp >= hi) return std::nullopt;
+      sp = fp;
+    }
   }
 
   // The Ps (runtime.allp) are not scanned: besides the goroutines they queue
@@ -463,6 +519,9 @@ class Prover {
   const RuntimeLayout& layout_;
   const LeakProofOptions& opts_;
   ProcessMemory mem_;
+  std::set<uint64_t> trap_callers_;  // a frame they interrupted has no map at its pc
+  uint64_t goexit_ = 0;
+  mutable size_t stats_precise_ = 0, stats_conservative_ = 0;
 };
 
 }  // namespace

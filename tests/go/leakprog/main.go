@@ -23,6 +23,8 @@
 //	main.heldByChain.func1    1  waits on a global channel, holding func2's
 //	main.heldByChain.func2    1
 //	main.globalMutex.func1    1  Lock of a global mutex taken forever
+//	main.heldByStackObject.func1 1 sleeps, holding in an address-taken local
+//	main.heldByStackObject.func2 1 the channel this one waits on
 //	main.heldByFinalizer.func1 1 receive on a channel only an unreachable object
 //	                             with a finalizer holds (the finalizer may send)
 //
@@ -167,6 +169,25 @@ func heldByChain() {
 	go func() { <-w }()
 }
 
+type pair struct {
+	ch   chan int
+	name string
+}
+
+//go:noinline
+func sendVia(p *pair) { p.ch <- 1 }
+
+func heldByStackObject() {
+	z := make(chan int)
+	go func() {
+		p := pair{ch: z, name: "on the stack"}
+		pp := &p // address taken, does not escape: a stack object
+		time.Sleep(24 * time.Hour)
+		sendVia(pp)
+	}()
+	go func() { <-z }()
+}
+
 func globalMutex() {
 	globalMu.Lock()
 	go func() {
@@ -214,11 +235,12 @@ func main() {
 		workerPool()
 		heldByLive()
 		heldByChain()
+		heldByStackObject()
 		globalMutex()
 		close(done)
 	}()
 	<-done
-	const parked = 5 + 3 + 2 + 2 + 3 + 2 + 2 + 2 + 4 + 2 + 2 + 1
+	const parked = 5 + 3 + 2 + 2 + 3 + 2 + 2 + 2 + 4 + 2 + 2 + 2 + 1
 	for runtime.NumGoroutine() != before+parked {
 		time.Sleep(time.Millisecond)
 	}
