@@ -191,6 +191,10 @@ TEST(LeakProof, ProvesTheConstructedLeaksOnEveryRelease) {
       EXPECT_NE(p.proof.notes[0].find("2 goroutines in sync.Cond.Wait not judged"), std::string::npos)
           << p.proof.notes[0];
     }
+    // Parked goroutines are walked by their stack maps: a walk that fails
+    // falls back to every word, which is safe and would go unnoticed.
+    EXPECT_GE(p.proof.stacks_precise, 15u);
+    EXPECT_LE(p.proof.stacks_conservative, 2u) << "only goroutines caught running";
     EXPECT_GT(p.proof.heap_bytes, 0u);
     EXPECT_GT(p.proof.objects_marked, 0u);
     EXPECT_GT(p.proof.pause_seconds, 0.0);

@@ -39,6 +39,10 @@ struct LeakProof {
   uint64_t bytes_scanned = 0;   // roots and reached objects read
   uint64_t objects_marked = 0;  // reached
   int rounds = 0;               // marking rounds until no blocked goroutine could run
+  // Stacks of goroutines that can run, marked by the stack maps, and every
+  // word (running, or a frame without a map): the second can hide leaks.
+  size_t stacks_precise = 0;
+  size_t stacks_conservative = 0;
 };
 
 // Proven-leaked goroutines that share a creation site and a blocked stack.

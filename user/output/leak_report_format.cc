@@ -43,7 +43,9 @@ nlohmann::json ProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>&
                       {"heap_objects", p.heap_objects},
                       {"bytes_scanned", p.bytes_scanned},
                       {"objects_marked", p.objects_marked},
-                      {"rounds", p.rounds}};
+                      {"rounds", p.rounds},
+                      {"stacks_precise", p.stacks_precise},
+                      {"stacks_conservative", p.stacks_conservative}};
   std::map<uint64_t, const ProvenLeak*> by_goid;
   for (const auto& l : p.leaked) by_goid[l.goid] = &l;
   nlohmann::json a = nlohmann::json::array();
@@ -125,6 +127,10 @@ std::string LeakProofText(const LeakProof& p, const std::vector<ProvenLeakGroup>
       p.pid, p.go_version, leaked, groups.size(), groups.size() == 1 ? "" : "s", p.goroutines, p.blocked,
       p.pause_seconds * 1000, Bytes(p.heap_bytes), Bytes(p.bytes_scanned), p.objects_marked, p.rounds,
       p.rounds == 1 ? "" : "s");
+  if (p.stacks_conservative)
+    out += fmt::format("{} stack{} of goroutines that can run read word by word (running, or without stack maps): "
+                       "a stale word there may hide a leak\n",
+                       p.stacks_conservative, p.stacks_conservative == 1 ? "" : "s");
   if (groups.empty()) out += "\nno goroutine is proven leaked.\n";
   for (const auto& g : groups) {
     out += fmt::format("\n{} goroutine{} [{}]: can never run again{}\n", g.count, g.count == 1 ? "" : "s",

@@ -165,7 +165,7 @@ class Prover {
     // What the runtime's own records would make reachable from any blocked
     // goroutine is hidden, as the runtime hides it while it decides: the gs
     // (a g points at its sudogs), the sudogs (at the channel or semaphore),
-    // the semaphore table, and the stale pointers of the Ps' GC buffers.
+    // the semaphore table, and the Ps (stale GC buffers and caches).
     std::unordered_map<uint64_t, uint64_t> sema_elem;
     std::vector<uint64_t> sudogs;
     if (!sync_in_g && semtable.known() && treap.known())
@@ -277,6 +277,8 @@ class Prover {
     proof.heap_objects = heap.objects();
     proof.bytes_scanned = marker.stats().bytes_scanned;
     proof.objects_marked = marker.stats().objects_marked;
+    proof.stacks_precise = stats_precise_;
+    proof.stacks_conservative = stats_conservative_;
     return proof;
   }
 
@@ -363,7 +365,7 @@ class Prover {
   // labels), and its stack: a parked one's by the stack maps, as the GC scans
   // it; else (running, or a frame without a map) every word from the saved SP
   // up, or all of it when the SP is not known.
-  void MarkFromGoroutine(HeapMarker& marker, const GLayout& L, const GRecord& g) const {
+  void MarkFromGoroutine(HeapMarker& marker, const GLayout& L, const GRecord& g) {
     marker.ScanRange(g.addr, g.addr + L.size);
     if (std::optional<std::vector<uint64_t>> pointers = StackPointers(g)) {
       stats_precise_++;
@@ -521,7 +523,7 @@ class Prover {
   ProcessMemory mem_;
   std::set<uint64_t> trap_callers_;  // a frame they interrupted has no map at its pc
   uint64_t goexit_ = 0;
-  mutable size_t stats_precise_ = 0, stats_conservative_ = 0;
+  size_t stats_precise_ = 0, stats_conservative_ = 0;
 };
 
 }  // namespace
