@@ -635,7 +635,7 @@ HttpResponse Agent::ServeLeaks(const HttpRequest& r) {
   if (prove == r.query.end() || prove->second == "0") return HttpResponse{200, "application/json", p->LeaksJson(), {}};
   auto text = [](int code, std::string body) { return HttpResponse{code, "text/plain; charset=utf-8", std::move(body), {}}; };
   if (prove->second != "1") return text(400, "prove must be 0 or 1\n");
-  // A proof stops the process (about a millisecond per MiB of heap): on
+  // A proof stops the process (about half a millisecond per MiB of heap): on
   // request only, and at most once per process per kLeakProofInterval.
   const double now = Seconds(), wait = p->last_proof() + kLeakProofInterval - now;
   if (wait > 0) {

@@ -25,7 +25,7 @@ void AddTraceOptions(CLI::App& cmd, TraceArgs& args) {
                "per goroutine (without it, exits are found by the snapshots every --interval)");
   cmd.add_flag("--prove-leaks", args.prove_leaks,
                "at the end, prove which goroutines are leaked (as 'goscope leaks': the program is stopped "
-               "for about a millisecond per MiB of heap) and mark the suspects proven in leaks.json/.txt");
+               "for about half a millisecond per MiB of heap) and mark the suspects proven in leaks.json/.txt");
 }
 
 TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command) {

@@ -9,6 +9,8 @@ namespace {
 constexpr uint64_t kBatchBytes = 4 << 20;  // read at most this much at once
 constexpr uint64_t kPiece = 1 << 20;       // a larger object is read in pieces of this size
 constexpr size_t kMaxPieces = 1024;        // process_vm_readv's limit per call
+constexpr size_t kBatchObjects = 16384;    // objects per batch (their reads are merged)
+constexpr uint64_t kMergeGap = 512;        // objects at most this far apart are read together
 
 }  // namespace
 
@@ -46,26 +48,50 @@ void HeapMarker::ScanWords(const uint8_t* data, size_t len) {
 }
 
 void HeapMarker::ReadAndScan(std::vector<Pending>& batch) {
-  uint64_t total = 0;
-  for (const Pending& p : batch) total += p.len;
-  if (buf_.size() < total) buf_.resize(total);
-  std::vector<ProcessMemory::Piece> pieces;
-  pieces.reserve(batch.size());
-  uint64_t at = 0;
-  for (const Pending& p : batch) {
-    pieces.push_back({p.addr, buf_.data() + at, p.len});
-    at += p.len;
+  // Objects close together are read as one range (most of the kernel's time
+  // goes to pinning pages, once per range), and each is scanned alone: the
+  // bytes between them belong to objects nothing reached.
+  std::sort(batch.begin(), batch.end(), [](const Pending& a, const Pending& b) { return a.addr < b.addr; });
+  std::vector<Pending> ranges;
+  std::vector<size_t> range_of(batch.size());
+  for (size_t i = 0; i < batch.size(); i++) {
+    const Pending& p = batch[i];
+    if (!ranges.empty() && p.addr >= ranges.back().addr + ranges.back().len &&
+        p.addr - (ranges.back().addr + ranges.back().len) <= kMergeGap && p.addr + p.len - ranges.back().addr <= kPiece)
+      ranges.back().len = p.addr + p.len - ranges.back().addr;
+    else
+      ranges.push_back(p);
+    range_of[i] = ranges.size() - 1;
   }
-  mem_.ReadMany(pieces);
-  stats_.reads += (pieces.size() + kMaxPieces - 1) / kMaxPieces;
-  batch.clear();
-  for (const auto& p : pieces) {  // scanning queues more; the batch's buffer is ours until we return
-    if (!p.ok) {
-      stats_.bytes_unreadable += p.len;
-      continue;
+  uint64_t total = 0;
+  for (const Pending& r : ranges) total += r.len;
+  if (buf_.size() < total) buf_.resize(total);
+  std::vector<ProcessMemory::Piece> reads;
+  reads.reserve(ranges.size());
+  uint64_t at = 0;
+  for (const Pending& r : ranges) {
+    reads.push_back({r.addr, buf_.data() + at, r.len});
+    at += r.len;
+  }
+  mem_.ReadMany(reads);
+  stats_.reads += (reads.size() + kMaxPieces - 1) / kMaxPieces;
+  std::vector<Pending> objects;
+  objects.swap(batch);  // scanning queues more; this batch is ours until we return
+  std::vector<uint8_t> alone;
+  for (size_t i = 0; i < objects.size(); i++) {
+    const Pending& p = objects[i];
+    const ProcessMemory::Piece& r = reads[range_of[i]];
+    const uint8_t* data = static_cast<const uint8_t*>(r.out) + (p.addr - r.addr);
+    if (!r.ok) {  // a gap may be unreadable where the object is not: read it alone
+      alone.resize(p.len);
+      if (!mem_.Read(p.addr, alone.data(), p.len)) {
+        stats_.bytes_unreadable += p.len;
+        continue;
+      }
+      data = alone.data();
     }
     stats_.bytes_scanned += p.len;
-    ScanWords(static_cast<const uint8_t*>(p.out), p.len);
+    ScanWords(data, p.len);
   }
 }
 
@@ -82,7 +108,7 @@ void HeapMarker::ReadAndScanAll(std::vector<Pending>& pending) {
   std::vector<Pending> batch;
   while (!pending.empty()) {  // scanning may add to it (when it is the queue)
     uint64_t bytes = 0;
-    while (!pending.empty() && batch.size() < kMaxPieces && bytes < kBatchBytes) {
+    while (!pending.empty() && batch.size() < kBatchObjects && bytes < kBatchBytes) {
       bytes += pending.back().len;
       batch.push_back(pending.back());
       pending.pop_back();
