@@ -10,6 +10,16 @@ Sourced RuntimeLayout::get(std::string_view key) const {
   return it == values.end() ? Sourced{} : it->second;
 }
 
+std::string RuntimeLayout::Fill(std::initializer_list<std::pair<std::string_view, uint64_t*>> keys) const {
+  std::string missing;
+  for (const auto& [key, out] : keys) {
+    Sourced v = get(key);
+    *out = v.value;
+    if (!v.known()) missing += (missing.empty() ? "" : ", ") + std::string(key);
+  }
+  return missing;
+}
+
 void RuntimeLayout::merge_missing(const RuntimeLayout& other) {
   for (const auto& [key, value] : other.values) {
     if (value.known()) values.try_emplace(key, value);

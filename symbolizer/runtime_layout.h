@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <span>
 #include <string>
@@ -33,6 +34,9 @@ struct RuntimeLayout {
   // Unknown (source kNone) when absent.
   Sourced get(std::string_view key) const;
   bool has(std::string_view key) const { return values.find(key) != values.end(); }
+  // Reads each key's value into its destination (0 when unknown); returns the
+  // unknown keys, ", "-separated, or "" when every one is known.
+  std::string Fill(std::initializer_list<std::pair<std::string_view, uint64_t*>> keys) const;
   // Fills keys this layout lacks from other; never overwrites (DWARF beats the table).
   void merge_missing(const RuntimeLayout& other);
   bool empty() const { return values.empty(); }

@@ -132,39 +132,30 @@ std::string WaitReasons::Name(uint8_t idx) const {
 
 GLayout ResolveGLayout(const RuntimeLayout& l, pid_t pid) {
   GLayout g;
-  std::vector<std::string> missing;
-  auto need = [&](const char* key, uint64_t* out) {
-    Sourced v = l.get(key);
-    if (!v.known()) missing.push_back(key);
-    *out = v.value;
-  };
+  std::string missing = l.Fill({{"runtime.g#size", &g.size},
+                                {"runtime.g.goid", &g.goid},
+                                {"runtime.g.atomicstatus", &g.status},
+                                {"runtime.g.waitreason", &g.waitreason},
+                                {"runtime.g.gopc", &g.gopc},
+                                {"runtime.g.startpc", &g.startpc},
+                                {"runtime.g.sched.sp", &g.sched_sp},
+                                {"runtime.g.sched.pc", &g.sched_pc},
+                                {"runtime.g.sched.bp", &g.sched_bp},
+                                {"runtime.g.stack.lo", &g.stack_lo},
+                                {"runtime.g.stack.hi", &g.stack_hi},
+                                {"runtime.g.syscallsp", &g.syscallsp},
+                                {"runtime.g.syscallpc", &g.syscallpc}});
   auto want = [&](const char* key, std::optional<uint64_t>* out) {
     Sourced v = l.get(key);
     if (v.known()) *out = v.value;
   };
-  need("runtime.g#size", &g.size);
-  need("runtime.g.goid", &g.goid);
-  need("runtime.g.atomicstatus", &g.status);
-  need("runtime.g.waitreason", &g.waitreason);
-  need("runtime.g.gopc", &g.gopc);
-  need("runtime.g.startpc", &g.startpc);
-  need("runtime.g.sched.sp", &g.sched_sp);
-  need("runtime.g.sched.pc", &g.sched_pc);
-  need("runtime.g.sched.bp", &g.sched_bp);
-  need("runtime.g.stack.lo", &g.stack_lo);
-  need("runtime.g.stack.hi", &g.stack_hi);
-  need("runtime.g.syscallsp", &g.syscallsp);
-  need("runtime.g.syscallpc", &g.syscallpc);
   want("runtime.g.waitsince", &g.waitsince);
   want("runtime.g.parentGoid", &g.parent_goid);
   want("runtime.g.syscallbp", &g.syscallbp);
   want("runtime.g.waiting", &g.waiting);
-  if (!l.get("runtime.allgs").known()) missing.push_back("runtime.allgs");
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    throw Error(fmt::format("process {}: runtime layout incomplete, cannot read goroutines: {} unknown", pid, list));
-  }
+  if (!l.get("runtime.allgs").known()) missing += (missing.empty() ? "" : ", ") + std::string("runtime.allgs");
+  if (!missing.empty())
+    throw Error(fmt::format("process {}: runtime layout incomplete, cannot read goroutines: {} unknown", pid, missing));
   if (g.size < 64 || g.size > 4096) throw Error(fmt::format("process {}: implausible runtime.g size {}", pid, g.size));
   return g;
 }

@@ -13,26 +13,20 @@ namespace {
 
 struct SpanLayout {
   uint64_t size = 0, start = 0, npages = 0, elemsize = 0, spanclass = 0, state = 0, specials = 0;
-  uint64_t in_use = 1, manual = 2;
+  uint64_t in_use = 0, manual = 0;
 };
 
 SpanLayout ResolveSpanLayout(const RuntimeLayout& l) {
   SpanLayout s;
-  std::string missing;
-  auto need = [&](const char* key, uint64_t* out) {
-    Sourced v = l.get(key);
-    if (!v.known()) missing += (missing.empty() ? "" : ", ") + std::string(key);
-    *out = v.value;
-  };
-  need("runtime.mspan#size", &s.size);
-  need("runtime.mspan.startAddr", &s.start);
-  need("runtime.mspan.npages", &s.npages);
-  need("runtime.mspan.elemsize", &s.elemsize);
-  need("runtime.mspan.spanclass", &s.spanclass);
-  need("runtime.mspan.state", &s.state);
-  need("runtime.mspan.specials", &s.specials);
-  need("runtime.mSpanInUse", &s.in_use);
-  need("runtime.mSpanManual", &s.manual);
+  std::string missing = l.Fill({{"runtime.mspan#size", &s.size},
+                                {"runtime.mspan.startAddr", &s.start},
+                                {"runtime.mspan.npages", &s.npages},
+                                {"runtime.mspan.elemsize", &s.elemsize},
+                                {"runtime.mspan.spanclass", &s.spanclass},
+                                {"runtime.mspan.state", &s.state},
+                                {"runtime.mspan.specials", &s.specials},
+                                {"runtime.mSpanInUse", &s.in_use},
+                                {"runtime.mSpanManual", &s.manual}});
   if (!missing.empty()) throw Error("heap layout incomplete: " + missing + " unknown");
   return s;
 }

@@ -59,18 +59,12 @@ struct SudogLayout {
 
 SudogLayout ResolveSudogLayout(const RuntimeLayout& l, pid_t pid) {
   SudogLayout s;
-  std::string missing;
-  auto need = [&](const char* key, uint64_t* out) {
-    Sourced v = l.get(key);
-    if (!v.known()) missing += (missing.empty() ? "" : ", ") + std::string(key);
-    *out = v.value;
-  };
-  need("runtime.sudog.g", &s.g);
-  need("runtime.sudog.next", &s.next);
-  need("runtime.sudog.prev", &s.prev);
-  need("runtime.sudog.elem", &s.elem);
-  need("runtime.sudog.c", &s.c);
-  need("runtime.sudog.waitlink", &s.waitlink);
+  std::string missing = l.Fill({{"runtime.sudog.g", &s.g},
+                                {"runtime.sudog.next", &s.next},
+                                {"runtime.sudog.prev", &s.prev},
+                                {"runtime.sudog.elem", &s.elem},
+                                {"runtime.sudog.c", &s.c},
+                                {"runtime.sudog.waitlink", &s.waitlink}});
   if (!missing.empty())
     throw Error(fmt::format("process {}: runtime layout incomplete, cannot follow waits: {} unknown", pid, missing));
   if (Sourced vu = l.get("runtime.maybeTraceablePtr.vu"); vu.known()) s.traceable_vu = vu.value;
