@@ -85,4 +85,11 @@ std::optional<FramePointerMap> FramePointerMapAt(const Pclntab& tab, const Func&
   return m;
 }
 
+std::set<uint64_t> TrapFunctionEntries(const Pclntab& tab) {
+  std::set<uint64_t> out;
+  for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
+    if (const Func* f = tab.LookupFunction(name)) out.insert(f->entry);
+  return out;
+}
+
 }  // namespace goscope

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "pclntab.h"
@@ -29,5 +30,10 @@ struct FramePointerMap {
 // locals, a reflect stub (arguments of unknown size), no SP delta, a map index
 // out of range. Callers then scan that stack conservatively.
 std::optional<FramePointerMap> FramePointerMapAt(const Pclntab& tab, const Func& f, uint64_t pc);
+
+// Entries of the functions a signal enters rather than a call (asynchronous
+// preemption, a fault, a debugger's call): the frame below one of them was
+// stopped at an arbitrary pc, which its caller's return address is not.
+std::set<uint64_t> TrapFunctionEntries(const Pclntab& tab);
 
 }  // namespace goscope

@@ -59,9 +59,9 @@ Proven Prove(pid_t pid) {
   TargetProcess target = TargetProcess::Find(pid);
   const RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
   Proven p;
-  p.proof = ProveGoroutineLeaks(target, layout);
-  Snapshot snap = TakeSnapshot(target, layout);
-  for (const ProvenLeakGroup& g : GroupProvenLeaks(p.proof, snap.goroutines)) {
+  GroupedLeakProof grouped = ProveAndGroupLeaks(target, layout);
+  p.proof = std::move(grouped.proof);
+  for (const ProvenLeakGroup& g : grouped.groups) {
     EXPECT_FALSE(g.blocked_stack.empty());
     if (g.blocked_stack.empty()) continue;
     p.by_function[g.blocked_stack.back().function] += g.count;

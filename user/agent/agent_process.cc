@@ -7,7 +7,6 @@
 #include "error.h"
 #include "output/goroutine_format.h"
 #include "output/leak_report_format.h"
-#include "process/goroutine_snapshot.h"
 #include "process/leak_prover.h"
 #include "process/run_control.h"
 #include "process/runtime_stats_reader.h"
@@ -142,10 +141,7 @@ std::string AgentProcess::LeaksJson() const { return LeakReportJson(leaks_); }
 
 std::string AgentProcess::ProvenLeaksJson(double now) {
   last_proof_ = now;  // an attempt that fails counts too: it stopped the process as well
-  const TargetProcess& target = trace_.target();
-  LeakProof proof = ProveGoroutineLeaks(target, watch_->layout());
-  // Leaked goroutines never run again: a snapshot taken now has their stacks.
-  std::vector<ProvenLeakGroup> groups = GroupProvenLeaks(proof, TakeSnapshot(target, watch_->layout()).goroutines);
+  auto [proof, groups] = ProveAndGroupLeaks(trace_.target(), watch_->layout());
   LeakReport report = leaks_;
   AddProof(report, std::move(proof), std::move(groups));
   return LeakReportJson(report);

@@ -11,7 +11,6 @@
 #include "model/leak_proof.h"
 #include "output/atomic_file.h"
 #include "output/leak_report_format.h"
-#include "process/goroutine_snapshot.h"
 #include "process/leak_prover.h"
 #include "process/target_process.h"
 
@@ -65,11 +64,7 @@ int RunLeaks(const LeaksArgs& args) {
 
   LeakProofOptions opts;
   opts.max_pause_seconds = static_cast<double>(args.max_pause_ms) / 1000;
-  LeakProof proof = ProveGoroutineLeaks(target, info.layout, opts);
-  // Stacks come from a snapshot taken after the process was let go: a leaked
-  // goroutine never runs again, so its stack is what it was during the proof.
-  Snapshot snap = TakeSnapshot(target, info.layout);
-  std::vector<ProvenLeakGroup> groups = GroupProvenLeaks(proof, snap.goroutines);
+  auto [proof, groups] = ProveAndGroupLeaks(target, info.layout, opts);
 
   std::string text = args.json ? LeakProofJson(proof, groups) : LeakProofText(proof, groups);
   if (args.out) {

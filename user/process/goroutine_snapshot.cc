@@ -23,6 +23,7 @@
 #include "go_names.h"
 #include "process/freezer.h"
 #include "process/g_records.h"
+#include "stack_maps.h"
 
 namespace goscope {
 namespace {
@@ -118,9 +119,7 @@ struct Unwound {
 class Unwinder {
  public:
   Unwinder(const GoBinary& bin, uint64_t bias, int max_depth)
-      : bin_(bin), bias_(bias), max_depth_(max_depth) {
-    for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
-      if (const Func* f = bin.pclntab().LookupFunction(name)) trap_callers_.insert(f->entry);
+      : bin_(bin), bias_(bias), max_depth_(max_depth), trap_callers_(TrapFunctionEntries(bin.pclntab())) {
     if (const Func* f = bin.pclntab().LookupFunction("runtime.goexit")) goexit_ = f->entry;
     if (const Func* f = bin.pclntab().LookupFunction("runtime.systemstack_switch")) systemstack_switch_ = f->entry;
   }

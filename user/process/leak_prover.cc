@@ -12,6 +12,7 @@
 
 #include "error.h"
 #include "process/freezer.h"
+#include "process/goroutine_snapshot.h"
 #include "process/g_records.h"
 #include "process/heap_marker.h"
 #include "process/heap_spans.h"
@@ -124,11 +125,9 @@ struct Candidate {
 class Prover {
  public:
   Prover(const TargetProcess& target, const RuntimeLayout& layout, const LeakProofOptions& opts)
-      : target_(target), layout_(layout), opts_(opts), mem_(target.pid) {
-    const Pclntab& tab = target.binary->pclntab();
-    for (const char* name : {"runtime.asyncPreempt", "runtime.sigpanic", "runtime.debugCallV2"})
-      if (const Func* f = tab.LookupFunction(name)) trap_callers_.insert(f->entry);
-    if (const Func* f = tab.LookupFunction("runtime.goexit")) goexit_ = f->entry;
+      : target_(target), layout_(layout), opts_(opts), mem_(target.pid),
+        trap_callers_(TrapFunctionEntries(target.binary->pclntab())) {
+    if (const Func* f = target.binary->pclntab().LookupFunction("runtime.goexit")) goexit_ = f->entry;
   }
 
   LeakProof Run() {
@@ -284,32 +283,34 @@ class Prover {
   void MarkFromGlobals(HeapMarker& marker, uint64_t bias, uint64_t semtable) const {
     const pid_t pid = target_.pid;
     const std::optional<Moduledata>& md = target_.binary->moduledata();
-    std::string missing;
-    for (const char* k : {"runtime.moduledata.data", "runtime.moduledata.edata", "runtime.moduledata.bss",
-                          "runtime.moduledata.ebss", "runtime.moduledata.gcdatamask", "runtime.moduledata.gcbssmask",
-                          "runtime.bitvector.n", "runtime.bitvector.bytedata"})
-      if (!layout_.get(k).known()) missing += (missing.empty() ? "" : ", ") + std::string(k);
+    struct Section {
+      const char* name;
+      uint64_t start = 0, end = 0, mask = 0;  // offsets in moduledata
+    } sections[] = {{"data"}, {"bss"}};
+    uint64_t n_off = 0, bytes_off = 0;
+    const std::string missing = layout_.Fill({{"runtime.moduledata.data", &sections[0].start},
+                                              {"runtime.moduledata.edata", &sections[0].end},
+                                              {"runtime.moduledata.gcdatamask", &sections[0].mask},
+                                              {"runtime.moduledata.bss", &sections[1].start},
+                                              {"runtime.moduledata.ebss", &sections[1].end},
+                                              {"runtime.moduledata.gcbssmask", &sections[1].mask},
+                                              {"runtime.bitvector.n", &n_off},
+                                              {"runtime.bitvector.bytedata", &bytes_off}});
     if (!md || !missing.empty())
       throw Error(fmt::format("process {}: cannot find the globals: {}", pid,
                               md ? missing + " unknown" : "runtime.firstmoduledata not found"));
     const uint64_t module = md->address.value + bias;
-    auto field = [&](const char* key, uint64_t extra = 0) {
-      std::optional<uint64_t> v = mem_.ReadU64(module + layout_.get(key).value + extra);
-      if (!v) throw Error(fmt::format("process {}: cannot read {}", pid, key));
+    auto field = [&](uint64_t off, const char* what) {
+      std::optional<uint64_t> v = mem_.ReadU64(module + off);
+      if (!v) throw Error(fmt::format("process {}: cannot read moduledata's {}", pid, what));
       return *v;
     };
-    const uint64_t n_off = layout_.get("runtime.bitvector.n").value;
-    const uint64_t bytes_off = layout_.get("runtime.bitvector.bytedata").value;
-    struct Section {
-      const char *start, *end, *mask;
-    };
-    for (const Section& sec : {Section{"runtime.moduledata.data", "runtime.moduledata.edata", "runtime.moduledata.gcdatamask"},
-                               Section{"runtime.moduledata.bss", "runtime.moduledata.ebss", "runtime.moduledata.gcbssmask"}}) {
-      const uint64_t lo = field(sec.start), hi = field(sec.end);
-      const uint64_t bits = field(sec.mask, n_off) & 0xffffffff;  // int32
-      const uint64_t bitmap = field(sec.mask, bytes_off);
+    for (const Section& sec : sections) {
+      const uint64_t lo = field(sec.start, sec.name), hi = field(sec.end, sec.name);
+      const uint64_t bits = field(sec.mask + n_off, sec.name) & 0xffffffff;  // int32
+      const uint64_t bitmap = field(sec.mask + bytes_off, sec.name);
       if (hi < lo || hi - lo > (uint64_t{1} << 32) || bits > (hi - lo) / 8 + 64)
-        throw Error(fmt::format("process {}: implausible {} [{:#x}, {:#x}) with {} pointer bits", pid, sec.start, lo,
+        throw Error(fmt::format("process {}: implausible {} [{:#x}, {:#x}) with {} pointer bits", pid, sec.name, lo,
                                 hi, bits));
       std::vector<uint8_t> mask((bits + 7) / 8), words((hi - lo) & ~uint64_t{7});
       if ((!mask.empty() && !mem_.Read(bitmap, mask.data(), mask.size())) ||
@@ -427,13 +428,10 @@ class Prover {
     if (!allp.known() || !timers.known())
       throw Error(fmt::format("process {}: runtime layout incomplete: {} unknown", target_.pid,
                               allp.known() ? "runtime.p.timers" : "runtime.allp"));
-    uint64_t hdr[2];
-    if (!mem_.Read(allp.value + bias, hdr, sizeof hdr) || hdr[1] > 4096)
-      throw Error(fmt::format("process {}: cannot read runtime.allp", target_.pid));
-    std::vector<uint64_t> ps(hdr[1]), heaps;
-    if (!ps.empty() && !mem_.Read(hdr[0], ps.data(), ps.size() * 8))
-      throw Error(fmt::format("process {}: cannot read the {} Ps of runtime.allp", target_.pid, ps.size()));
-    for (uint64_t p : ps) {
+    std::optional<std::vector<uint64_t>> ps = mem_.ReadPointerSlice(allp.value + bias, 4096);
+    if (!ps) throw Error(fmt::format("process {}: cannot read runtime.allp and its Ps", target_.pid));
+    std::vector<uint64_t> heaps;
+    for (uint64_t p : *ps) {
       if (!p) continue;
       marker.DoNotScan(p);
       if (std::optional<uint64_t> heap = mem_.ReadU64(p + timers.value); heap && *heap) heaps.push_back(*heap);
@@ -446,24 +444,26 @@ class Prover {
   // every record's own words (a finalizer's or cleanup's function and its
   // closure) are roots. Records live outside the heap (fixalloc).
   void MarkFromSpecials(HeapMarker& marker, const HeapSpans& heap) const {
-    Sourced next = layout_.get("runtime.special.next"), offset = layout_.get("runtime.special.offset"),
-            kind = layout_.get("runtime.special.kind"), size = layout_.get("runtime.special#size"),
-            finalizer = layout_.get("runtime._KindSpecialFinalizer");
-    if (!next.known() || !offset.known() || !kind.known() || !size.known() || !finalizer.known() ||
-        kind.value <= offset.value || kind.value - offset.value > 8)
+    uint64_t next = 0, offset = 0, kind = 0, size = 0, finalizer = 0;
+    const std::string missing = layout_.Fill({{"runtime.special.next", &next},
+                                              {"runtime.special.offset", &offset},
+                                              {"runtime.special.kind", &kind},
+                                              {"runtime.special#size", &size},
+                                              {"runtime._KindSpecialFinalizer", &finalizer}});
+    if (!missing.empty() || kind <= offset || kind - offset > 8)
       throw Error(fmt::format("process {}: runtime layout incomplete: the special records' layout is unknown",
                               target_.pid));
     constexpr uint64_t kRecordTail = 32;  // the words after the header: fn, closure, types, handle...
-    std::vector<uint8_t> rec(size.value + kRecordTail);
+    std::vector<uint8_t> rec(size + kRecordTail);
     for (const HeapSpan& span : heap.spans()) {
       uint64_t at = span.specials;
       for (int n = 0; at && n < 1 << 20; n++) {
         if (!mem_.Read(at, rec.data(), rec.size())) break;
         uint64_t off = 0, following = 0;
-        std::memcpy(&off, rec.data() + offset.value, kind.value - offset.value);
-        std::memcpy(&following, rec.data() + next.value, 8);
-        if (rec[kind.value] == finalizer.value && off < span.end - span.start) marker.MarkValue(span.start + off);
-        for (size_t i = size.value; i + 8 <= rec.size(); i += 8) {
+        std::memcpy(&off, rec.data() + offset, kind - offset);
+        std::memcpy(&following, rec.data() + next, 8);
+        if (rec[kind] == finalizer && off < span.end - span.start) marker.MarkValue(span.start + off);
+        for (size_t i = size; i + 8 <= rec.size(); i += 8) {
           uint64_t word;
           std::memcpy(&word, rec.data() + i, 8);
           marker.MarkValue(word);
@@ -524,6 +524,14 @@ class Prover {
 
 LeakProof ProveGoroutineLeaks(const TargetProcess& target, const RuntimeLayout& layout, const LeakProofOptions& opts) {
   return Prover(target, layout, opts).Run();
+}
+
+GroupedLeakProof ProveAndGroupLeaks(const TargetProcess& target, const RuntimeLayout& layout,
+                                    const LeakProofOptions& opts) {
+  GroupedLeakProof out;
+  out.proof = ProveGoroutineLeaks(target, layout, opts);
+  out.groups = GroupProvenLeaks(out.proof, TakeSnapshot(target, layout).goroutines);
+  return out;
 }
 
 }  // namespace goscope

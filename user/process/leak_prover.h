@@ -16,6 +16,8 @@
 // semaphore waiters). Nothing is written to the process; it is let go on
 // every path out (see Freezer).
 #pragma once
+#include <vector>
+
 #include "model/leak_proof.h"
 #include "process/target_process.h"
 #include "runtime_layout.h"
@@ -32,5 +34,16 @@ struct LeakProofOptions {
 // max_pause_seconds. The process runs on in every case.
 LeakProof ProveGoroutineLeaks(const TargetProcess& target, const RuntimeLayout& layout,
                               const LeakProofOptions& opts = {});
+
+// A proof with its leaked goroutines grouped by wait, stack and creation site.
+struct GroupedLeakProof {
+  LeakProof proof;
+  std::vector<ProvenLeakGroup> groups;
+};
+// The proof, then a snapshot once the process is let go for the stacks (a
+// leaked goroutine never runs again, so its stack is what it was during the
+// proof). Throws Error as ProveGoroutineLeaks and TakeSnapshot do.
+GroupedLeakProof ProveAndGroupLeaks(const TargetProcess& target, const RuntimeLayout& layout,
+                                    const LeakProofOptions& opts = {});
 
 }  // namespace goscope

@@ -116,6 +116,14 @@ std::optional<uint8_t> ProcessMemory::ReadU8(uint64_t addr) const {
   return v;
 }
 
+std::optional<std::vector<uint64_t>> ProcessMemory::ReadPointerSlice(uint64_t addr, size_t max_len) const {
+  uint64_t header[2];
+  if (!Read(addr, header, sizeof header) || header[1] > max_len) return std::nullopt;
+  std::vector<uint64_t> out(header[1]);
+  if (!out.empty() && !Read(header[0], out.data(), out.size() * 8)) return std::nullopt;
+  return out;
+}
+
 std::optional<std::string> ProcessMemory::ReadGoString(uint64_t addr, size_t max_len) const {
   uint64_t hdr[2];
   if (!Read(addr, hdr, sizeof hdr)) return std::nullopt;

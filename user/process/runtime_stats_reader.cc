@@ -114,14 +114,6 @@ struct PerP {
   int64_t free_gs = 0;  // sum of p.gFree's counts
 };
 
-std::optional<std::vector<uint64_t>> ReadAllp(const ProcessMemory& mem, uint64_t allp) {
-  uint64_t header[2];
-  if (!mem.Read(allp, header, sizeof header) || header[1] > 1 << 16) return std::nullopt;
-  std::vector<uint64_t> ps(header[1]);
-  if (!ps.empty() && !mem.Read(header[0], ps.data(), ps.size() * 8)) return std::nullopt;
-  return ps;
-}
-
 // One batched read of each P's mcache pointer and free-g count.
 std::optional<PerP> ReadPerP(const ProcessMemory& mem, const std::vector<uint64_t>& ps, uint64_t mcache_off,
                              uint64_t gfree_off) {
@@ -288,7 +280,7 @@ Sources ReadSources(const TargetProcess& target, const RuntimeLayout& layout, co
     src.per_p_why = need.why();
     return src;
   }
-  auto ps = ReadAllp(mem, allp);
+  auto ps = mem.ReadPointerSlice(allp, 1 << 16);
   if (!ps || !(src.per_p = ReadPerP(mem, *ps, p_mcache, p_gfree.value))) Unreadable(target.pid, "runtime.allp", allp);
   return src;
 }

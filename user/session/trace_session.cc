@@ -17,7 +17,6 @@
 #include "output/output_schema.h"
 #include "output/pprof_profile.h"
 #include "output/timeline.h"
-#include "process/goroutine_snapshot.h"
 #include "process/leak_prover.h"
 
 namespace goscope {
@@ -145,10 +144,7 @@ void TraceSession::ProveLeaks(LeakReport& leaks) {
     return;
   }
   try {
-    LeakProof proof = ProveGoroutineLeaks(target_, layout_);
-    // Leaked goroutines never run again: a snapshot taken now has their stacks.
-    Snapshot after = TakeSnapshot(target_, layout_);
-    std::vector<ProvenLeakGroup> groups = GroupProvenLeaks(proof, after.goroutines);
+    auto [proof, groups] = ProveAndGroupLeaks(target_, layout_);
     Say(fmt::format("leak proof: {} goroutines proven leaked; process stopped {:.1f} ms", proof.leaked.size(),
                     proof.pause_seconds * 1000));
     AddProof(leaks, std::move(proof), std::move(groups));
