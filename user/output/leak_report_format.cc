@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "output/human_units.h"
 #include "output/output_schema.h"
 
 namespace goscope {
@@ -20,12 +21,6 @@ std::string FramesText(const std::vector<Frame>& frames) {
   std::string out;
   for (const auto& f : frames) out += fmt::format("    {}\n        {}:{}\n", f.function, f.file, f.line);
   return out;
-}
-
-std::string Bytes(uint64_t n) {
-  if (n >= (uint64_t{1} << 30)) return fmt::format("{:.1f} GiB", static_cast<double>(n) / (1 << 30));
-  if (n >= (uint64_t{1} << 20)) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
-  return fmt::format("{:.1f} KiB", static_cast<double>(n) / 1024);
 }
 
 nlohmann::json ProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>& groups) {
@@ -125,7 +120,7 @@ std::string LeakProofText(const LeakProof& p, const std::vector<ProvenLeakGroup>
       "goroutines proven leaked in pid {} ({}): {} in {} group{}, of {} goroutines ({} blocked on another goroutine)\n"
       "process stopped {:.1f} ms: {} of heap in use, {} read, {} objects reached, {} round{}\n",
       p.pid, p.go_version, leaked, groups.size(), groups.size() == 1 ? "" : "s", p.goroutines, p.blocked,
-      p.pause_seconds * 1000, Bytes(p.heap_bytes), Bytes(p.bytes_scanned), p.objects_marked, p.rounds,
+      p.pause_seconds * 1000, HumanBytes(p.heap_bytes), HumanBytes(p.bytes_scanned), p.objects_marked, p.rounds,
       p.rounds == 1 ? "" : "s");
   if (p.stacks_conservative)
     out += fmt::format("{} stack{} of goroutines that can run read word by word (running, or without stack maps): "

@@ -4,19 +4,13 @@
 
 #include <fmt/format.h>
 
+#include "output/human_units.h"
 #include "output/output_schema.h"
 
 namespace goscope {
 namespace {
 
-std::string Bytes(uint64_t b) {
-  if (b < 1024) return fmt::format("{} B", b);
-  if (b < 1ull << 20) return fmt::format("{:.1f} KiB", b / 1024.0);
-  if (b < 1ull << 30) return fmt::format("{:.1f} MiB", b / 1048576.0);
-  return fmt::format("{:.2f} GiB", b / 1073741824.0);
-}
-
-std::string SignedBytes(int64_t d) { return (d < 0 ? "-" : "+") + Bytes(static_cast<uint64_t>(d < 0 ? -d : d)); }
+std::string SignedBytes(int64_t d) { return (d < 0 ? "-" : "+") + HumanBytes(static_cast<uint64_t>(d < 0 ? -d : d)); }
 
 std::string Duration(uint64_t ns) {
   if (ns < 10'000) return fmt::format("{} ns", ns);
@@ -28,7 +22,7 @@ std::string Duration(uint64_t ns) {
 std::string Value(const StatInfo& info, uint64_t v, uint64_t now_ns) {
   switch (info.unit) {
     case StatUnit::kBytes:
-      return fmt::format("{:>12}  ({})", Bytes(v), v);
+      return fmt::format("{:>12}  ({})", HumanBytes(v), v);
     case StatUnit::kCount:
       return fmt::format("{:>12}", v);
     case StatUnit::kNanoseconds:
@@ -105,9 +99,9 @@ std::string RuntimeStatsWatchLine(const RuntimeStats& prev, const RuntimeStats& 
   auto count = [](uint64_t v) { return std::to_string(v); };
   auto change = [&](Stat s) { return cur[s] && prev[s] ? fmt::format("{:+d}", Delta(prev, cur, s)) : "-"; };
   std::string gcs = cur[Stat::kNumGC] ? fmt::format("{} ({})", *cur[Stat::kNumGC], change(Stat::kNumGC)) : "-";
-  return fmt::format(kWatchColumns, UtcTime(cur.unix_ns), Or(cur[Stat::kHeapAlloc], Bytes),
+  return fmt::format(kWatchColumns, UtcTime(cur.unix_ns), Or(cur[Stat::kHeapAlloc], HumanBytes),
                      cur[Stat::kHeapAlloc] && prev[Stat::kHeapAlloc] ? SignedBytes(Delta(prev, cur, Stat::kHeapAlloc)) : "-",
-                     Or(cur[Stat::kHeapInuse], Bytes), Or(cur[Stat::kSys], Bytes), Or(cur[Stat::kHeapObjects], +count),
+                     Or(cur[Stat::kHeapInuse], HumanBytes), Or(cur[Stat::kSys], HumanBytes), Or(cur[Stat::kHeapObjects], +count),
                      change(Stat::kHeapObjects), gcs,
                      cur.recent_pauses_ns.empty() ? "-" : Duration(cur.recent_pauses_ns.front()),
                      Or(cur[Stat::kGoroutines], +count), change(Stat::kGoroutines));
