@@ -51,6 +51,14 @@ double Freezer::stopped_seconds() const {
   return std::chrono::duration<double>(Clock::now() - start_).count();
 }
 
+void Freezer::CheckStoppedWithin(double max_seconds) const {
+  const double s = stopped_seconds();
+  if (s > max_seconds)
+    throw Error(fmt::format("process {}: gave up after {:.2f} s stopped (the limit is {:g} s); the process runs on, "
+                            "nothing was concluded",
+                            pid_, s, max_seconds));
+}
+
 std::vector<pid_t> Freezer::threads() const {
   std::vector<pid_t> out;
   for (const auto& [tid, t] : attached_)

@@ -36,6 +36,9 @@ class Freezer {
   std::optional<user_regs_struct> Registers(pid_t tid) const;
   // Seconds since the first thread was stopped.
   double stopped_seconds() const;
+  // Throws Error once the process has been stopped longer than max_seconds
+  // (a reader's --max-pause: the caller's unwinding lets the process go).
+  void CheckStoppedWithin(double max_seconds) const;
 
  private:
   using Clock = std::chrono::steady_clock;
