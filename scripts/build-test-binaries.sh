@@ -16,6 +16,7 @@
 #   agentprog-plain agentprog-stripped agentprog-pie   (a steady goroutine count, for the agent)
 #   statsprog-plain statsprog-stripped                (heap and goroutines in known steps, with its own MemStats)
 #   bigheap-plain bigheap-stripped                    (a heap of N MiB of pointer-carrying objects: leaks' cost)
+#   retainprog-plain retainprog-stripped              (memory held by known roots: goscope retain)
 #   leakprog-plain leakprog-stripped                  (goroutines leaked and alive by construction; on go1.26
 #                                                      built with GOEXPERIMENT=goroutineleakprofile)
 #   reliability-plain reliability-stripped reliability-pie reliability-cgo   (tests/reliability's target)
@@ -23,7 +24,7 @@
 # pie = -buildmode=pie.
 #
 # manifest.tsv: a header line, then one row per binary with the columns
-#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|leakprog|bigheap|reliability)  go_version (full, e.g. go1.22.12)
+#   name (program: symtest|demo|cgotest|goroutines|gcprog|leaker|heapprog|heapprog_pprof|inittest|agentprog|statsprog|leakprog|bigheap|retainprog|reliability)  go_version (full, e.g. go1.22.12)
 #   goroot  variant (plain|stripped|pie|cgo|cgo-stripped)  path (absolute)
 #
 # Incremental: a binary is rebuilt only if it is missing or its stamp
@@ -120,6 +121,8 @@ variants=(
   "leakprog stripped"
   "bigheap plain"
   "bigheap stripped"
+  "retainprog plain"
+  "retainprog stripped"
   "reliability plain"
   "reliability stripped"
   "reliability pie"

@@ -220,6 +220,18 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.p", "timers", 19, 22},
     {K::kField, "runtime.p", "timers.heap", 23},
     {K::kConstant, "runtime.mSpanManual", ""},
+    // What keeps memory alive (goscope retain): an object's type, where the
+    // runtime records it (from 1.22: a malloc header before a small object
+    // with pointers over 512 bytes, span.largeType for a large one), and the
+    // type's name (relative to moduledata.types). The type descriptor was
+    // runtime._type until 1.20, internal/abi.Type from 1.21.
+    {K::kField, "runtime.mspan", "largeType", 22},
+    {K::kField, "runtime._type", "size", 19, 20},
+    {K::kField, "runtime._type", "tflag", 19, 20},
+    {K::kField, "runtime._type", "str", 19, 20},
+    {K::kField, "internal/abi.Type", "Size_", 21},
+    {K::kField, "internal/abi.Type", "TFlag", 21},
+    {K::kField, "internal/abi.Type", "Str", 21},
     {K::kTypeSize, "runtime.semaRoot", ""},
     {K::kField, "runtime.semaRoot", "treap"},
     // The runtime's own index of the binary (runtime.firstmoduledata).

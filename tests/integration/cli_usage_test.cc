@@ -106,6 +106,13 @@ const std::vector<CommandLine>& Commands() {
         {"--folded-value", "(default alloc_space)"}}},
       {"probe-check", {"-p", "--duration", "--json"}, {}, {"-p"}, "-p", {{"--duration", "(default 2)"}}},
       {"leaks", {"-p", "--max-pause", "--json", "-o"}, {}, {"-p"}, "-p", {{"--max-pause", "(default 5000)"}}},
+      {"retain",
+       {"-p", "-o", "--max-pause", "--depth", "--top"},
+       {},
+       {"-p", "1", "--depth"},
+       "--depth",
+       {{"-o", "(default retain-PID.pb.gz"}, {"--max-pause", "(default 5000)"}, {"--depth", "(default 12)"}}},
+      {"stats", {"-p", "--watch", "--json"}, {}, {"-p"}, "-p", {}},
   };
   return commands;
 }

@@ -20,5 +20,6 @@ Command AddHeapCommand(CLI::App& goscope);
 Command AddProbeCheckCommand(CLI::App& goscope);
 Command AddStatsCommand(CLI::App& goscope);
 Command AddLeaksCommand(CLI::App& goscope);
+Command AddRetainCommand(CLI::App& goscope);
 
 }  // namespace goscope

@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
       goscope::AddAttachCommand(goscope),     goscope::AddRunCommand(goscope),
       goscope::AddAgentCommand(goscope),      goscope::AddGoroutinesCommand(goscope),
       goscope::AddGcCommand(goscope),         goscope::AddHeapCommand(goscope),
-      goscope::AddStatsCommand(goscope),       goscope::AddLeaksCommand(goscope),
-      goscope::AddProbeCheckCommand(goscope), AddHelpCommand(goscope),
+      goscope::AddStatsCommand(goscope),      goscope::AddLeaksCommand(goscope),
+      goscope::AddRetainCommand(goscope),     goscope::AddProbeCheckCommand(goscope),
+      AddHelpCommand(goscope),
   };
   if (argc < 2) {
     fmt::print(stderr, "{}", HelpOf(goscope, &goscope));

@@ -140,12 +140,31 @@ uint64_t PprofProfile::LocationId(uint64_t pc) {
   return location_index_[pc] = locations_.size();
 }
 
-void PprofProfile::add_sample(const std::vector<uint64_t>& pcs, const std::vector<int64_t>& values,
-                              const std::vector<std::pair<std::string, std::string>>& labels,
-                              const std::vector<std::tuple<std::string, int64_t, std::string>>& num_labels) {
+uint64_t PprofProfile::NamedLocationId(const std::string& name) {
+  auto it = named_location_index_.find(name);
+  if (it != named_location_index_.end()) return it->second;
+  locations_.push_back({0, {{FunctionId(name, ""), 0}}});
+  return named_location_index_[name] = locations_.size();
+}
+
+void PprofProfile::CheckValues(const std::vector<int64_t>& values) const {
   if (values.size() != sample_types_.size())
     throw Error("pprof: sample has " + std::to_string(values.size()) + " values, the profile has " +
                 std::to_string(sample_types_.size()) + " sample types");
+}
+
+void PprofProfile::add_named_sample(const std::vector<std::string>& frames, const std::vector<int64_t>& values) {
+  CheckValues(values);
+  Sample s;
+  s.values = values;
+  for (const std::string& f : frames) s.location_ids.push_back(NamedLocationId(f));
+  samples_.push_back(std::move(s));
+}
+
+void PprofProfile::add_sample(const std::vector<uint64_t>& pcs, const std::vector<int64_t>& values,
+                              const std::vector<std::pair<std::string, std::string>>& labels,
+                              const std::vector<std::tuple<std::string, int64_t, std::string>>& num_labels) {
+  CheckValues(values);
   Sample s;
   s.values = values;
   for (uint64_t pc : pcs) s.location_ids.push_back(LocationId(pc));

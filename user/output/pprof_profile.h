@@ -47,6 +47,10 @@ class PprofProfile {
                   const std::vector<std::pair<std::string, std::string>>& labels = {},
                   const std::vector<std::tuple<std::string, int64_t, std::string>>& num_labels = {});
 
+  // A sample whose stack is names, leaf first, not addresses (a chain of
+  // references, say): each name is a function of its own location.
+  void add_named_sample(const std::vector<std::string>& frames, const std::vector<int64_t>& values);
+
   size_t sample_count() const { return samples_.size(); }
 
   std::string Serialize() const;         // raw profile.proto bytes
@@ -82,6 +86,8 @@ class PprofProfile {
 
   int64_t Str(const std::string& s);  // index in the string table, adding s if new
   uint64_t LocationId(uint64_t pc);
+  uint64_t NamedLocationId(const std::string& name);
+  void CheckValues(const std::vector<int64_t>& values) const;
   uint64_t FunctionId(const std::string& name, const std::string& file);
 
   std::vector<std::pair<int64_t, int64_t>> sample_types_;
@@ -95,6 +101,7 @@ class PprofProfile {
   std::vector<Sample> samples_;
   std::vector<Location> locations_;  // id = index + 1
   std::unordered_map<uint64_t, uint64_t> location_index_;
+  std::unordered_map<std::string, uint64_t> named_location_index_;
   std::vector<Function> functions_;  // id = index + 1
   std::map<std::pair<std::string, std::string>, uint64_t> function_index_;
   std::vector<Mapping> mappings_;  // id = index + 1

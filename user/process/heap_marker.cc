@@ -17,7 +17,9 @@ constexpr uint64_t kMergeGap = 512;        // objects at most this far apart are
 HeapMarker::HeapMarker(const ProcessMemory& mem, const HeapSpans& heap)
     : mem_(mem), heap_(heap), marks_((heap.objects() + 63) / 64) {}
 
-void HeapMarker::MarkValue(uint64_t value) {
+void HeapMarker::MarkValue(uint64_t value) { Mark(value, nullptr, 0); }
+
+void HeapMarker::Mark(uint64_t value, const HeapObject* from, uint64_t offset) {
   std::optional<HeapObject> o = heap_.Find(value);
   if (!o) return;
   uint64_t& word = marks_[o->index / 64];
@@ -26,6 +28,7 @@ void HeapMarker::MarkValue(uint64_t value) {
   word |= bit;
   stats_.objects_marked++;
   stats_.bytes_marked += o->size;
+  if (observer_) observer_->Reached(*o, from, offset);
   if (o->noscan || opaque_.count(o->base)) return;
   for (uint64_t off = 0; off < o->size; off += kPiece) queue_.push_back({o->base + off, std::min(kPiece, o->size - off)});
 }
@@ -39,11 +42,11 @@ bool HeapMarker::IsMarked(uint64_t addr) const {
   return o && (marks_[o->index / 64] >> (o->index % 64) & 1);
 }
 
-void HeapMarker::ScanWords(const uint8_t* data, size_t len) {
+void HeapMarker::ScanWords(const uint8_t* data, size_t len, const HeapObject* from, uint64_t offset) {
   for (size_t off = 0; off + 8 <= len; off += 8) {
     uint64_t v;
     std::memcpy(&v, data + off, 8);
-    MarkValue(v);
+    Mark(v, from, offset + off);
   }
 }
 
@@ -91,14 +94,20 @@ void HeapMarker::ReadAndScan(std::vector<Pending>& batch) {
       data = alone.data();
     }
     stats_.bytes_scanned += p.len;
-    ScanWords(data, p.len);
+    std::optional<HeapObject> from;
+    if (observer_ && !p.root && (from = heap_.Find(p.addr))) {
+      observer_->Scanning(*from, p.addr - from->base, data, p.len);
+      ScanWords(data, p.len, &*from, p.addr - from->base);
+    } else {
+      ScanWords(data, p.len, nullptr, 0);
+    }
   }
 }
 
 void HeapMarker::ScanRange(uint64_t lo, uint64_t hi) {
   lo = (lo + 7) & ~uint64_t{7};
   std::vector<Pending> range;
-  for (uint64_t a = lo; a + 8 <= hi; a += kPiece) range.push_back({a, std::min(kPiece, hi - a) & ~uint64_t{7}});
+  for (uint64_t a = lo; a + 8 <= hi; a += kPiece) range.push_back({a, std::min(kPiece, hi - a) & ~uint64_t{7}, true});
   ReadAndScanAll(range);
 }
 

@@ -17,6 +17,20 @@
 
 namespace goscope {
 
+// Told of the marking as it happens (goscope retain attributes each object to
+// the chain that reached it first). Called on the marking thread, in order.
+class MarkObserver {
+ public:
+  virtual ~MarkObserver() = default;
+  // obj is marked for the first time: reached from a root (from == nullptr),
+  // or from the word at `offset` of the object `from`.
+  virtual void Reached(const HeapObject& obj, const HeapObject* from, uint64_t offset) = 0;
+  // The bytes of obj from `offset` (a large object is scanned in pieces), just
+  // before they are scanned: the first word of a piece at offset 0 is where the
+  // runtime keeps a malloc header.
+  virtual void Scanning(const HeapObject& obj, uint64_t offset, const uint8_t* data, size_t len) = 0;
+};
+
 class HeapMarker {
  public:
   HeapMarker(const ProcessMemory& mem, const HeapSpans& heap);
@@ -36,10 +50,14 @@ class HeapMarker {
   void Drain();
   // Called before each batch read (a few MiB): a caller's time limit throws from it.
   void OnBatch(std::function<void()> hook) { on_batch_ = std::move(hook); }
+  // Not owned; nullptr (the default) for none.
+  void Observe(MarkObserver* observer) { observer_ = observer; }
 
   // Whether addr lies in a marked heap object; false if not in the heap.
   bool IsMarked(uint64_t addr) const;
   bool InHeap(uint64_t addr) const { return heap_.Find(addr).has_value(); }
+  // By HeapObject::index.
+  bool IsMarkedIndex(uint64_t index) const { return marks_[index / 64] >> (index % 64) & 1; }
 
   struct Stats {
     uint64_t objects_marked = 0;
@@ -53,8 +71,10 @@ class HeapMarker {
  private:
   struct Pending {
     uint64_t addr, len;
+    bool root = false;  // a root range, not (a piece of) a heap object
   };
-  void ScanWords(const uint8_t* data, size_t len);
+  void Mark(uint64_t value, const HeapObject* from, uint64_t offset);
+  void ScanWords(const uint8_t* data, size_t len, const HeapObject* from, uint64_t offset);
   void ReadAndScan(std::vector<Pending>& batch);     // one batch; clears it
   void ReadAndScanAll(std::vector<Pending>& pending);  // in batches, until it is empty
 
@@ -64,6 +84,7 @@ class HeapMarker {
   std::vector<Pending> queue_;   // reached objects that hold pointers, not yet scanned
   std::unordered_set<uint64_t> opaque_;
   std::function<void()> on_batch_;
+  MarkObserver* observer_ = nullptr;
   std::vector<uint8_t> buf_;
   Stats stats_;
 };

@@ -14,6 +14,7 @@ namespace {
 struct SpanLayout {
   uint64_t size = 0, start = 0, npages = 0, elemsize = 0, spanclass = 0, state = 0, specials = 0;
   uint64_t in_use = 0, manual = 0;
+  std::optional<uint64_t> large_type;  // 1.22+, with malloc headers
 };
 
 SpanLayout ResolveSpanLayout(const RuntimeLayout& l) {
@@ -28,6 +29,7 @@ SpanLayout ResolveSpanLayout(const RuntimeLayout& l) {
                                 {"runtime.mSpanInUse", &s.in_use},
                                 {"runtime.mSpanManual", &s.manual}});
   if (!missing.empty()) throw Error("heap layout incomplete: " + missing + " unknown");
+  if (Sourced t = l.get("runtime.mspan.largeType"); t.known()) s.large_type = t.value;
   return s;
 }
 
@@ -91,6 +93,11 @@ HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout,
       s.objects = static_cast<uint32_t>((s.end - s.start) / s.elemsize);
       s.noscan = (p[L.spanclass] & 1) != 0;
       s.specials = U64(p, L.specials);
+      if (L.large_type && !s.noscan) {
+        const bool large = (p[L.spanclass] >> 1) == 0;  // size class 0: one object
+        s.large_type = large ? U64(p, *L.large_type) : 0;
+        s.malloc_header = !large && s.elemsize > 512;   // runtime.minSizeForMallocHeader
+      }
       out.spans_.push_back(s);
     }
   }
@@ -142,7 +149,7 @@ std::optional<HeapObject> HeapSpans::Find(uint64_t addr) const {
   const HeapSpan& s = spans_[static_cast<size_t>(i)];
   uint64_t slot = (addr - s.start) / s.elemsize;
   if (slot >= s.objects) return std::nullopt;  // the tail a span's objects do not fill
-  return HeapObject{s.start + slot * s.elemsize, s.elemsize, s.noscan, s.first_index + slot};
+  return HeapObject{s.start + slot * s.elemsize, s.elemsize, s.noscan, s.first_index + slot, static_cast<uint32_t>(i)};
 }
 
 }  // namespace goscope

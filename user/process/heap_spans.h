@@ -22,6 +22,9 @@ struct HeapSpan {
   bool noscan = false;    // the span class says its objects hold no pointers
   uint64_t specials = 0;  // the span's first special record (finalizers, profile records...)
   uint64_t first_index = 0;  // index of its first object among all spans' objects
+  // Where the runtime records its objects' type (from 1.22; before, nowhere):
+  bool malloc_header = false;  // the first word of each object (small objects with pointers over 512 bytes)
+  uint64_t large_type = 0;     // span.largeType: the one large object's type (0 if none recorded)
 };
 
 // An object slot: allocated, or free and holding nothing live (the runtime
@@ -32,6 +35,7 @@ struct HeapObject {
   uint64_t size = 0;
   bool noscan = false;
   uint64_t index = 0;  // unique among all objects of the heap
+  uint32_t span = 0;   // its span's index in HeapSpans::spans()
 };
 
 class HeapSpans {
