@@ -100,6 +100,8 @@ TEST_F(UnknownRelease, StrippedIsRefusedItemByItemButStillSymbolizes) {
                                        {"attach", "-p", pid, "--duration", "1", "-o", dir_ + "/attach"},
                                        {"heap", "-p", pid, "--duration", "1", "-o", dir_ + "/heap.pb.gz"},
                                        {"gc", "-p", pid, "--duration", "1"},
+                                       {"leaks", "-p", pid},
+                                       {"retain", "-p", pid, "-o", dir_ + "/retain.pb.gz"},
                                        {"run", "--", paths_["stripped"], "-recv", "1"}}) {
     cmd.insert(cmd.begin(), heaptest::GoscopeBinary());
     heaptest::Child gs(cmd);
@@ -108,6 +110,7 @@ TEST_F(UnknownRelease, StrippedIsRefusedItemByItemButStillSymbolizes) {
     EXPECT_NE(gs.err().find("runtime.g.goid"), std::string::npos) << cmd[1] << ": " << gs.err();
   }
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/heap.pb.gz"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/retain.pb.gz"));
 }
 
 TEST_F(UnknownRelease, WithDwarfGoroutinesAndAttachWork) {
@@ -119,6 +122,13 @@ TEST_F(UnknownRelease, WithDwarfGoroutinesAndAttachWork) {
   ASSERT_EQ(gs.Wait(), 0) << gs.err();
   EXPECT_NE(gs.out().find("goroutine profile: total " + std::to_string(want)), std::string::npos) << gs.out();
   EXPECT_NE(gs.out().find("main.blockRecv"), std::string::npos) << gs.out();
+
+  // The heap's layout, the type descriptor's and the globals' too, from DWARF.
+  const std::string profile = dir_ + "/retain.pb.gz";
+  heaptest::Child retain({heaptest::GoscopeBinary(), "retain", "-p", std::to_string(prog.pid()), "-o", profile});
+  ASSERT_EQ(retain.Wait(60000), 0) << retain.err();
+  EXPECT_NE(retain.out().find("(" + to_ + "): stopped"), std::string::npos) << retain.out();
+  EXPECT_TRUE(std::filesystem::exists(profile));
 
   GOSCOPE_REQUIRE_BPF_OR_SKIP();
   std::string out_dir = dir_ + "/attach";

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -49,6 +50,15 @@ double Freezer::Thaw() {
 double Freezer::stopped_seconds() const {
   if (thawed_) return stopped_;
   return std::chrono::duration<double>(Clock::now() - start_).count();
+}
+
+void Freezer::CheckAlive() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const size_t close = stat.rfind(')');
+  const char state = close == std::string::npos || close + 2 >= stat.size() ? 'X' : stat[close + 2];
+  if (state == 'Z' || state == 'X')
+    throw Error(fmt::format("process {} exited while it was being read; nothing was concluded", pid_));
 }
 
 void Freezer::CheckStoppedWithin(double max_seconds) const {

@@ -16,6 +16,8 @@
 #include <optional>
 #include <vector>
 
+#include "error.h"
+
 namespace goscope {
 
 class Freezer {
@@ -39,6 +41,9 @@ class Freezer {
   // Throws Error once the process has been stopped longer than max_seconds
   // (a reader's --max-pause: the caller's unwinding lets the process go).
   void CheckStoppedWithin(double max_seconds) const;
+  // Throws Error if the process died while stopped (a SIGKILL still kills a
+  // stopped process): what was read of it is then partial and means nothing.
+  void CheckAlive() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -57,5 +62,19 @@ class Freezer {
   double stopped_ = 0;
   bool thawed_ = false;
 };
+
+// Calls read(freezer) with every thread of pid stopped; an Error it throws
+// becomes "exited while it was being read" when that is what happened (the
+// reads fail then, with messages that would mislead).
+template <class Read>
+auto WhileStopped(pid_t pid, Read read) {
+  Freezer freezer(pid);
+  try {
+    return read(freezer);
+  } catch (const Error&) {
+    freezer.CheckAlive();
+    throw;
+  }
+}
 
 }  // namespace goscope

@@ -137,122 +137,124 @@ class Prover {
     proof.pid = pid;
     proof.go_version = target_.binary->go_version();
 
-    Freezer freezer(pid);
-    HeapSpans heap = HeapSpans::Read(mem_, layout_, bias);
-    HeapMarker marker(mem_, heap);
-    HeapRoots roots(target_, layout_, mem_, heap, marker);
-    std::vector<GRecord> gs = roots.ReadGoroutines();
-    marker.OnBatch([&] { freezer.CheckStoppedWithin(opts_.max_pause_seconds); });
-    freezer.CheckStoppedWithin(opts_.max_pause_seconds);
+    return WhileStopped(pid, [&](Freezer& freezer) {
+      HeapSpans heap = HeapSpans::Read(mem_, layout_, bias);
+      HeapMarker marker(mem_, heap);
+      HeapRoots roots(target_, layout_, mem_, heap, marker);
+      std::vector<GRecord> gs = roots.ReadGoroutines();
+      marker.OnBatch([&] { freezer.CheckStoppedWithin(opts_.max_pause_seconds); });
+      freezer.CheckStoppedWithin(opts_.max_pause_seconds);
 
-    // What the runtime's own records would make reachable from any blocked
-    // goroutine is hidden, as the runtime hides it while it decides: the gs
-    // (a g points at its sudogs), the sudogs (at the channel or semaphore),
-    // the semaphore table, and the Ps (stale GC buffers and caches).
-    std::unordered_map<uint64_t, uint64_t> sema_elem;
-    std::vector<uint64_t> sudogs;
-    if (!sync_in_g && semtable.known() && treap.known())
-      sema_elem = SemaphoreWaiters(mem_, SL, semtable.value + bias, treap.value, &sudogs);
-    for (const GRecord& g : gs) marker.DoNotScan(g.addr);
-    std::vector<uint64_t> timer_heaps = roots.HidePs();
+      // What the runtime's own records would make reachable from any blocked
+      // goroutine is hidden, as the runtime hides it while it decides: the gs
+      // (a g points at its sudogs), the sudogs (at the channel or semaphore),
+      // the semaphore table, and the Ps (stale GC buffers and caches).
+      std::unordered_map<uint64_t, uint64_t> sema_elem;
+      std::vector<uint64_t> sudogs;
+      if (!sync_in_g && semtable.known() && treap.known())
+        sema_elem = SemaphoreWaiters(mem_, SL, semtable.value + bias, treap.value, &sudogs);
+      for (const GRecord& g : gs) marker.DoNotScan(g.addr);
+      std::vector<uint64_t> timer_heaps = roots.HidePs();
 
-    // Which goroutines run now: a thread is on their stack, whatever their
-    // status says. The threads' registers are roots.
-    const ThreadRoots threads = roots.ReadThreads(freezer, gs);
+      // Which goroutines run now: a thread is on their stack, whatever their
+      // status says. The threads' registers are roots.
+      const ThreadRoots threads = roots.ReadThreads(freezer, gs);
 
-    std::vector<Candidate> blocked;
-    std::vector<const GRecord*> running;
-    std::map<std::string, size_t> unjudged;
-    for (const GRecord& g : gs) {
-      if (IsDeadStatus(g.status)) continue;
-      proof.goroutines++;
-      Candidate c{g, IsWaitingStatus(g.status) ? reasons.Name(g.waitreason) : "", Wait::kMayRun, {}, true};
-      if (threads.on_cpu.count(g.addr)) {
-        // runs
-      } else if (g.status == gstatus::kLeaked) {
-        c.may_run = false;  // the runtime proved it itself, and keeps the status
-      } else if (g.status == gstatus::kWaiting) {
-        c.wait = Classify(c.reason);
-        if (c.wait == Wait::kChannel) {
-          c.may_run = !WaitingChannels(SL, g.waiting, &c.blocking, &sudogs);
-        } else if (c.wait == Wait::kSync) {
-          uint64_t elem = 0;
-          if (sync_in_g && g.waiting) {
-            if (auto s = ReadSudog(mem_, SL, g.waiting)) elem = s->elem;
-            sudogs.push_back(g.waiting);
-          } else if (auto it = sema_elem.find(g.addr); it != sema_elem.end()) {
-            elem = it->second;
-          }
-          if (elem) {
-            c.blocking.push_back(elem);
+      std::vector<Candidate> blocked;
+      std::vector<const GRecord*> running;
+      std::map<std::string, size_t> unjudged;
+      for (const GRecord& g : gs) {
+        if (IsDeadStatus(g.status)) continue;
+        proof.goroutines++;
+        Candidate c{g, IsWaitingStatus(g.status) ? reasons.Name(g.waitreason) : "", Wait::kMayRun, {}, true};
+        if (threads.on_cpu.count(g.addr)) {
+          // runs
+        } else if (g.status == gstatus::kLeaked) {
+          c.may_run = false;  // the runtime proved it itself, and keeps the status
+        } else if (g.status == gstatus::kWaiting) {
+          c.wait = Classify(c.reason);
+          if (c.wait == Wait::kChannel) {
+            c.may_run = !WaitingChannels(SL, g.waiting, &c.blocking, &sudogs);
+          } else if (c.wait == Wait::kSync) {
+            uint64_t elem = 0;
+            if (sync_in_g && g.waiting) {
+              if (auto s = ReadSudog(mem_, SL, g.waiting)) elem = s->elem;
+              sudogs.push_back(g.waiting);
+            } else if (auto it = sema_elem.find(g.addr); it != sema_elem.end()) {
+              elem = it->second;
+            }
+            if (elem) {
+              c.blocking.push_back(elem);
+              c.may_run = false;
+            } else {
+              unjudged[c.reason]++;
+            }
+          } else if (c.wait == Wait::kNever) {
             c.may_run = false;
-          } else {
-            unjudged[c.reason]++;
           }
-        } else if (c.wait == Wait::kNever) {
-          c.may_run = false;
         }
-      }
-      if (c.may_run) {
-        running.push_back(&g);
-      } else {
-        proof.blocked++;
-        blocked.push_back(std::move(c));
-      }
-    }
-    for (uint64_t s : sudogs) marker.DoNotScan(s);
-
-    // Roots: globals, timers, finalizers, registers, system stacks,
-    // goroutines that can run.
-    if (semtable.known())
-      roots.MarkFromGlobals(semtable.value + bias, semtable.value + bias + kSemTabSize * kSemTabStride);
-    else
-      roots.MarkFromGlobals();
-    roots.MarkFromTimers(timer_heaps);
-    roots.MarkFromSpecials();
-    roots.MarkFromThreads(threads, gs);
-    for (const GRecord* g : running) roots.MarkFromGoroutine(*g);
-    marker.Drain();
-    freezer.CheckStoppedWithin(opts_.max_pause_seconds);
-
-    // Until no blocked goroutine turns out able to run.
-    for (bool changed = true; changed;) {
-      proof.rounds++;
-      changed = false;
-      for (Candidate& c : blocked) {
-        if (c.may_run || c.g.status == gstatus::kLeaked) continue;
-        for (uint64_t b : c.blocking)
-          if (!marker.InHeap(b) || marker.IsMarked(b)) c.may_run = true;
         if (c.may_run) {
-          roots.MarkFromGoroutine(c.g);
-          changed = true;
+          running.push_back(&g);
+        } else {
+          proof.blocked++;
+          blocked.push_back(std::move(c));
         }
       }
+      for (uint64_t s : sudogs) marker.DoNotScan(s);
+
+      // Roots: globals, timers, finalizers, registers, system stacks,
+      // goroutines that can run.
+      if (semtable.known())
+        roots.MarkFromGlobals(semtable.value + bias, semtable.value + bias + kSemTabSize * kSemTabStride);
+      else
+        roots.MarkFromGlobals();
+      roots.MarkFromTimers(timer_heaps);
+      roots.MarkFromSpecials();
+      roots.MarkFromThreads(threads, gs);
+      for (const GRecord* g : running) roots.MarkFromGoroutine(*g);
       marker.Drain();
       freezer.CheckStoppedWithin(opts_.max_pause_seconds);
-    }
-    proof.pause_seconds = freezer.Thaw();
 
-    for (const Candidate& c : blocked) {
-      if (c.may_run) continue;
-      // As the runtime: main blocked in select {} counts as leaked while
-      // deciding (so what it holds hides nothing) but is not reported.
-      if (c.g.goid == 1 && c.reason == "select (no cases)") continue;
-      proof.leaked.push_back({c.g.goid, c.reason, c.blocking, c.g.status == gstatus::kLeaked});
-    }
-    std::sort(proof.leaked.begin(), proof.leaked.end(),
-              [](const ProvenLeak& a, const ProvenLeak& b) { return a.goid < b.goid; });
-    for (const auto& [reason, n] : unjudged)
-      proof.notes.push_back(fmt::format("{} goroutine{} in {} not judged (what {} wait{} on is not recorded by go1.{}); "
-                                        "counted as able to run",
-                                        n, n == 1 ? "" : "s", reason, n == 1 ? "it" : "they", n == 1 ? "s" : "", minor));
-    proof.heap_bytes = heap.bytes();
-    proof.heap_objects = heap.objects();
-    proof.bytes_scanned = marker.stats().bytes_scanned;
-    proof.objects_marked = marker.stats().objects_marked;
-    proof.stacks_precise = roots.stacks_precise();
-    proof.stacks_conservative = roots.stacks_conservative();
-    return proof;
+      // Until no blocked goroutine turns out able to run.
+      for (bool changed = true; changed;) {
+        proof.rounds++;
+        changed = false;
+        for (Candidate& c : blocked) {
+          if (c.may_run || c.g.status == gstatus::kLeaked) continue;
+          for (uint64_t b : c.blocking)
+            if (!marker.InHeap(b) || marker.IsMarked(b)) c.may_run = true;
+          if (c.may_run) {
+            roots.MarkFromGoroutine(c.g);
+            changed = true;
+          }
+        }
+        marker.Drain();
+        freezer.CheckStoppedWithin(opts_.max_pause_seconds);
+      }
+      freezer.CheckAlive();
+      proof.pause_seconds = freezer.Thaw();
+
+      for (const Candidate& c : blocked) {
+        if (c.may_run) continue;
+        // As the runtime: main blocked in select {} counts as leaked while
+        // deciding (so what it holds hides nothing) but is not reported.
+        if (c.g.goid == 1 && c.reason == "select (no cases)") continue;
+        proof.leaked.push_back({c.g.goid, c.reason, c.blocking, c.g.status == gstatus::kLeaked});
+      }
+      std::sort(proof.leaked.begin(), proof.leaked.end(),
+                [](const ProvenLeak& a, const ProvenLeak& b) { return a.goid < b.goid; });
+      for (const auto& [reason, n] : unjudged)
+        proof.notes.push_back(fmt::format("{} goroutine{} in {} not judged (what {} wait{} on is not recorded by go1.{}); "
+                                          "counted as able to run",
+                                          n, n == 1 ? "" : "s", reason, n == 1 ? "it" : "they", n == 1 ? "s" : "", minor));
+      proof.heap_bytes = heap.bytes();
+      proof.heap_objects = heap.objects();
+      proof.bytes_scanned = marker.stats().bytes_scanned;
+      proof.objects_marked = marker.stats().objects_marked;
+      proof.stacks_precise = roots.stacks_precise();
+      proof.stacks_conservative = roots.stacks_conservative();
+      return proof;
+    });
   }
 
  private:

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "dwarf_types.h"
 #include "error.h"
 #include "model/goroutine.h"
 #include "process/freezer.h"
@@ -51,10 +52,14 @@ class GlobalNames {
 // recorded for it.
 class Attribution : public MarkObserver {
  public:
-  Attribution(const HeapSpans& heap, RuntimeTypes& types, int max_depth)
-      : heap_(heap), types_(types), max_depth_(max_depth), node_of_(heap.objects()), type_of_(heap.objects()) {
+  // dwarf: the binary's types, or null (stripped): then chains name objects
+  // by what the runtime records only.
+  Attribution(const HeapSpans& heap, RuntimeTypes& types, DwarfTypes* dwarf, int max_depth)
+      : heap_(heap), types_(types), dwarf_(dwarf), max_depth_(max_depth), node_of_(heap.objects()),
+        type_of_(heap.objects()), dwarf_of_(dwarf ? heap.objects() : 0) {
     labels_.push_back("");  // label 0: not known
     nodes_.push_back({0, 0, 0});
+    dwarf_ids_.push_back(DwarfTypes::kNone);  // 0: not known
   }
 
   // The chain objects reached from now on start from (root, then sub).
@@ -62,14 +67,28 @@ class Attribution : public MarkObserver {
     uint32_t n = Child(0, Label(root));
     if (!sub.empty()) n = Child(n, Label(sub));
     current_ = n;
+    root_pointee_ = 0;
   }
+  // The DWARF type a root word points to, when known (a global's field).
+  void SetRootPointee(DwarfTypes::TypeId t) { root_pointee_ = DwarfIndex(t); }
 
-  void Reached(const HeapObject& obj, const HeapObject* from, uint64_t) override {
+  void Reached(const HeapObject& obj, const HeapObject* from, uint64_t offset) override {
     const HeapSpan& span = heap_.spans()[obj.span];
-    if (span.large_type) type_of_[obj.index] = TypeLabel(obj, span.large_type);
+    if (span.large_type) SetRuntimeType(obj, span.large_type);
     if (!from) {
       node_of_[obj.index] = current_;
+      if (dwarf_ && !dwarf_of_[obj.index]) dwarf_of_[obj.index] = root_pointee_;
       return;
+    }
+    // Which field of `from` this is, and so what obj is, where DWARF says.
+    std::optional<DwarfTypes::PointerField> field;
+    // (From 1.22 a malloc header is the first word; the value follows it.)
+    const uint64_t header = heap_.spans()[from->span].malloc_header ? 8 : 0;
+    if (dwarf_ && dwarf_of_[from->index] && offset >= header) {
+      const DwarfTypes::TypeId t = dwarf_ids_[dwarf_of_[from->index]];
+      const uint64_t size = dwarf_->Size(t), at = offset - header;
+      field = dwarf_->PointerAt(t, size && at >= size ? at % size : at);
+      if (field && !dwarf_of_[obj.index]) dwarf_of_[obj.index] = DwarfIndex(field->pointee);
     }
     const uint32_t parent = node_of_[from->index];
     if (nodes_[parent].depth >= max_depth_ || nodes_.size() >= kMaxPathNodes) {
@@ -77,19 +96,22 @@ class Attribution : public MarkObserver {
       cut_++;
       return;
     }
-    node_of_[obj.index] = Child(parent, ObjectLabel(*from));
+    const uint32_t edge = ObjectLabel(*from);
+    node_of_[obj.index] = Child(parent, field && !field->path.empty() ? Label(labels_[edge] + field->path) : edge);
   }
 
   void Scanning(const HeapObject& obj, uint64_t offset, const uint8_t* data, size_t len) override {
     if (offset != 0 || len < 8 || !heap_.spans()[obj.span].malloc_header) return;
     uint64_t type;
     std::memcpy(&type, data, 8);
-    type_of_[obj.index] = TypeLabel(obj, type);
+    SetRuntimeType(obj, type);
   }
 
   // What a reached object is called: its type, else its size.
   uint32_t ObjectLabel(const HeapObject& obj) {
     if (uint32_t t = type_of_[obj.index]) return t;
+    if (dwarf_ && dwarf_of_[obj.index])
+      if (uint32_t t = DwarfLabel(obj, dwarf_of_[obj.index])) return t;
     auto [it, added] = size_labels_.try_emplace(obj.size << 1 | obj.noscan, 0);
     if (added)
       it->second = Label(obj.noscan ? fmt::format("({} B, no pointers)", obj.size) : fmt::format("({} B)", obj.size));
@@ -147,17 +169,47 @@ class Attribution : public MarkObserver {
     return last_child_ = it->second;
   }
   // "T", or "[]T" for an object that holds several (an array, a slice's backing).
-  uint32_t TypeLabel(const HeapObject& obj, uint64_t type_addr) {
+  uint32_t TypeLabel(const HeapObject& obj, const std::string& name, uint64_t size) {
+    return Label(size && obj.size >= 2 * size ? "[]" + name : name);
+  }
+  // The type the runtime recorded for obj (its malloc header or span); DWARF
+  // then knows its fields by that name.
+  void SetRuntimeType(const HeapObject& obj, uint64_t type_addr) {
     const RuntimeType* t = types_.At(type_addr);
-    if (!t) return 0;
-    return Label(t->size && obj.size >= 2 * t->size ? "[]" + t->name : t->name);
+    if (!t) return;
+    type_of_[obj.index] = TypeLabel(obj, t->name, t->size);
+    if (dwarf_ && !dwarf_of_[obj.index]) dwarf_of_[obj.index] = DwarfIndex(dwarf_->Named(t->name));
+  }
+  uint32_t DwarfLabel(const HeapObject& obj, uint32_t index) {
+    const DwarfTypes::TypeId t = dwarf_ids_[index];
+    const uint64_t size = dwarf_->Size(t);
+    const bool array = size && obj.size >= 2 * size;
+    auto [it, added] = dwarf_labels_.try_emplace(uint64_t{index} << 1 | array, 0);
+    if (added) {
+      const std::string name = dwarf_->Name(t);
+      it->second = name.empty() ? 0 : Label(array ? "[]" + name : name);
+    }
+    return it->second;
+  }
+  // A small index for a DWARF type (0: none), so each object holds 4 bytes.
+  uint32_t DwarfIndex(DwarfTypes::TypeId t) {
+    if (t == DwarfTypes::kNone) return 0;
+    auto [it, added] = dwarf_index_.try_emplace(t, static_cast<uint32_t>(dwarf_ids_.size()));
+    if (added) dwarf_ids_.push_back(t);
+    return it->second;
   }
 
   const HeapSpans& heap_;
   RuntimeTypes& types_;
+  DwarfTypes* dwarf_;
   const uint32_t max_depth_;
   std::vector<uint32_t> node_of_;  // by object index
   std::vector<uint32_t> type_of_;  // by object index: a label, 0 if the runtime recorded none
+  std::vector<uint32_t> dwarf_of_;  // by object index: a DwarfIndex, 0 if not known (empty without DWARF)
+  std::vector<DwarfTypes::TypeId> dwarf_ids_;
+  std::unordered_map<DwarfTypes::TypeId, uint32_t> dwarf_index_;
+  std::unordered_map<uint64_t, uint32_t> dwarf_labels_;  // DwarfIndex << 1 | array -> label (0: unnamed)
+  uint32_t root_pointee_ = 0;
   std::vector<std::string> labels_;
   std::unordered_map<std::string, uint32_t> label_index_;
   std::vector<Node> nodes_;  // node 0: above every root
@@ -185,67 +237,84 @@ Retention MeasureRetention(const TargetProcess& target, const RuntimeLayout& lay
   ProcessMemory mem(target.pid);
   RuntimeTypes types(target, layout, mem);
   GlobalNames globals(target.binary->elf());
+  // Field names and the types of objects the runtime does not record, where
+  // the binary has DWARF; read before the process is stopped.
+  std::unique_ptr<DwarfTypes> dwarf;
+  try {
+    dwarf = DwarfTypes::Read(target.binary->path());
+  } catch (const Error& e) {
+    out.notes.push_back(std::string(e.what()) + ": chains without field names");
+  }
 
-  Freezer freezer(target.pid);
-  HeapSpans heap = HeapSpans::Read(mem, layout, target.load_bias);
-  HeapMarker marker(mem, heap);
-  HeapRoots roots(target, layout, mem, heap, marker);
-  std::vector<GRecord> gs = roots.ReadGoroutines();
-  marker.OnBatch([&] { freezer.CheckStoppedWithin(opts.max_pause_seconds); });
-  Attribution chains(heap, types, opts.max_depth);
-  marker.Observe(&chains);
+  WhileStopped(target.pid, [&](Freezer& freezer) {
+    HeapSpans heap = HeapSpans::Read(mem, layout, target.load_bias);
+    HeapMarker marker(mem, heap);
+    HeapRoots roots(target, layout, mem, heap, marker);
+    std::vector<GRecord> gs = roots.ReadGoroutines();
+    marker.OnBatch([&] { freezer.CheckStoppedWithin(opts.max_pause_seconds); });
+    Attribution chains(heap, types, dwarf.get(), opts.max_depth);
+    marker.Observe(&chains);
 
-  // One root at a time: what one root reaches is all marked (and so its own)
-  // before the next root starts.
-  std::pair<std::string, std::string> last;
-  auto start = [&](std::string root, std::string sub = "") {
-    if (last.first == root && last.second == sub) return;
+    // One root at a time: what one root reaches is all marked (and so its own)
+    // before the next root starts.
+    std::pair<std::string, std::string> last;
+    auto start = [&](std::string root, std::string sub = "") {
+      if (last.first == root && last.second == sub) return;
+      marker.Drain();
+      chains.StartRoot(root, sub);
+      last = {std::move(root), std::move(sub)};
+    };
+    roots.OnRoot([&](const RootSite& site) {
+      switch (site.kind) {
+        case RootSite::Kind::kGlobal: {
+          const uint64_t addr = site.addr - target.load_bias;
+          const DwarfTypes::Global* g = dwarf ? dwarf->GlobalAt(addr) : nullptr;
+          std::optional<DwarfTypes::PointerField> field = g ? dwarf->PointerAt(g->type, addr - g->addr) : std::nullopt;
+          start(globals.Name(addr) + (field ? field->path : ""));
+          if (field) chains.SetRootPointee(field->pointee);
+          return;
+        }
+        case RootSite::Kind::kFrame:
+          return start(FrameFunction(target, site.pc) + " (frame)", fmt::format("sp+{:#x}", site.offset));
+        case RootSite::Kind::kStack:
+          return start("stack of " + FrameFunction(target, site.g->startpc + 1) + " (read conservatively)");
+        case RootSite::Kind::kGoroutine:
+          return start("goroutine descriptors (runtime.g)");
+        case RootSite::Kind::kTimers:
+          return start("timers");
+        case RootSite::Kind::kFinalizer:
+          return start("finalizers and cleanups");
+        case RootSite::Kind::kThread:
+          return start("threads (registers, system stacks)");
+      }
+    });
+
+    // The goroutines' descriptors are marked (they are objects allgs holds) but
+    // what they hold is each goroutine's, scanned with its stack below. The Ps'
+    // caches and buffers hold stale pointers: hidden, as goscope leaks does.
+    for (const GRecord& g : gs) marker.DoNotScan(g.addr);
+    std::vector<uint64_t> timer_heaps = roots.HidePs();
+    roots.MarkFromGlobals();
+    for (const GRecord& g : gs)
+      if (!IsDeadStatus(g.status)) roots.MarkFromGoroutine(g);
+    roots.MarkFromTimers(timer_heaps);
+    roots.MarkFromSpecials();
+    roots.MarkFromThreads(roots.ReadThreads(freezer, gs), gs);
     marker.Drain();
-    chains.StartRoot(root, sub);
-    last = {std::move(root), std::move(sub)};
-  };
-  roots.OnRoot([&](const RootSite& site) {
-    switch (site.kind) {
-      case RootSite::Kind::kGlobal:
-        return start(globals.Name(site.addr - target.load_bias));
-      case RootSite::Kind::kFrame:
-        return start(FrameFunction(target, site.pc) + " (frame)", fmt::format("sp+{:#x}", site.offset));
-      case RootSite::Kind::kStack:
-        return start("stack of " + FrameFunction(target, site.g->startpc + 1) + " (read conservatively)");
-      case RootSite::Kind::kGoroutine:
-        return start("goroutine descriptors (runtime.g)");
-      case RootSite::Kind::kTimers:
-        return start("timers");
-      case RootSite::Kind::kFinalizer:
-        return start("finalizers and cleanups");
-      case RootSite::Kind::kThread:
-        return start("threads (registers, system stacks)");
-    }
+    freezer.CheckStoppedWithin(opts.max_pause_seconds);
+    freezer.CheckAlive();
+    out.pause_seconds = freezer.Thaw();
+    chains.Collect(marker, &out);  // from what was read: the process runs meanwhile
+    out.heap_bytes = heap.bytes();
+    out.heap_objects = heap.objects();
+    out.stacks_precise = roots.stacks_precise();
+    out.stacks_conservative = roots.stacks_conservative();
   });
-
-  // The goroutines' descriptors are marked (they are objects allgs holds) but
-  // what they hold is each goroutine's, scanned with its stack below. The Ps'
-  // caches and buffers hold stale pointers: hidden, as goscope leaks does.
-  for (const GRecord& g : gs) marker.DoNotScan(g.addr);
-  std::vector<uint64_t> timer_heaps = roots.HidePs();
-  roots.MarkFromGlobals();
-  for (const GRecord& g : gs)
-    if (!IsDeadStatus(g.status)) roots.MarkFromGoroutine(g);
-  roots.MarkFromTimers(timer_heaps);
-  roots.MarkFromSpecials();
-  roots.MarkFromThreads(roots.ReadThreads(freezer, gs), gs);
-  marker.Drain();
-  freezer.CheckStoppedWithin(opts.max_pause_seconds);
-  out.pause_seconds = freezer.Thaw();
-  chains.Collect(marker, &out);  // from what was read: the process runs meanwhile
-
-  out.heap_bytes = heap.bytes();
-  out.heap_objects = heap.objects();
-  out.stacks_precise = roots.stacks_precise();
-  out.stacks_conservative = roots.stacks_conservative();
   if (!types.available() || out.typed_objects == 0)
-    out.notes.push_back(out.go_version + " records no object types in its heap (malloc headers came in go1.22): "
-                        "objects are shown by size");
+    out.notes.push_back(out.go_version + " records no object types in its heap (malloc headers came in go1.22): " +
+                        (dwarf ? "objects are named by the DWARF type of the field that points to them, else by size"
+                               : "objects are shown by size"));
+  if (!dwarf) out.notes.push_back("no DWARF: chains without field names");
   return out;
 }
 
