@@ -21,16 +21,17 @@ void HeapMarker::MarkValue(uint64_t value) { Mark(value, nullptr, 0); }
 
 void HeapMarker::Mark(uint64_t value, const HeapObject* from, uint64_t offset) {
   std::optional<HeapObject> o = heap_.Find(value);
-  if (!o) return;
-  uint64_t& word = marks_[o->index / 64];
-  const uint64_t bit = uint64_t{1} << (o->index % 64);
-  if (word & bit) return;
-  word |= bit;
+  if (o && !IsMarkedIndex(o->index)) Reach(*o, from, offset);
+}
+
+void HeapMarker::Reach(const HeapObject& o, const HeapObject* from, uint64_t offset) {
+  marks_[o.index / 64] |= uint64_t{1} << (o.index % 64);
   stats_.objects_marked++;
-  stats_.bytes_marked += o->size;
-  if (observer_) observer_->Reached(*o, from, offset);
-  if (o->noscan || opaque_.count(o->base)) return;
-  for (uint64_t off = 0; off < o->size; off += kPiece) queue_.push_back({o->base + off, std::min(kPiece, o->size - off)});
+  stats_.bytes_marked += o.size;
+  if (observer_) observer_->Reached(o, from, offset);
+  if (o.noscan || opaque_.count(o.base)) return;
+  for (uint64_t off = 0; off < o.size; off += kPiece)
+    queue_.push_back({o.base + off, static_cast<uint32_t>(std::min(kPiece, o.size - off))});
 }
 
 void HeapMarker::DoNotScan(uint64_t addr) {
@@ -46,7 +47,8 @@ void HeapMarker::ScanWords(const uint8_t* data, size_t len, const HeapObject* fr
   for (size_t off = 0; off + 8 <= len; off += 8) {
     uint64_t v;
     std::memcpy(&v, data + off, 8);
-    Mark(v, from, offset + off);
+    std::optional<HeapObject> o = heap_.Find(v);  // inline: this loop is most of a walk
+    if (o && !IsMarkedIndex(o->index)) Reach(*o, from, offset + off);
   }
 }
 
@@ -61,7 +63,7 @@ void HeapMarker::ReadAndScan(std::vector<Pending>& batch) {
     const Pending& p = batch[i];
     if (!ranges.empty() && p.addr >= ranges.back().addr + ranges.back().len &&
         p.addr - (ranges.back().addr + ranges.back().len) <= kMergeGap && p.addr + p.len - ranges.back().addr <= kPiece)
-      ranges.back().len = p.addr + p.len - ranges.back().addr;
+      ranges.back().len = static_cast<uint32_t>(p.addr + p.len - ranges.back().addr);  // <= kPiece
     else
       ranges.push_back(p);
     range_of[i] = ranges.size() - 1;
@@ -107,7 +109,7 @@ void HeapMarker::ReadAndScan(std::vector<Pending>& batch) {
 void HeapMarker::ScanRange(uint64_t lo, uint64_t hi) {
   lo = (lo + 7) & ~uint64_t{7};
   std::vector<Pending> range;
-  for (uint64_t a = lo; a + 8 <= hi; a += kPiece) range.push_back({a, std::min(kPiece, hi - a) & ~uint64_t{7}, true});
+  for (uint64_t a = lo; a + 8 <= hi; a += kPiece) range.push_back({a, static_cast<uint32_t>(std::min(kPiece, hi - a) & ~uint64_t{7}), true});
   ReadAndScanAll(range);
 }
 

@@ -69,11 +69,13 @@ class HeapMarker {
   const Stats& stats() const { return stats_; }
 
  private:
-  struct Pending {
-    uint64_t addr, len;
+  struct Pending {  // 16 bytes: the queue can hold millions
+    uint64_t addr;
+    uint32_t len;       // at most a piece (kPiece)
     bool root = false;  // a root range, not (a piece of) a heap object
   };
   void Mark(uint64_t value, const HeapObject* from, uint64_t offset);
+  void Reach(const HeapObject& o, const HeapObject* from, uint64_t offset);  // o not yet marked
   void ScanWords(const uint8_t* data, size_t len, const HeapObject* from, uint64_t offset);
   void ReadAndScan(std::vector<Pending>& batch);     // one batch; clears it
   void ReadAndScanAll(std::vector<Pending>& pending);  // in batches, until it is empty

@@ -118,6 +118,11 @@ HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout,
       arena[page % kPagesPerArena] = static_cast<int32_t>(i);
     }
   }
+  if (out.hi_ > out.lo_ && ((out.hi_ - 1) >> kArenaShift) - (out.lo_ >> kArenaShift) < kMaxArenaTable) {
+    out.first_arena_ = out.lo_ >> kArenaShift;
+    out.arena_table_.assign(((out.hi_ - 1) >> kArenaShift) - out.first_arena_ + 1, nullptr);
+    for (const auto& [arena, pages] : out.pages_) out.arena_table_[arena - out.first_arena_] = pages.data();
+  }
   return out;
 }
 
@@ -139,17 +144,5 @@ uint64_t HeapSpans::NextSpanStart(uint64_t addr) const {
   return it == spans_.end() ? UINT64_MAX : it->start;
 }
 
-std::optional<HeapObject> HeapSpans::Find(uint64_t addr) const {
-  if (addr < lo_ || addr >= hi_) return std::nullopt;
-  uint64_t page = addr >> kPageShift;
-  auto it = pages_.find(page / kPagesPerArena);
-  if (it == pages_.end()) return std::nullopt;
-  int32_t i = it->second[page % kPagesPerArena];
-  if (i < 0) return std::nullopt;
-  const HeapSpan& s = spans_[static_cast<size_t>(i)];
-  uint64_t slot = (addr - s.start) / s.elemsize;
-  if (slot >= s.objects) return std::nullopt;  // the tail a span's objects do not fill
-  return HeapObject{s.start + slot * s.elemsize, s.elemsize, s.noscan, s.first_index + slot, static_cast<uint32_t>(i)};
-}
 
 }  // namespace goscope

@@ -44,6 +44,7 @@ class HeapSpans {
   // shaped like the runtime's heap.
   static HeapSpans Read(const ProcessMemory& mem, const RuntimeLayout& layout, uint64_t bias);
 
+  // Inline: a reachability walk calls it for every word it scans.
   std::optional<HeapObject> Find(uint64_t addr) const;
   // The start of the first in-use span at or above addr (UINT64_MAX if none).
   uint64_t NextSpanStart(uint64_t addr) const;
@@ -63,8 +64,32 @@ class HeapSpans {
   std::vector<HeapSpan> stacks_;  // stack spans (mSpanManual), by start address
   // Arena number -> span index (or -1) of each of its pages.
   std::unordered_map<uint64_t, std::vector<int32_t>> pages_;
+  // The same as a table from lo_'s arena on, when the heap spans at most
+  // kMaxArenaTable arenas (Go's arenas are near each other): Find runs for
+  // every word scanned, and a hash look-up each time was a fifth of a proof.
+  static constexpr uint64_t kMaxArenaTable = 1 << 16;
+  std::vector<const int32_t*> arena_table_;
+  uint64_t first_arena_ = 0;
   uint64_t objects_ = 0, bytes_ = 0;
   uint64_t lo_ = 0, hi_ = 0;  // [first span's start, last span's end): most words fall outside
 };
+
+inline std::optional<HeapObject> HeapSpans::Find(uint64_t addr) const {
+  if (addr < lo_ || addr >= hi_) return std::nullopt;
+  const uint64_t page = addr >> kPageShift;
+  const int32_t* pages = nullptr;
+  if (!arena_table_.empty()) {
+    pages = arena_table_[page / kPagesPerArena - first_arena_];  // lo_ <= addr < hi_: in the table
+  } else if (auto it = pages_.find(page / kPagesPerArena); it != pages_.end()) {
+    pages = it->second.data();
+  }
+  if (!pages) return std::nullopt;
+  const int32_t i = pages[page % kPagesPerArena];
+  if (i < 0) return std::nullopt;
+  const HeapSpan& s = spans_[static_cast<size_t>(i)];
+  uint64_t slot = (addr - s.start) / s.elemsize;
+  if (slot >= s.objects) return std::nullopt;  // the tail a span's objects do not fill
+  return HeapObject{s.start + slot * s.elemsize, s.elemsize, s.noscan, s.first_index + slot, static_cast<uint32_t>(i)};
+}
 
 }  // namespace goscope
