@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -52,13 +53,17 @@ double Freezer::stopped_seconds() const {
   return std::chrono::duration<double>(Clock::now() - start_).count();
 }
 
-void Freezer::CheckAlive() const {
-  std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  const size_t close = stat.rfind(')');
-  const char state = close == std::string::npos || close + 2 >= stat.size() ? 'X' : stat[close + 2];
-  if (state == 'Z' || state == 'X')
-    throw Error(fmt::format("process {} exited while it was being read; nothing was concluded", pid_));
+void Freezer::CheckAlive(int grace_ms) const {
+  for (int waited = 0;; waited += 10) {
+    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    const size_t close = stat.rfind(')');
+    const char state = close == std::string::npos || close + 2 >= stat.size() ? 'X' : stat[close + 2];
+    if (state == 'Z' || state == 'X')
+      throw Error(fmt::format("process {} exited while it was being read; nothing was concluded", pid_));
+    if (waited >= grace_ms) return;
+    usleep(10000);
+  }
 }
 
 void Freezer::CheckStoppedWithin(double max_seconds) const {
@@ -93,6 +98,9 @@ void Freezer::StopAll() {
       if (attached_.count(tid)) continue;
       if (::ptrace(PTRACE_SEIZE, tid, nullptr, nullptr) != 0) {
         if (errno == ESRCH) continue;  // exited meanwhile
+        const int err = errno;
+        CheckAlive(200);  // a process killed while we stop it refuses the seize too
+        errno = err;
         throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace seize: {}{}", pid_, tid,
                                 std::strerror(errno), errno == EPERM ? " (already traced, or not root?)" : ""));
       }
@@ -127,27 +135,46 @@ std::vector<pid_t> Freezer::Tasks() const {
 
 // Waits for tid's interrupt stop. A signal that arrives first stops it too;
 // that signal is handed back at detach so the program still receives it.
+// Polls rather than blocks: when the process is killed meanwhile, its leader
+// cannot be waited for until its other threads, traced by us, are reaped.
 void Freezer::WaitStopped(pid_t tid) {
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(tid, &status, __WALL);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      attached_.erase(tid);  // gone
-      return;
-    }
-    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+  for (int spin = 0;; spin++) {
+    auto it = attached_.find(tid);
+    if (it == attached_.end() || it->second.stopped) return;
+    if (Reap(tid)) continue;
+    std::vector<pid_t> others;  // collected first: Reap may erase
+    for (const auto& [other, t] : attached_)
+      if (other != tid && !t.stopped) others.push_back(other);
+    for (pid_t other : others) Reap(other);
+    if (spin > kWaitSpins) {  // a thread that neither stops nor exits: let it be
       attached_.erase(tid);
       return;
     }
-    if (!WIFSTOPPED(status)) continue;
-    int event = status >> 16;
-    int sig = WSTOPSIG(status);
-    Thread& t = attached_[tid];
-    if (event == 0 && sig != SIGTRAP) t.signal = sig;  // signal-delivery stop
-    t.stopped = true;
-    return;
+    usleep(spin < 500 ? 20 : 1000);  // stops come within microseconds; a dying process takes longer
   }
+}
+
+// One waitpid of tid without blocking: true if it reported (stopped or gone).
+bool Freezer::Reap(pid_t tid) {
+  int status = 0;
+  const pid_t r = ::waitpid(tid, &status, __WALL | WNOHANG);
+  if (r == 0) return false;
+  if (r < 0) {
+    if (errno == EINTR) return false;
+    attached_.erase(tid);  // gone
+    return true;
+  }
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    attached_.erase(tid);
+    return true;
+  }
+  if (!WIFSTOPPED(status)) return false;
+  const int event = status >> 16;
+  const int sig = WSTOPSIG(status);
+  Thread& t = attached_[tid];
+  if (event == 0 && sig != SIGTRAP) t.signal = sig;  // signal-delivery stop
+  t.stopped = true;
+  return true;
 }
 
 }  // namespace goscope

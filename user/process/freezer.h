@@ -43,7 +43,8 @@ class Freezer {
   void CheckStoppedWithin(double max_seconds) const;
   // Throws Error if the process died while stopped (a SIGKILL still kills a
   // stopped process): what was read of it is then partial and means nothing.
-  void CheckAlive() const;
+  // After a failed read, grace_ms gives a dying process time to show it.
+  void CheckAlive(int grace_ms = 0) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -55,6 +56,8 @@ class Freezer {
   void StopAll();
   std::vector<pid_t> Tasks() const;
   void WaitStopped(pid_t tid);
+  bool Reap(pid_t tid);
+  static constexpr int kWaitSpins = 500 + 5000;  // about 5 s
 
   pid_t pid_;
   std::map<pid_t, Thread> attached_;
@@ -72,7 +75,7 @@ auto WhileStopped(pid_t pid, Read read) {
   try {
     return read(freezer);
   } catch (const Error&) {
-    freezer.CheckAlive();
+    freezer.CheckAlive(200);
     throw;
   }
 }
