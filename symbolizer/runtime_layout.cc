@@ -215,6 +215,7 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.sudog", "c"},
     {K::kField, "runtime.sudog", "waitlink"},
     {K::kField, "runtime.maybeTraceablePtr", "vu", 26},
+    {K::kField, "runtime.hchan", "elemtype"},  // what a leaked goroutine's channel carries
     // A P holds stale pointers (GC work and write-barrier buffers, caches):
     // of its fields only the timers are references a program relies on.
     {K::kField, "runtime.p", "timers", 19, 22},

@@ -236,7 +236,16 @@ TEST(LeakProof, Cli) {
     if (g["wait_reason"] != "chan receive (nil chan)") {
       EXPECT_FALSE(g["blocking_objects"].empty()) << g.dump();
     }
+    // What a channel carries, from its element type (a stripped binary too).
+    if (g["wait_reason"] == "select") {
+      EXPECT_EQ(g["blocking_types"], nlohmann::json::array({"chan int", "chan string"})) << g.dump();
+    } else if (g["wait_reason"] == "chan receive" || g["wait_reason"] == "chan send") {
+      EXPECT_EQ(g["blocking_types"], nlohmann::json::array({"chan int"})) << g.dump();
+    } else {
+      EXPECT_TRUE(g["blocking_types"].empty()) << g.dump();
+    }
   }
+
   EXPECT_EQ(sum, leaked);
   EXPECT_NE(json.err().find("stopped for"), std::string::npos) << json.err();
 

@@ -21,6 +21,9 @@ struct ProvenLeak {
   // Cond), none for a nil channel or an empty select.
   std::vector<uint64_t> blocking;
   bool runtime_found = false;  // the runtime had already marked it leaked (_Gleaked)
+  // What those are where goscope can tell ("chan main.job", from the channel's
+  // element type), one per blocking address; "" where it cannot.
+  std::vector<std::string> blocking_types;
 };
 
 struct LeakProof {

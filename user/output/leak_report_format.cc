@@ -1,6 +1,8 @@
 #include "output/leak_report_format.h"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -20,6 +22,16 @@ nlohmann::json FramesJson(const std::vector<Frame>& frames) {
 std::string FramesText(const std::vector<Frame>& frames) {
   std::string out;
   for (const auto& f : frames) out += fmt::format("    {}\n        {}:{}\n", f.function, f.file, f.line);
+  return out;
+}
+
+// The kinds of thing a group's goroutines wait on, where known ("chan int").
+std::set<std::string> BlockingTypes(const LeakProof& p, const ProvenLeakGroup& g) {
+  std::set<std::string> out;
+  for (const ProvenLeak& l : p.leaked)
+    if (std::binary_search(g.goids.begin(), g.goids.end(), l.goid))
+      for (const std::string& t : l.blocking_types)
+        if (!t.empty()) out.insert(t);
   return out;
 }
 
@@ -55,6 +67,7 @@ nlohmann::json ProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>&
                  {"blocked_stack", FramesJson(g.blocked_stack)},
                  {"goids", g.goids},
                  {"blocking_objects", blocking},
+                 {"blocking_types", BlockingTypes(p, g)},
                  {"runtime_found", g.runtime_found}});
   }
   j["groups"] = a;
@@ -132,6 +145,11 @@ std::string LeakProofText(const LeakProof& p, const std::vector<ProvenLeakGroup>
                        g.wait_reason,
                        g.runtime_found ? fmt::format(" ({} already found by the runtime)", g.runtime_found) : "");
     out += "  blocked in:\n" + FramesText(g.blocked_stack);
+    if (std::set<std::string> types = BlockingTypes(p, g); !types.empty()) {
+      std::string list;
+      for (const std::string& t : types) list += (list.empty() ? "" : ", ") + t;
+      out += "  waiting on: " + list + "\n";
+    }
     if (g.created_by) out += "  created by:\n" + FramesText({*g.created_by});
     std::string ids;
     for (size_t i = 0; i < g.goids.size() && i < 10; i++) ids += fmt::format("{}{}", i ? " " : "", g.goids[i]);

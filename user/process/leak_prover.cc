@@ -16,6 +16,7 @@
 #include "process/heap_roots.h"
 #include "process/heap_spans.h"
 #include "process/process_memory.h"
+#include "process/runtime_types.h"
 
 namespace goscope {
 namespace {
@@ -118,7 +119,7 @@ struct Candidate {
 class Prover {
  public:
   Prover(const TargetProcess& target, const RuntimeLayout& layout, const LeakProofOptions& opts)
-      : target_(target), layout_(layout), opts_(opts), mem_(target.pid) {}
+      : target_(target), layout_(layout), opts_(opts), mem_(target.pid), types_(target, layout, mem_) {}
 
   LeakProof Run() {
     const pid_t pid = target_.pid;
@@ -239,7 +240,9 @@ class Prover {
         // As the runtime: main blocked in select {} counts as leaked while
         // deciding (so what it holds hides nothing) but is not reported.
         if (c.g.goid == 1 && c.reason == "select (no cases)") continue;
-        proof.leaked.push_back({c.g.goid, c.reason, c.blocking, c.g.status == gstatus::kLeaked});
+        proof.leaked.push_back({c.g.goid, c.reason, c.blocking, c.g.status == gstatus::kLeaked,
+                                c.wait == Wait::kChannel ? ChannelTypes(c.blocking) : std::vector<std::string>(
+                                                                                          c.blocking.size())});
       }
       std::sort(proof.leaked.begin(), proof.leaked.end(),
                 [](const ProvenLeak& a, const ProvenLeak& b) { return a.goid < b.goid; });
@@ -258,6 +261,18 @@ class Prover {
   }
 
  private:
+  // "chan T" for each channel, from its element type (runtime.hchan.elemtype,
+  // a type descriptor whose name the process holds); "" where unknown.
+  std::vector<std::string> ChannelTypes(const std::vector<uint64_t>& channels) {
+    std::vector<std::string> out(channels.size());
+    Sourced elemtype = layout_.get("runtime.hchan.elemtype");
+    if (!elemtype.known() || !types_.available()) return out;
+    for (size_t i = 0; i < channels.size(); i++)
+      if (std::optional<uint64_t> t = mem_.ReadU64(channels[i] + elemtype.value))
+        if (const RuntimeType* type = types_.At(*t)) out[i] = "chan " + type->name;
+    return out;
+  }
+
   // The channels of g's sudog list; false if it cannot be read (then g is
   // counted as able to run).
   bool WaitingChannels(const SudogLayout& L, uint64_t sudog, std::vector<uint64_t>* out,
@@ -276,6 +291,7 @@ class Prover {
   const RuntimeLayout& layout_;
   const LeakProofOptions& opts_;
   ProcessMemory mem_;
+  RuntimeTypes types_;
 };
 
 }  // namespace
