@@ -17,7 +17,9 @@
 
 #include "child.h"
 #include "heap_test_util.h"
+#include "prometheus_server.h"
 #include "temp_dir.h"
+#include "tool_required.h"
 #include "testbin.h"
 
 namespace goscope {
@@ -167,6 +169,47 @@ TEST(Retention, RefusesBadInputAndLetsTheProcessGo) {
   EXPECT_NE(ProcessState(prog.pid()), 't');
   prog.CloseStdin();
   EXPECT_EQ(prog.Wait(20000), 0);
+}
+
+// The heap as its own runtime counts it, from a Go server's /metrics.
+double HeapAllocBytes(uint16_t port) {
+  auto reply = testing::PrometheusServer::HttpGet(port, "/metrics", std::chrono::milliseconds(10000));
+  std::smatch m;
+  static const std::regex line(R"re(\ngo_memstats_heap_alloc_bytes (\S+)\n)re");
+  return reply.status == 200 && std::regex_search(reply.body, m, line) ? std::stod(m[1]) : -1;
+}
+
+// Debian's prometheus (go1.19, stripped), serving: what goscope finds
+// reachable is at most what its runtime says is allocated (live objects are
+// a part of it) and not far below; the roots are named as a stripped binary
+// allows; go tool pprof reads the profile; the server answers after.
+TEST(Retention, ReadsARealServerWhichServesOn) {
+  GOSCOPE_REQUIRE_TOOL_OR_SKIP(testing::kPrometheusBinary, "prometheus");
+  testing::PrometheusServer prom({.target = "127.0.0.1:9"});
+  testing::TempDir dir("retain-prometheus");
+  const std::string profile = dir.path() + "/prometheus.pb.gz";
+  const double before = HeapAllocBytes(prom.port());
+  Child retain({heaptest::GoscopeBinary(), "retain", "-p", std::to_string(prom.pid()), "-o", profile, "--top", "30"});
+  ASSERT_EQ(retain.Wait(60000), 0) << retain.err();
+  const double after = HeapAllocBytes(prom.port());
+  ASSERT_GT(before, 0);
+  ASSERT_GT(after, 0);
+
+  ASSERT_FALSE(testing::InstalledGoToolchains().empty());
+  const testing::GoToolchain* tc = &testing::InstalledGoToolchains().back();
+  int rc = -1;
+  const std::string top = testing::RunCommand("PPROF_TMPDIR=/tmp " + testing::GoEnvPrefix() + tc->Tool("pprof") +
+                                                  " -top -unit=B -nodecount=100000 -nodefraction=0 " + testing::ShellQuote(profile) + " 2>&1",
+                                              "", &rc);
+  ASSERT_EQ(rc, 0) << top;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(top, m, std::regex(R"(of (\d+)B total)"))) << top;
+  const double reachable = std::stod(m[1]);
+  EXPECT_LE(reachable, std::max(before, after) * 1.1 + (2 << 20)) << before << " " << after;
+  EXPECT_GE(reachable, std::min(before, after) * 0.25) << before << " " << after;
+  EXPECT_NE(top.find(" (frame)\n"), std::string::npos) << "goroutines' frames, named by the pclntab";
+  EXPECT_NE(top.find(" global 0x"), std::string::npos) << "stripped: globals by address\n" << retain.out();
+  EXPECT_EQ(testing::PrometheusServer::HttpGet(prom.port(), "/-/ready", std::chrono::milliseconds(10000)).status, 200);
 }
 
 // The kernel still kills a stopped process: a SIGKILL that lands while goscope
