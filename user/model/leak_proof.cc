@@ -20,7 +20,7 @@ std::vector<ProvenLeakGroup> GroupProvenLeaks(const LeakProof& proof, const std:
     ProvenLeakGroup& grp = groups[key];
     if (grp.count == 0) {
       grp.wait_reason = l.wait_reason;
-      grp.created_by = g.created_by;
+      if (g.created_by) grp.created_by = *g.created_by;
       grp.blocked_stack = g.stack.frames();
     }
     grp.count++;

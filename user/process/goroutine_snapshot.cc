@@ -417,6 +417,8 @@ class GReader {
   }
 
   uint64_t max_goid() const { return max_goid_; }
+  // Drops the stack copies read so far: the RawGs that point into them must be done with.
+  void ReleaseStacks() { arenas_.clear(); }
 
   // Reads g and its stack again, alone, until two reads of g around the
   // stack agree (at most three times); else marks the stack unavailable.
@@ -476,79 +478,95 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
   snap.wait_reasons_from = reasons.source();
   Unwinder unwinder(bin, bias, std::max(1, opts.max_depth));
 
-  std::vector<RawG> gs;
   GReader reader(mem, L, opts.freeze, opts.include_dead);
-  double now_ns = 0;
-  {
-    std::optional<Freezer> freezer;
-    auto t0 = Clock::now();
-    if (opts.freeze) freezer.emplace(pid);
-
-    std::vector<uint64_t> gptrs = ReadAllgs(mem, layout, bias);
-    snap.allgs_len = gptrs.size();
-
-    now_ns = MonotonicNow();
-    gs.reserve(gptrs.size());
-    // Frozen, nothing changes: one chunk, the fewest system calls.
-    const size_t chunk = freezer ? std::max<size_t>(gptrs.size(), 1) : GReader::kChunk;
-    for (size_t i = 0; i < gptrs.size(); i += chunk)
-      reader.ReadChunk(std::span<const uint64_t>(gptrs).subspan(i, std::min(chunk, gptrs.size() - i)), &gs);
-    if (freezer) {
-      snap.stopped_seconds = freezer->Thaw();
-      snap.frozen = true;
-    }
-    snap.max_goid = reader.max_goid();
-    snap.read_seconds = Seconds(Clock::now() - t0);
-  }
-
-  // Everything below works on the copies: the process runs on meanwhile.
   FrameSymbolizer sym(target.symbolizer());
-  snap.goroutines.reserve(gs.size());
-  for (RawG& r : gs) {
-    Unwound u;
-    if (!r.unavailable && !IsDeadStatus(r.status)) {
-      u = unwinder.Run(r, opts.frame_pointers);
-      // A stack copied while its goroutine ran (and parked again at the same
-      // place before it was read again) does not unwind cleanly, or the two
-      // unwinders disagree: read it again.
-      for (int attempt = 0; !opts.freeze && attempt < 2; attempt++) {
-        bool suspect = u.quality == StackQuality::kTruncated && !u.depth_limited;
-        if (!suspect && FramePointersComparable(r)) suspect = !u.SamePcs(unwinder.Run(r, !opts.frame_pointers));
-        if (!suspect) break;
-        reader.Reread(r);
-        if (r.unavailable) break;
+  double now_ns = 0;  // when the goroutines were read: their wait times end there
+  std::unordered_map<uint64_t, std::shared_ptr<const Frame>> created_by;  // by gopc
+  // A goroutine from its copies (the process may run on meanwhile).
+  auto build = [&](std::vector<RawG>& gs) {
+    for (RawG& r : gs) {
+      Unwound u;
+      if (!r.unavailable && !IsDeadStatus(r.status)) {
         u = unwinder.Run(r, opts.frame_pointers);
+        // A stack copied while its goroutine ran (and parked again at the same
+        // place before it was read again) does not unwind cleanly, or the two
+        // unwinders disagree: read it again.
+        for (int attempt = 0; !opts.freeze && attempt < 2; attempt++) {
+          bool suspect = u.quality == StackQuality::kTruncated && !u.depth_limited;
+          if (!suspect && FramePointersComparable(r)) suspect = !u.SamePcs(unwinder.Run(r, !opts.frame_pointers));
+          if (!suspect) break;
+          reader.Reread(r);
+          if (r.unavailable) break;
+          u = unwinder.Run(r, opts.frame_pointers);
+        }
       }
+      Goroutine g;
+      g.goid = r.goid;
+      g.status = r.status;
+      g.state = StateName(r.status);
+      if (IsWaitingStatus(r.status) && r.waitreason != 0) g.wait_reason = reasons.Name(r.waitreason);
+      if ((IsWaitingStatus(r.status) || r.status == gstatus::kSyscall) && r.waitsince > 0 && now_ns > 0)
+        g.wait_seconds = std::max(0.0, (now_ns - static_cast<double>(r.waitsince)) / 1e9);
+      if (r.parent_goid && *r.parent_goid != 0) g.parent_goid = r.parent_goid;
+      g.gopc = r.gopc;
+      g.startpc = r.startpc;
+      g.system = IsSystem(bin, r.startpc - bias);
+      // Goroutine 1 (main) comes from the runtime's bootstrap, not a go
+      // statement: its gopc points into start-up code (rt0_go, or newproc's ABI
+      // wrapper), and Go prints no "created by" for it either.
+      if (r.gopc && r.goid != 1) {
+        auto [it, fresh] = created_by.try_emplace(r.gopc);
+        if (fresh)
+          if (std::optional<Frame> f = sym.CreatedBy(r.gopc)) {
+            f->function = NameForPrint(f->function);
+            it->second = std::make_shared<const Frame>(std::move(*f));
+          }
+        g.created_by = it->second;
+      }
+      if (r.unavailable) {
+        g.stack_quality = StackQuality::kUnavailable;
+        g.stack_note = r.note;
+      } else if (!IsDeadStatus(r.status)) {
+        g.stack_quality = u.quality;
+        g.stack_note = u.note;
+        for (const RawFrame& rf : u.frames) g.stack_pcs.push_back(rf.sym_pc + 1);  // runtime.Callers: symbolize at pc-1
+        g.stack = sym.Stack(u.frames);
+      }
+      snap.goroutines.push_back(std::move(g));
     }
-    Goroutine g;
-    g.goid = r.goid;
-    g.status = r.status;
-    g.state = StateName(r.status);
-    if (IsWaitingStatus(r.status) && r.waitreason != 0) g.wait_reason = reasons.Name(r.waitreason);
-    if ((IsWaitingStatus(r.status) || r.status == gstatus::kSyscall) && r.waitsince > 0 && now_ns > 0)
-      g.wait_seconds = std::max(0.0, (now_ns - static_cast<double>(r.waitsince)) / 1e9);
-    if (r.parent_goid && *r.parent_goid != 0) g.parent_goid = r.parent_goid;
-    g.gopc = r.gopc;
-    g.startpc = r.startpc;
-    g.system = IsSystem(bin, r.startpc - bias);
-    // Goroutine 1 (main) comes from the runtime's bootstrap, not a go
-    // statement: its gopc points into start-up code (rt0_go, or newproc's ABI
-    // wrapper), and Go prints no "created by" for it either.
-    if (r.gopc && r.goid != 1) {
-      g.created_by = sym.CreatedBy(r.gopc);
-      if (g.created_by) g.created_by->function = NameForPrint(g.created_by->function);
+  };
+
+  std::optional<Freezer> freezer;
+  const auto t0 = Clock::now();
+  if (opts.freeze) freezer.emplace(pid);
+  std::vector<uint64_t> gptrs = ReadAllgs(mem, layout, bias);
+  snap.allgs_len = gptrs.size();
+  now_ns = MonotonicNow();
+  snap.goroutines.reserve(gptrs.size());
+  std::vector<RawG> gs;
+  if (freezer) {
+    // Frozen, nothing changes: one chunk, the fewest system calls, and the
+    // process let go before the work on the copies.
+    reader.ReadChunk(gptrs, &gs);
+    snap.stopped_seconds = freezer->Thaw();
+    snap.frozen = true;
+    snap.read_seconds = Seconds(Clock::now() - t0);
+    build(gs);
+  } else {
+    // Each chunk is made into goroutines and its stack copies dropped before
+    // the next is read: memory stays at one chunk's copies, whatever the count.
+    Clock::duration reading = Clock::now() - t0;
+    for (size_t i = 0; i < gptrs.size(); i += GReader::kChunk) {
+      auto r0 = Clock::now();
+      reader.ReadChunk(std::span<const uint64_t>(gptrs).subspan(i, std::min(GReader::kChunk, gptrs.size() - i)), &gs);
+      reading += Clock::now() - r0;
+      build(gs);
+      gs.clear();
+      reader.ReleaseStacks();
     }
-    if (r.unavailable) {
-      g.stack_quality = StackQuality::kUnavailable;
-      g.stack_note = r.note;
-    } else if (!IsDeadStatus(r.status)) {
-      g.stack_quality = u.quality;
-      g.stack_note = u.note;
-      for (const RawFrame& rf : u.frames) g.stack_pcs.push_back(rf.sym_pc + 1);  // runtime.Callers: symbolize at pc-1
-      g.stack = sym.Stack(u.frames);
-    }
-    snap.goroutines.push_back(std::move(g));
+    snap.read_seconds = Seconds(reading);
   }
+  snap.max_goid = reader.max_goid();
   std::sort(snap.goroutines.begin(), snap.goroutines.end(),
             [](const Goroutine& a, const Goroutine& b) { return a.goid < b.goid; });
   return snap;
