@@ -8,14 +8,18 @@
 #include <nlohmann/json.hpp>
 
 #include "model/goroutine_lifecycle.h"
+#include "output/atomic_file.h"
 
 namespace goscope {
 
+// Writes the document ({"traceEvents": [...], ...}) to out an event at a
+// time (a run can see hundreds of thousands of goroutines), then `more`
+// events (other tracks: GC) at the end of traceEvents.
 // site_name(g): the track a goroutine belongs on ("created by F at file:line");
 // func_name(g): the span's name (the goroutine's function).
-// The document ({"traceEvents": [...]}); other tracks (GC) may be appended to traceEvents.
-nlohmann::json TimelineJson(int pid, const GoroutineLifecycle& lifecycle, uint64_t end_ns,
-                         const std::function<std::string(const TrackedGoroutine&)>& site_name,
-                         const std::function<std::string(const TrackedGoroutine&)>& func_name);
+void WriteTimelineJson(AtomicFileWriter& out, int pid, const GoroutineLifecycle& lifecycle, uint64_t end_ns,
+                       const std::function<std::string(const TrackedGoroutine&)>& site_name,
+                       const std::function<std::string(const TrackedGoroutine&)>& func_name,
+                       const nlohmann::json& more);
 
 }  // namespace goscope

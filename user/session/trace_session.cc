@@ -252,10 +252,11 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
     }
     return it->second;
   };
-  nlohmann::json timeline = TimelineJson(target_.pid, trace_.lifecycle(), end_ns, site, func);
-  for (auto& ev : GcTraceEvents(target_.pid, 0, trace_.lifecycle().start_ns(), trace_.gc_cycles(), trace_.stw_pauses()))
-    timeline["traceEvents"].push_back(ev);
-  WriteFileAtomically(dir + "/timeline.json", timeline.dump() + "\n");
+  AtomicFileWriter timeline(dir + "/timeline.json");
+  WriteTimelineJson(timeline, target_.pid, trace_.lifecycle(), end_ns, site, func,
+                    GcTraceEvents(target_.pid, 0, trace_.lifecycle().start_ns(), trace_.gc_cycles(),
+                                  trace_.stw_pauses()));
+  timeline.Commit();
   nlohmann::json summary = {
       {"schema_version", kOutputSchemaVersion},
       {"pid", target_.pid},
