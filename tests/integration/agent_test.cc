@@ -251,7 +251,7 @@ TEST(Agent, AGrowingLeakGetsItsCreationStackWithoutBeingAsked) {
 }
 
 // A process with many goroutines takes long to read: the agent snapshots it
-// less often (its snapshots stay under 1% of a core) and says so; a small
+// less often (all snapshots together stay under 0.5% of a core) and says so; a small
 // one beside it keeps the 2 s interval.
 TEST(Agent, AProcessWithManyGoroutinesIsSnapshottedLessOften) {
   GOSCOPE_REQUIRE_BPF_OR_SKIP();

@@ -45,10 +45,11 @@ double ThreadCpuSeconds() {
 // How long a binary's probes outlive its last process.
 constexpr double kRetireGraceSeconds = 5;
 
-// Snapshots of one process take at most this share of a core: its refresh
-// interval stretches beyond refresh_s when a snapshot takes longer than
-// refresh_s times this (20 ms at the default 2 s).
-constexpr double kSnapshotCpuShare = 0.01;
+// Snapshots of all processes together take at most this share of a core (the
+// agent's whole budget is 1%; discovery, events, statistics and HTTP take the
+// rest): a process whose snapshots would take more than its part is read less
+// often than every refresh_s (see PlanRefreshes).
+constexpr double kSnapshotCpuShare = 0.005;
 // The main loop wakes every 10-100 ms: a process due a little after the
 // refresh is taken with it, not one round later.
 constexpr double kRefreshSlack = 0.2;
@@ -240,15 +241,34 @@ void Agent::RefreshAll() {
     } catch (const Error&) {
       if (!ProcessAlive(pid)) gone.push_back(pid);  // an exit event lost or not yet read
     }
-    // A process with many goroutines takes long to read: look less often, so
-    // that its snapshots never cost more than kSnapshotCpuShare of a core.
-    const double took = Seconds() - start;
-    proc->refresh_interval = std::max(opts_.refresh_s, took / kSnapshotCpuShare);
-    proc->next_refresh = start + proc->refresh_interval - kRefreshSlack;
+    proc->last_refresh = start;
+    proc->snapshot_seconds = Seconds() - start;
   }
   for (pid_t pid : gone) Forget(pid, "exited");
+  PlanRefreshes();
   CloseExpiredCreationWindows();
   OpenWindowsOnGrowth();
+}
+
+// A process with many goroutines takes long to read (0.2 s at 100,000):
+// the budget of kSnapshotCpuShare is shared out cheapest first, each process
+// taking what a snapshot every refresh_s costs it, or an equal part of what
+// is left if that is less; it is then read just often enough to stay in its
+// part. Every process of a host of small ones keeps refresh_s; the one with
+// 100,000 goroutines among 50 is read about every 50 s.
+void Agent::PlanRefreshes() {
+  std::vector<AgentProcess*> by_cost;
+  for (auto& [pid, proc] : procs_) by_cost.push_back(proc.get());
+  std::sort(by_cost.begin(), by_cost.end(),
+            [](const AgentProcess* a, const AgentProcess* b) { return a->snapshot_seconds < b->snapshot_seconds; });
+  double left = kSnapshotCpuShare;
+  for (size_t i = 0; i < by_cost.size(); i++) {
+    AgentProcess& p = *by_cost[i];
+    const double share = std::min(p.snapshot_seconds / opts_.refresh_s, left / static_cast<double>(by_cost.size() - i));
+    left -= share;
+    p.refresh_interval = share > 0 ? std::max(opts_.refresh_s, p.snapshot_seconds / share) : opts_.refresh_s;
+    p.next_refresh = p.last_refresh + p.refresh_interval - kRefreshSlack;
+  }
 }
 
 bool Agent::OpenCreationWindow(const std::string& key, double seconds, const std::string& why, std::string* error) {
@@ -468,7 +488,8 @@ std::string Agent::MetricsText() {
          "1 while goroutine creation is probed in this process (full creation stacks; a probe hit per goroutine).",
          [](const AgentProcess& p) { return p.creation_probes() ? 1 : 0; });
   family("goscope_snapshot_interval_seconds", MetricType::kGauge,
-         "Seconds between goroutine snapshots of this process: 2, or more where one takes over 1% of that.",
+         "Seconds between goroutine snapshots of this process: 2, or more so that all snapshots together "
+         "take at most 0.5% of a core.",
          [](const AgentProcess& p) { return p.refresh_interval; });
   family("goscope_leak_suspect_goroutines", MetricType::kGauge,
          "Goroutines in leak-suspect groups (one creation site, one blocked stack, blocking wait).",

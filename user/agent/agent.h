@@ -62,6 +62,7 @@ class Agent {
   void DrainAll();
   void RetireWatches(bool all);
   void RefreshAll();
+  void PlanRefreshes();
   // Reads every traced process's runtime statistics (every stats interval).
   void ReadStatsAll();
   // After a stats reading: baselines for processes that do not grow, and a

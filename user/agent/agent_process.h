@@ -102,9 +102,12 @@ class AgentProcess {
   // Refreshes in a row in which the leak-suspect goroutines grew (and number
   // at least kGrowthFloor): the agent's cue for creation stacks.
   int growing_refreshes() const { return growing_refreshes_; }
-  // When the agent refreshes it next (seconds on the monotonic clock), and
-  // the interval it keeps: stretched for processes whose snapshots take long.
+  // When the agent refreshed it last and refreshes it next (seconds on the
+  // monotonic clock), what its last snapshot took, and the interval it keeps:
+  // stretched for processes whose snapshots take long (Agent::PlanRefreshes).
+  double last_refresh = 0;
   double next_refresh = 0;
+  double snapshot_seconds = 0;
   double refresh_interval = 0;
   static constexpr size_t kGrowthFloor = 20;
   uint64_t gc_cycles() const { return trace_.gc_count(); }
