@@ -9,6 +9,7 @@
 #include "output/atomic_file.h"
 #include "binary_info.h"
 #include "cli/commands.h"
+#include "cli/traceable_process.h"
 #include "error.h"
 #include "output/goroutine_format.h"
 #include "process/goroutine_snapshot.h"
@@ -74,9 +75,7 @@ int RunGoroutines(const GoroutinesArgs& args) {
   sopts.frame_pointers = args.frame_pointers;
   sopts.max_depth = static_cast<int>(args.max_depth);
 
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
-  BinaryInfo info = PrepareBinary(target.binary);
-  RequireTraceable(info, fmt::format("process {} ({})", target.pid, target.binary->path()));
+  auto [target, info] = OpenTraceableProcess(static_cast<pid_t>(*args.pid));
   const RuntimeLayout& layout = info.layout;
 
   Snapshot snap = TakeSnapshot(target, layout, sopts);

@@ -7,6 +7,7 @@
 
 #include "binary_info.h"
 #include "cli/commands.h"
+#include "cli/traceable_process.h"
 #include "error.h"
 #include "model/leak_proof.h"
 #include "output/atomic_file.h"
@@ -58,9 +59,7 @@ constexpr const char* kDetails =
     "Exit status 0 on success (leaks or none), 1 on error, 2 on bad usage.\n";
 
 int RunLeaks(const LeaksArgs& args) {
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
-  BinaryInfo info = PrepareBinary(target.binary);
-  RequireTraceable(info, fmt::format("process {} ({})", target.pid, target.binary->path()));
+  auto [target, info] = OpenTraceableProcess(static_cast<pid_t>(*args.pid));
 
   LeakProofOptions opts;
   opts.max_pause_seconds = static_cast<double>(args.max_pause_ms) / 1000;

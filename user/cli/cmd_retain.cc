@@ -7,6 +7,7 @@
 
 #include "binary_info.h"
 #include "cli/commands.h"
+#include "cli/traceable_process.h"
 #include "model/retention.h"
 #include "output/retention_format.h"
 #include "process/retention_walker.h"
@@ -56,9 +57,7 @@ constexpr const char* kDetails =
     "Exit status 0 on success, 1 on error, 2 on bad usage.\n";
 
 int RunRetain(const RetainArgs& args) {
-  TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
-  BinaryInfo info = PrepareBinary(target.binary);
-  RequireTraceable(info, fmt::format("process {} ({})", target.pid, target.binary->path()));
+  auto [target, info] = OpenTraceableProcess(static_cast<pid_t>(*args.pid));
 
   RetentionOptions opts;
   opts.max_pause_seconds = static_cast<double>(args.max_pause_ms) / 1000;
