@@ -146,12 +146,23 @@ void Freezer::WaitStopped(pid_t tid) {
     for (const auto& [other, t] : attached_)
       if (other != tid && !t.stopped) others.push_back(other);
     for (pid_t other : others) Reap(other);
-    if (spin > kWaitSpins) {  // a thread that neither stops nor exits: let it be
+    // A thread of a killed process may never report: let a dead one go. A
+    // live one is waited for however long it takes (one in uninterruptible
+    // sleep stops when its I/O ends): it must be stopped to be let go.
+    if (spin >= kQuickSpins && ThreadGone(tid)) {
       attached_.erase(tid);
       return;
     }
-    usleep(spin < 500 ? 20 : 1000);  // stops come within microseconds; a dying process takes longer
+    usleep(spin < kQuickSpins ? 20 : 1000);  // stops come within microseconds; a dying process takes longer
   }
+}
+
+bool Freezer::ThreadGone(pid_t tid) const {
+  std::ifstream in(fmt::format("/proc/{}/task/{}/stat", pid_, tid));
+  std::string stat((std::istreambuf_iterator<char>(in)), {});
+  const size_t close = stat.rfind(')');
+  const char state = close == std::string::npos || close + 2 >= stat.size() ? 'X' : stat[close + 2];
+  return state == 'Z' || state == 'X';
 }
 
 // One waitpid of tid without blocking: true if it reported (stopped or gone).

@@ -57,7 +57,8 @@ class Freezer {
   std::vector<pid_t> Tasks() const;
   void WaitStopped(pid_t tid);
   bool Reap(pid_t tid);
-  static constexpr int kWaitSpins = 500 + 5000;  // about 5 s
+  bool ThreadGone(pid_t tid) const;  // exited (a zombie, or not there)
+  static constexpr int kQuickSpins = 500;  // 20 us apart: about 10 ms
 
   pid_t pid_;
   std::map<pid_t, Thread> attached_;
