@@ -170,6 +170,27 @@ TEST(HeapProfile, SampledProfileReadsInGoToolPprof) {
   EXPECT_NE(traces.find("runtime.main"), std::string::npos) << traces;
 }
 
+// A run whose heap probes never attached still writes heap.pb.gz: no
+// samples, no symbolizer, the reason as a comment; pprof reads it.
+TEST(HeapProfile, AProfileWithNoSamplesSaysWhyAndReads) {
+  HeapProfileInfo info;
+  info.rate = 512 * 1024;
+  info.comments = {"no heap samples: process 42 exited"};
+  heaptest::TempDir dir;
+  const std::string path = dir.path() + "/heap.pb.gz";
+  BuildHeapProfile({}, info, {}).WriteFile(path);
+  heaptest::RawHeapProfile p = heaptest::ReadHeapProfile(path);
+  EXPECT_EQ(p.sample_types, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes");
+  EXPECT_EQ(p.header["Comment"], "no heap samples: process 42 exited");
+  EXPECT_TRUE(p.sites.empty());
+  int rc = 0;
+  std::string top = testing::RunCommand(testing::GoEnvPrefix() + testing::InstalledGoToolchains().back().Tool("pprof") +
+                                            " -top " + testing::ShellQuote(path) + " 2>&1",
+                                        "", &rc);
+  EXPECT_EQ(rc, 0) << top;
+  EXPECT_NE(top.find("no heap samples: process 42 exited"), std::string::npos) << top;
+}
+
 TEST(HeapProfile, ExactProfileHasAllocValuesOnlyAtPeriodOne) {
   std::vector<HeapExactRecord> exact = {
       {{kMakeslicePc, kLeafPc, kMainPc}, 112, false, 10000, 1120000},

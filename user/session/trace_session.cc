@@ -226,6 +226,15 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
       fo.unit = "bytes";
       WriteFileAtomically(dir + "/flame.svg", FlameGraphSvg(folded, fo));
     }
+  } else if (opts_.alloc_mode != "off") {
+    // The heap probes never attached (the target exited just before, say): the
+    // run's files are the same whatever happened, this one with no samples and
+    // the reason in it (and in summary.json's heap_error).
+    HeapProfileInfo info;
+    info.exact = opts_.alloc_mode == "exact";
+    info.rate = opts_.heap_rate;
+    info.comments.push_back("no heap samples: " + heap_error_);
+    BuildHeapProfile({}, info, {}).WriteFile(dir + "/heap.pb.gz");
   }
 
   LeakReport leaks = trace_.FindLeaks(end_ns);
