@@ -33,6 +33,7 @@ namespace goscope {
 namespace {
 
 using testing::Child;
+using testing::ProcessState;
 using testing::ChildOptions;
 using testing::Io;
 using Counts = std::map<std::string, size_t>;  // goroutine function -> leaked goroutines
@@ -129,14 +130,6 @@ void ExpectFewMissed(size_t found, size_t expected) {
   ::testing::Test::RecordProperty("found", std::to_string(found));
   ::testing::Test::RecordProperty("expected", std::to_string(expected));
   EXPECT_GE(found * 10, expected * 9) << found << " of " << expected;
-}
-
-// A stopped process says 't' (tracing stop) or 'T' in /proc/PID/stat.
-char ProcessState(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  auto close = all.rfind(')');
-  return close == std::string::npos || close + 2 >= all.size() ? '?' : all[close + 2];
 }
 
 TEST(LeakProof, EqualsTheRuntimesGoroutineleakProfile) {

@@ -26,16 +26,9 @@ namespace goscope {
 namespace {
 
 using testing::Child;
+using testing::ProcessState;
 using testing::ChildOptions;
 using testing::Io;
-
-// A stopped process says 't' (tracing stop) or 'T' in /proc/PID/stat.
-char ProcessState(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), {});
-  auto close = all.rfind(')');
-  return close == std::string::npos || close + 2 >= all.size() ? '?' : all[close + 2];
-}
 
 // "expect ROOT BYTES" lines up to "ready".
 std::map<std::string, uint64_t> Expected(Child& prog) {

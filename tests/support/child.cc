@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <chrono>
 
+#include "process/proc_files.h"
+
 namespace goscope::testing {
 namespace {
 
@@ -381,6 +383,12 @@ std::string RunCommand(const std::string& cmd, const std::string& stdin_data, in
   if (exit_code) *exit_code = rc;
   if (stderr_out) *stderr_out = c.err();
   return c.out();
+}
+
+char ProcessState(pid_t pid) {
+  std::optional<std::string> text = ReadProcFile(pid, "stat");
+  std::optional<ProcStat> stat = text ? ParseProcStat(*text) : std::nullopt;
+  return stat ? stat->state : '?';
 }
 
 }  // namespace goscope::testing

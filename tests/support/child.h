@@ -148,4 +148,8 @@ std::string ShellQuote(const std::string& s);
 std::string RunCommand(const std::string& cmd, const std::string& stdin_data, int* exit_code,
                        std::string* stderr_out = nullptr);
 
+// The state letter of /proc/PID/stat ('t': stopped by a tracer, 'Z': a
+// zombie), '?' once the process is gone.
+char ProcessState(pid_t pid);
+
 }  // namespace goscope::testing

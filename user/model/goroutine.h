@@ -32,6 +32,11 @@ constexpr uint32_t kRunnable = 1, kRunning = 2, kSyscall = 3, kWaiting = 4, kDea
 inline bool IsDeadStatus(uint32_t s) { return s == gstatus::kDead || s == gstatus::kDeadExtra; }
 // Parked with its wait reason and wait time still set.
 inline bool IsWaitingStatus(uint32_t s) { return s == gstatus::kWaiting || s == gstatus::kLeaked; }
+// Not on a thread: its saved registers (g.sched, or syscallsp when in a
+// syscall) say where its stack is.
+inline bool HasSavedStack(uint32_t s) {
+  return s == gstatus::kRunnable || IsWaitingStatus(s) || s == gstatus::kSyscall || s == gstatus::kPreempted;
+}
 
 // A goroutine's symbolized stack, shared by every goroutine parked at the
 // same pcs (a leak holds thousands of identical stacks): read-only and cheap

@@ -9,12 +9,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "error.h"
+#include "process/proc_files.h"
+#include "process/run_control.h"
 
 namespace goscope {
 
@@ -54,16 +55,11 @@ double Freezer::stopped_seconds() const {
 }
 
 void Freezer::CheckAlive(int grace_ms) const {
-  for (int waited = 0;; waited += 10) {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), {});
-    const size_t close = stat.rfind(')');
-    const char state = close == std::string::npos || close + 2 >= stat.size() ? 'X' : stat[close + 2];
-    if (state == 'Z' || state == 'X')
-      throw Error(fmt::format("process {} exited while it was being read; nothing was concluded", pid_));
+  for (int waited = 0; ProcessAlive(pid_); waited += 10) {
     if (waited >= grace_ms) return;
     usleep(10000);
   }
+  throw Error(fmt::format("process {} exited while it was being read; nothing was concluded", pid_));
 }
 
 void Freezer::CheckStoppedWithin(double max_seconds) const {
@@ -158,11 +154,13 @@ void Freezer::WaitStopped(pid_t tid) {
 }
 
 bool Freezer::ThreadGone(pid_t tid) const {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/stat", pid_, tid));
-  std::string stat((std::istreambuf_iterator<char>(in)), {});
-  const size_t close = stat.rfind(')');
-  const char state = close == std::string::npos || close + 2 >= stat.size() ? 'X' : stat[close + 2];
-  return state == 'Z' || state == 'X';
+  try {
+    std::optional<std::string> text = ReadProcFile(pid_, fmt::format("task/{}/stat", tid).c_str());
+    std::optional<ProcStat> stat = text ? ParseProcStat(*text) : std::nullopt;
+    return !text || (stat && stat->exited());
+  } catch (const Error&) {
+    return false;  // unreadable is not gone: keep waiting (this runs from the destructor too)
+  }
 }
 
 // One waitpid of tid without blocking: true if it reported (stopped or gone).

@@ -59,10 +59,6 @@ bool SameState(const RawG& a, const RawG& b) {
          a.syscallsp == b.syscallsp && a.syscallpc == b.syscallpc;
 }
 
-bool HasSavedStack(uint32_t status) {
-  return status == gstatus::kRunnable || IsWaitingStatus(status) || status == gstatus::kSyscall || status == gstatus::kPreempted;
-}
-
 // The stack range to copy for g, or an explanation of why there is none.
 constexpr uint64_t kMaxStackCopy = 1 << 20;
 

@@ -19,11 +19,6 @@ namespace {
 constexpr uint64_t kSystemStackWindow = 16 << 10;
 constexpr uint64_t kMaxPreciseStack = 64 << 20;  // a larger stack is scanned conservatively, in pieces
 
-bool Parked(uint32_t status) {
-  return status == gstatus::kWaiting || status == gstatus::kRunnable || status == gstatus::kSyscall ||
-         status == gstatus::kPreempted || status == gstatus::kLeaked;
-}
-
 // The goroutine whose stack holds sp, if any.
 const GRecord* StackOwner(const std::vector<GRecord>& gs, uint64_t sp) {
   for (const GRecord& g : gs)
@@ -234,7 +229,7 @@ void HeapRoots::MarkFromGoroutine(const GRecord& g) {
   stacks_conservative_++;
   Tell({RootSite::Kind::kStack, g.addr, 0, 0, &g});
   uint64_t sp = g.status == gstatus::kSyscall ? g.syscallsp : g.sched_sp;
-  if (!Parked(g.status) || sp < g.stack_lo || sp >= g.stack_hi) sp = g.stack_lo;
+  if (!HasSavedStack(g.status) || sp < g.stack_lo || sp >= g.stack_hi) sp = g.stack_lo;
   if (g.stack_hi > sp && g.stack_hi - sp <= (uint64_t{1} << 30)) marker_.ScanRange(sp, g.stack_hi);
 }
 
