@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "relocations.h"
+#include "varint.h"
 
 namespace goscope {
 namespace {
@@ -12,24 +13,6 @@ namespace {
 constexpr std::string_view kMagic = "\xff Go buildinf:";
 constexpr size_t kHeaderSize = 32;
 constexpr uint8_t kFlagInlineStrings = 2;  // Go 1.18+: varint-prefixed strings follow the header
-
-std::optional<uint64_t> Uvarint(Bytes b, size_t* off) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64 && *off < b.size(); shift += 7) {
-    uint8_t c = b[(*off)++];
-    v |= uint64_t{c & 0x7fu} << shift;
-    if (c < 0x80) return v;
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> VarintString(Bytes b, size_t* off) {
-  auto n = Uvarint(b, off);
-  if (!n || *n > b.size() - *off) return std::nullopt;
-  std::string s(reinterpret_cast<const char*>(b.data() + *off), *n);
-  *off += *n;
-  return s;
-}
 
 // Pre-1.18 layout: the header holds pointers to Go string headers {ptr, len}.
 std::optional<std::string> StringAt(const ElfFile& elf, const Relocations& rel, uint64_t header_vaddr) {

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "error.h"
+#include "varint.h"
 
 namespace goscope {
 namespace {
@@ -65,15 +66,6 @@ void HideUnusedDebugSections(Elf* elf) {
       }
     }
   }
-}
-
-std::optional<uint64_t> ReadUleb128(const unsigned char* p, const unsigned char* end) {
-  uint64_t v = 0;
-  for (int shift = 0; p < end && shift < 64; shift += 7) {
-    v |= uint64_t(*p & 0x7f) << shift;
-    if (!(*p++ & 0x80)) return v;
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -139,7 +131,8 @@ std::optional<uint64_t> MemberOffset(Dwarf_Die* member) {
       if (dwarf_formblock(&attr, &block) != 0 || block.length < 2 || block.data[0] != DW_OP_plus_uconst) {
         return std::nullopt;
       }
-      return ReadUleb128(block.data + 1, block.data + block.length);
+      size_t off = 1;
+      return Uvarint(std::span<const uint8_t>(block.data, block.length), &off);
     }
     default: {
       Dwarf_Word w = 0;

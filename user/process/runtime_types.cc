@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "varint.h"
+
 namespace goscope {
 namespace {
 
@@ -50,15 +52,11 @@ std::optional<RuntimeType> RuntimeTypes::Read(uint64_t addr) const {
   if (str < 0 || at >= etypes_) return std::nullopt;
   uint8_t head[11];
   if (!mem_.Read(at, head, sizeof head)) return std::nullopt;
-  uint64_t len = 0;
-  size_t i = 1;
-  for (int shift = 0; i < sizeof head; i++, shift += 7) {
-    len |= uint64_t{head[i] & 0x7fu} << shift;
-    if (!(head[i] & 0x80)) break;
-  }
-  if (i == sizeof head || len == 0 || len > kMaxName) return std::nullopt;
-  t.name.resize(len);
-  if (!mem_.Read(at + i + 1, t.name.data(), len)) return std::nullopt;
+  size_t off = 1;
+  std::optional<uint64_t> len = Uvarint(head, &off);
+  if (!len || *len == 0 || *len > kMaxName) return std::nullopt;
+  t.name.resize(*len);
+  if (!mem_.Read(at + off, t.name.data(), *len)) return std::nullopt;
   if ((tflag & kTflagExtraStar) && t.name[0] == '*') t.name.erase(0, 1);
   return t;
 }
