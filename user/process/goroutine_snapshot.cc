@@ -317,12 +317,22 @@ class FrameSymbolizer {
     return it->second;
   }
 
-  std::optional<Frame> CreatedBy(uint64_t gopc) const { return sym_.CreatedBy(gopc); }
+  // Go's "created by" frame of a gopc, one shared copy per go statement.
+  std::shared_ptr<const Frame> CreatedBy(uint64_t gopc) {
+    auto [it, fresh] = created_by_.try_emplace(gopc);
+    if (fresh)
+      if (std::optional<Frame> f = sym_.CreatedBy(gopc)) {
+        f->function = NameForPrint(f->function);
+        it->second = std::make_shared<const Frame>(std::move(*f));
+      }
+    return it->second;
+  }
 
  private:
   const StackSymbolizer sym_;
   std::unordered_map<uint64_t, std::vector<Frame>> cache_;
   std::map<std::vector<uint64_t>, SharedFrames> stacks_;  // by (pc, sym_pc) of each physical frame
+  std::unordered_map<uint64_t, std::shared_ptr<const Frame>> created_by_;  // by gopc; null if none
 };
 
 // runtime.isSystemGoroutine: started at a runtime.* function other than
@@ -477,7 +487,6 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
   GReader reader(mem, L, opts.freeze, opts.include_dead);
   FrameSymbolizer sym(target.symbolizer());
   double now_ns = 0;  // when the goroutines were read: their wait times end there
-  std::unordered_map<uint64_t, std::shared_ptr<const Frame>> created_by;  // by gopc
   // A goroutine from its copies (the process may run on meanwhile).
   auto build = [&](std::vector<RawG>& gs) {
     for (RawG& r : gs) {
@@ -510,15 +519,7 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
       // Goroutine 1 (main) comes from the runtime's bootstrap, not a go
       // statement: its gopc points into start-up code (rt0_go, or newproc's ABI
       // wrapper), and Go prints no "created by" for it either.
-      if (r.gopc && r.goid != 1) {
-        auto [it, fresh] = created_by.try_emplace(r.gopc);
-        if (fresh)
-          if (std::optional<Frame> f = sym.CreatedBy(r.gopc)) {
-            f->function = NameForPrint(f->function);
-            it->second = std::make_shared<const Frame>(std::move(*f));
-          }
-        g.created_by = it->second;
-      }
+      if (r.gopc && r.goid != 1) g.created_by = sym.CreatedBy(r.gopc);
       if (r.unavailable) {
         g.stack_quality = StackQuality::kUnavailable;
         g.stack_note = r.note;

@@ -10,6 +10,10 @@ namespace {
 
 constexpr uint32_t kMaxPathNodes = 1 << 20;  // past it, objects count at their parent's path
 
+// An object at least twice its type's size is an array of it (a slice's
+// backing): "[]T".
+bool HoldsSeveral(const HeapObject& obj, uint64_t type_size) { return type_size && obj.size >= 2 * type_size; }
+
 }  // namespace
 
 RetentionChains::RetentionChains(const HeapSpans& heap, RuntimeTypes& types, DwarfTypes* dwarf, int max_depth)
@@ -42,7 +46,7 @@ void RetentionChains::Reached(const HeapObject& obj, const HeapObject* from, uin
   if (dwarf_ && dwarf_of_[from->index] && offset >= header) {
     const DwarfTypes::TypeId t = dwarf_ids_[dwarf_of_[from->index]];
     const uint64_t size = dwarf_->Size(t), at = offset - header;
-    field = dwarf_->PointerAt(t, size && at >= size ? at % size : at);
+    field = dwarf_->PointerAt(t, size ? at % size : at);  // an element of an array of t
     if (field && !dwarf_of_[obj.index]) dwarf_of_[obj.index] = DwarfIndex(field->pointee);
   }
   const uint32_t parent = node_of_[from->index];
@@ -119,7 +123,7 @@ uint32_t RetentionChains::Child(uint32_t parent, uint32_t label) {
 }
 
 uint32_t RetentionChains::TypeLabel(const HeapObject& obj, const std::string& name, uint64_t size) {
-  return Label(size && obj.size >= 2 * size ? "[]" + name : name);
+  return Label(HoldsSeveral(obj, size) ? "[]" + name : name);
 }
 
 void RetentionChains::SetRuntimeType(const HeapObject& obj, uint64_t type_addr) {
@@ -132,11 +136,10 @@ void RetentionChains::SetRuntimeType(const HeapObject& obj, uint64_t type_addr) 
 uint32_t RetentionChains::DwarfLabel(const HeapObject& obj, uint32_t index) {
   const DwarfTypes::TypeId t = dwarf_ids_[index];
   const uint64_t size = dwarf_->Size(t);
-  const bool array = size && obj.size >= 2 * size;
-  auto [it, added] = dwarf_labels_.try_emplace(uint64_t{index} << 1 | array, 0);
+  auto [it, added] = dwarf_labels_.try_emplace(uint64_t{index} << 1 | HoldsSeveral(obj, size), 0);
   if (added) {
     const std::string name = dwarf_->Name(t);
-    it->second = name.empty() ? 0 : Label(array ? "[]" + name : name);
+    it->second = name.empty() ? 0 : TypeLabel(obj, name, size);
   }
   return it->second;
 }

@@ -45,7 +45,7 @@ class RetentionChains : public MarkObserver {
   uint32_t ObjectLabel(const HeapObject& obj);
   uint32_t Label(const std::string& s);
   uint32_t Child(uint32_t parent, uint32_t label);
-  // "T", or "[]T" for an object that holds several (an array, a slice's backing).
+  // "T", or "[]T" for an object that holds several.
   uint32_t TypeLabel(const HeapObject& obj, const std::string& name, uint64_t size);
   // The type the runtime recorded for obj (its malloc header or span); DWARF
   // then knows its fields by that name.

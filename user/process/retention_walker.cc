@@ -44,11 +44,11 @@ class GlobalNames {
   std::vector<const ElfSymbol*> symbols_;
 };
 
-// The function a frame's pc is in, inlined ones included (`go f(x)` runs f
-// inlined into a wrapper from go1.22). pc is a return address.
-std::string FrameFunction(const TargetProcess& target, uint64_t pc) {
-  std::vector<Frame> frames = target.binary->Symbolize(pc - 1 - target.load_bias);
-  return frames.empty() ? fmt::format("{:#x}", pc - target.load_bias) : frames.front().function;
+// The innermost function at a frame: inlined ones count (`go f(x)` runs f
+// inlined into a wrapper from go1.22); outside every Go function, the
+// link-time address.
+std::string Innermost(const std::vector<Frame>& frames, uint64_t link_pc) {
+  return frames.empty() ? fmt::format("{:#x}", link_pc) : frames.front().function;
 }
 
 // What a root is called (a global and the field of it, a frame's function and
@@ -56,7 +56,7 @@ std::string FrameFunction(const TargetProcess& target, uint64_t pc) {
 class RootNamer {
  public:
   RootNamer(const TargetProcess& target, DwarfTypes* dwarf)
-      : target_(target), globals_(target.binary->elf()), dwarf_(dwarf) {}
+      : sym_(target.symbolizer()), globals_(target.binary->elf()), dwarf_(dwarf) {}
 
   struct Name {
     std::string root, sub;
@@ -65,16 +65,19 @@ class RootNamer {
   Name Of(const RootSite& site) const {
     switch (site.kind) {
       case RootSite::Kind::kGlobal: {
-        const uint64_t addr = site.addr - target_.load_bias;
+        const uint64_t addr = site.addr - sym_.load_bias();
         const DwarfTypes::Global* g = dwarf_ ? dwarf_->GlobalAt(addr) : nullptr;
         std::optional<DwarfTypes::PointerField> field = g ? dwarf_->PointerAt(g->type, addr - g->addr) : std::nullopt;
         if (!field) return {globals_.Name(addr), ""};
         return {globals_.Name(addr) + field->path, "", field->pointee};
       }
       case RootSite::Kind::kFrame:
-        return {FrameFunction(target_, site.pc) + " (frame)", fmt::format("sp+{:#x}", site.offset)};
+        return {Innermost(sym_.AtReturnAddress(site.pc), site.pc - sym_.load_bias()) + " (frame)",
+                fmt::format("sp+{:#x}", site.offset)};
       case RootSite::Kind::kStack:
-        return {"stack of " + FrameFunction(target_, site.g->startpc + 1) + " (read conservatively)", ""};
+        return {"stack of " + Innermost(sym_.AtPc(site.g->startpc), site.g->startpc - sym_.load_bias()) +
+                    " (read conservatively)",
+                ""};
       case RootSite::Kind::kGoroutine:
         return {"goroutine descriptors (runtime.g)", ""};
       case RootSite::Kind::kTimers:
@@ -88,7 +91,7 @@ class RootNamer {
   }
 
  private:
-  const TargetProcess& target_;
+  const StackSymbolizer sym_;
   GlobalNames globals_;
   DwarfTypes* dwarf_;
 };
