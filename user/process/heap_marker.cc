@@ -40,7 +40,7 @@ void HeapMarker::DoNotScan(uint64_t addr) {
 
 bool HeapMarker::IsMarked(uint64_t addr) const {
   std::optional<HeapObject> o = heap_.Find(addr);
-  return o && (marks_[o->index / 64] >> (o->index % 64) & 1);
+  return o && IsMarkedIndex(o->index);
 }
 
 void HeapMarker::ScanWords(const uint8_t* data, size_t len, const HeapObject* from, uint64_t offset) {

@@ -144,5 +144,4 @@ uint64_t HeapSpans::NextSpanStart(uint64_t addr) const {
   return it == spans_.end() ? UINT64_MAX : it->start;
 }
 
-
 }  // namespace goscope
