@@ -46,6 +46,10 @@ struct LeakProof {
   // word (running, or a frame without a map): the second can hide leaks.
   size_t stacks_precise = 0;
   size_t stacks_conservative = 0;
+  // Threads' system stacks (idle or scheduling Ms) whose frames beyond the
+  // innermost two were marked by the stack maps, and those read word by word.
+  size_t system_stacks_precise = 0;
+  size_t system_stacks_conservative = 0;
 };
 
 // Proven-leaked goroutines that share a creation site and a blocked stack.

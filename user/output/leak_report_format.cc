@@ -52,7 +52,9 @@ nlohmann::json ProofJson(const LeakProof& p, const std::vector<ProvenLeakGroup>&
                       {"objects_marked", p.objects_marked},
                       {"rounds", p.rounds},
                       {"stacks_precise", p.stacks_precise},
-                      {"stacks_conservative", p.stacks_conservative}};
+                      {"stacks_conservative", p.stacks_conservative},
+                      {"system_stacks_precise", p.system_stacks_precise},
+                      {"system_stacks_conservative", p.system_stacks_conservative}};
   std::map<uint64_t, const ProvenLeak*> by_goid;
   for (const auto& l : p.leaked) by_goid[l.goid] = &l;
   nlohmann::json a = nlohmann::json::array();

@@ -34,6 +34,9 @@ HeapRoots::HeapRoots(const TargetProcess& target, const RuntimeLayout& layout, c
       g_layout_(ResolveGLayout(layout, target.pid)),
       trap_callers_(TrapFunctionEntries(target.binary->pclntab())) {
   if (const Func* f = target.binary->pclntab().LookupFunction("runtime.goexit")) goexit_ = f->entry;
+  if (!layout.Fill({{"runtime.g.m", &g_m_}, {"runtime.m.g0", &m_g0_}, {"runtime.m.gsignal", &m_gsignal_},
+                    {"runtime.m.curg", &m_curg_}}).empty())
+    g_m_ = 0;
 }
 
 std::vector<GRecord> HeapRoots::ReadGoroutines() const {
@@ -180,7 +183,17 @@ ThreadRoots HeapRoots::ReadThreads(const Freezer& freezer, const std::vector<GRe
     if (const GRecord* g = StackOwner(gs, regs->rsp))
       out.on_cpu.insert(g->addr);
     else
-      out.system_sps.push_back(regs->rsp);
+      out.system_stacks.push_back({regs->rip, regs->rsp});
+    // Go code keeps its g in R14 (1.17+ register ABI); C code (cgo) may hold
+    // anything there, so the g is taken only if its M says it is one of its own.
+    if (!g_m_) continue;
+    const uint64_t g = regs->r14;
+    std::optional<uint64_t> m = g ? mem_.ReadU64(g + g_m_) : std::nullopt;
+    if (!m || !*m) continue;
+    std::optional<uint64_t> g0 = mem_.ReadU64(*m + m_g0_), gsignal = mem_.ReadU64(*m + m_gsignal_), curg = mem_.ReadU64(*m + m_curg_);
+    if (!g0 || !gsignal || !curg || (g != *g0 && g != *gsignal && g != *curg)) continue;
+    for (uint64_t s : {*g0, *gsignal})
+      if (s) out.system_gs.insert(s);
   }
   return out;
 }
@@ -188,8 +201,9 @@ ThreadRoots HeapRoots::ReadThreads(const Freezer& freezer, const std::vector<GRe
 void HeapRoots::MarkFromThreads(const ThreadRoots& threads, const std::vector<GRecord>& gs) {
   Tell({RootSite::Kind::kThread});
   for (uint64_t v : threads.registers) marker_.MarkValue(v);
+  for (uint64_t g : threads.system_gs) ScanDescriptor(g);
   std::vector<Mapping> maps = ReadMaps(target_.pid);
-  for (uint64_t sp : threads.system_sps) ScanSystemStack(maps, gs, sp);
+  for (auto [pc, sp] : threads.system_stacks) ScanSystemStack(maps, gs, pc, sp);
 }
 
 // A system stack (g0, signal stack) a stopped thread is on, from its SP up:
@@ -197,26 +211,87 @@ void HeapRoots::MarkFromThreads(const ThreadRoots& threads, const std::vector<GR
 // else (an OS thread's own stack) to the end of its mapping, at most a
 // window, and neither into a goroutine's stack (live, or cached with a dead
 // g) nor into the heap: stale words there must not count as roots.
-void HeapRoots::ScanSystemStack(const std::vector<Mapping>& maps, const std::vector<GRecord>& gs, uint64_t sp) {
+void HeapRoots::ScanSystemStack(const std::vector<Mapping>& maps, const std::vector<GRecord>& gs, uint64_t pc,
+                                uint64_t sp) {
   if (heap_.Find(sp)) return;
+  uint64_t end = 0;
   if (std::optional<std::pair<uint64_t, uint64_t>> stack = heap_.StackAt(sp)) {
-    marker_.ScanRange(sp & ~uint64_t{7}, stack->second);
-    return;
+    end = stack->second;
+  } else {
+    for (const Mapping& m : maps) {
+      if (sp < m.start || sp >= m.end) continue;
+      if (m.perms.empty() || m.perms[0] != 'r') return;
+      end = std::min({m.end, sp + kSystemStackWindow, heap_.NextSpanStart(sp)});
+      for (const GRecord& g : gs)
+        if (g.stack_lo > sp && g.stack_lo < end) end = g.stack_lo;
+      break;
+    }
   }
-  for (const Mapping& m : maps) {
-    if (sp < m.start || sp >= m.end) continue;
-    if (m.perms.empty() || m.perms[0] != 'r') return;
-    uint64_t end = std::min({m.end, sp + kSystemStackWindow, heap_.NextSpanStart(sp)});
-    for (const GRecord& g : gs)
-      if (g.stack_lo > sp && g.stack_lo < end) end = g.stack_lo;
+  if (end <= sp) return;
+  if (ScanSystemFrames(pc, sp, end)) {
+    system_stacks_precise_++;
+  } else {
+    system_stacks_conservative_++;
     marker_.ScanRange(sp & ~uint64_t{7}, end);
-    return;
   }
+}
+
+// The runtime's frames on a system stack, as the GC would see them at a safe
+// point: the thread stopped anywhere, so its innermost frame and its
+// caller's (whose outgoing arguments the innermost may have spilled into)
+// are scanned word by word, and the frames outside them by their stack maps,
+// which leave out the dead slots where a scheduler's frames keep stale
+// pointers to what goroutines it ran held. From where the walk cannot go on
+// (mcall or systemstack switched stacks there; C code) to the end, word by
+// word. False if not even the two innermost frames can be found: the caller
+// scans it all.
+bool HeapRoots::ScanSystemFrames(uint64_t pc, uint64_t sp, uint64_t end) {
+  const uint64_t bias = target_.load_bias;
+  const Pclntab& tab = target_.binary->pclntab();
+  if (sp % 8 || end - sp > kMaxPreciseStack) return false;
+  std::vector<uint8_t> stack(end - sp);
+  if (!mem_.Read(sp, stack.data(), stack.size())) return false;
+  // The frame at (pc, sp): its caller's pc and sp, if it is an ordinary frame.
+  auto caller = [&](uint64_t at_pc, uint64_t at_sp) -> std::optional<std::pair<uint64_t, uint64_t>> {
+    const Func* f = tab.FindFunc(at_pc - bias);
+    if (!f || (f->flags & (kFuncFlagSpWrite | kFuncFlagTopFrame)) || trap_callers_.count(f->entry)) return std::nullopt;
+    const int32_t delta = tab.SpDelta(*f, at_pc - bias);
+    const uint64_t fp = at_sp + static_cast<uint64_t>(delta) + 8;
+    if (delta < 0 || fp > end) return std::nullopt;
+    uint64_t ret;
+    std::memcpy(&ret, stack.data() + (fp - 8 - sp), 8);
+    return std::pair{ret, fp};
+  };
+  auto frame1 = caller(pc, sp);
+  auto frame2 = frame1 ? caller(frame1->first, frame1->second) : std::nullopt;
+  if (!frame2) return false;
+  // The second frame's arguments (spilled registers) lie above it, in the
+  // third's outgoing area, which the third's map leaves to it.
+  const int32_t args = tab.ArgsSize(*tab.FindFunc(frame1->first - bias));
+  if (args < 0 || frame2->second + static_cast<uint64_t>(args) > end) return false;
+  marker_.ScanRange(sp, frame2->second + static_cast<uint64_t>(args));
+  FrameWalk walk = WalkFrames(frame2->first, frame2->second, sp, end, stack);
+  for (const FrameWord& w : walk.words) {
+    if (!heap_.Find(w.value)) continue;
+    Tell({RootSite::Kind::kThread, 0, w.pc, w.offset});
+    marker_.MarkValue(w.value);
+  }
+  if (walk.unwalked) marker_.ScanRange(*walk.unwalked, end);
+  return true;
+}
+
+// A g's words but its stack bounds: uintptrs, and stack.hi, one past the
+// stack, can be the address of the heap object that follows it.
+void HeapRoots::ScanDescriptor(uint64_t g) {
+  const uint64_t a = std::min(g_layout_.stack_lo, g_layout_.stack_hi), b = std::max(g_layout_.stack_lo, g_layout_.stack_hi);
+  marker_.ScanRange(g, g + a);
+  marker_.ScanRange(g + a + 8, g + b);
+  marker_.ScanRange(g + b + 8, g + g_layout_.size);
 }
 
 void HeapRoots::MarkFromGoroutine(const GRecord& g) {
   Tell({RootSite::Kind::kGoroutine, g.addr, 0, 0, &g});
-  marker_.ScanRange(g.addr, g.addr + g_layout_.size);
+  ScanDescriptor(g.addr);
   if (std::optional<std::vector<FrameWord>> words = StackPointers(g)) {
     stacks_precise_++;
     for (const FrameWord& w : *words) {
@@ -240,36 +315,54 @@ std::optional<std::vector<HeapRoots::FrameWord>> HeapRoots::StackPointers(const 
   const bool syscall = g.status == gstatus::kSyscall;
   if (g.status != gstatus::kWaiting && g.status != gstatus::kRunnable && g.status != gstatus::kLeaked && !syscall)
     return std::nullopt;
-  const uint64_t bias = target_.load_bias, lo = syscall ? g.syscallsp : g.sched_sp, hi = g.stack_hi;
+  const uint64_t lo = syscall ? g.syscallsp : g.sched_sp, hi = g.stack_hi;
   if (lo < g.stack_lo || lo >= hi || hi - lo > kMaxPreciseStack) return std::nullopt;
   std::vector<uint8_t> stack(hi - lo);
   if (!mem_.Read(lo, stack.data(), stack.size())) return std::nullopt;
+  FrameWalk walk = WalkFrames(syscall ? g.syscallpc : g.sched_pc, lo, lo, hi, stack);
+  if (walk.unwalked) return std::nullopt;
+  return std::move(walk.words);
+}
+
+HeapRoots::FrameWalk HeapRoots::WalkFrames(uint64_t pc, uint64_t sp, uint64_t lo, uint64_t hi,
+                                           const std::vector<uint8_t>& stack) const {
+  const uint64_t bias = target_.load_bias;
   auto word = [&](uint64_t addr, uint64_t* v) {
     if (addr < lo || addr + 8 > hi) return false;
     std::memcpy(v, stack.data() + (addr - lo), 8);
     return true;
   };
   const Pclntab& tab = target_.binary->pclntab();
-  std::vector<FrameWord> out;
-  uint64_t pc = syscall ? g.syscallpc : g.sched_pc, sp = lo;
+  FrameWalk out;
   for (int depth = 0;; depth++) {
     const Func* f = tab.FindFunc(pc - bias);
-    if (!f || depth > 10000 || trap_callers_.count(f->entry)) return std::nullopt;
+    if (!f || depth > 10000 || trap_callers_.count(f->entry) || (depth > 0 && (f->flags & kFuncFlagSpWrite))) {
+      out.unwalked = sp;
+      return out;
+    }
     if (f->entry == goexit_) return out;
-    if (depth > 0 && (f->flags & kFuncFlagSpWrite)) return std::nullopt;
     std::optional<FramePointerMap> map = FramePointerMapAt(tab, *f, pc - bias);
-    if (!map) return std::nullopt;
-    for (uint32_t off : map->pointer_words) {
+    const size_t before = out.words.size();
+    bool ok = map.has_value();
+    for (uint32_t off : ok ? map->pointer_words : std::vector<uint32_t>{}) {
       uint64_t v;
-      if (!word(sp + off, &v)) return std::nullopt;
-      out.push_back({v, pc, off});
+      if (!(ok = word(sp + off, &v))) break;
+      out.words.push_back({v, pc, off});
+    }
+    if (!ok) {  // this frame is scanned word by word with the rest
+      out.words.resize(before);
+      out.unwalked = sp;
+      return out;
     }
     for (auto [off, size] : map->objects)
       for (uint64_t a = sp + off; a + 8 <= sp + off + size; a += 8)
-        if (uint64_t v; word(a, &v)) out.push_back({v, pc, a - sp});
+        if (uint64_t v; word(a, &v)) out.words.push_back({v, pc, a - sp});
     if (f->flags & kFuncFlagTopFrame) return out;
     const uint64_t fp = sp + map->fp_offset;
-    if (!word(fp - 8, &pc) || fp >= hi) return std::nullopt;
+    if (!word(fp - 8, &pc) || fp >= hi) {
+      out.unwalked = sp;  // conservative from this frame: its words were read, but safe to read again
+      return out;
+    }
     sp = fp;
   }
 }

@@ -160,6 +160,7 @@ class Prover {
       // Which goroutines run now: a thread is on their stack, whatever their
       // status says. The threads' registers are roots.
       const ThreadRoots threads = roots.ReadThreads(freezer, gs);
+      for (uint64_t g : threads.system_gs) marker.DoNotScan(g);
 
       std::vector<Candidate> blocked;
       std::vector<const GRecord*> running;
@@ -256,6 +257,8 @@ class Prover {
       proof.objects_marked = marker.stats().objects_marked;
       proof.stacks_precise = roots.stacks_precise();
       proof.stacks_conservative = roots.stacks_conservative();
+      proof.system_stacks_precise = roots.system_stacks_precise();
+      proof.system_stacks_conservative = roots.system_stacks_conservative();
       return proof;
     });
   }

@@ -6,11 +6,12 @@
 // what it waits on is marked (or is not in the heap), and then its stack is
 // marked from too; repeat until none changes. The rest can never run again.
 //
-// Globals are marked by the GC's own pointer bitmaps and parked goroutines'
-// stacks by the pclntab's stack maps, as the GC does; heap objects, g structs,
-// running goroutines and system stacks conservatively (any word that points
-// into a heap object keeps it). A stale word can hide a leak; nothing can make
-// a live goroutine look leaked.
+// Globals are marked by the GC's own pointer bitmaps, parked goroutines'
+// stacks and the frames of system stacks (but the two innermost) by the
+// pclntab's stack maps, as the GC does; heap objects, g structs (but their
+// stack bounds), registers, running goroutines and the rest conservatively
+// (any word that points into a heap object keeps it). A stale word can hide
+// a leak; nothing can make a live goroutine look leaked.
 // The runtime's own records that would hide every leak are not followed: g
 // structs (a blocked g points at what it waits on) and runtime.semtable (the
 // semaphore waiters). Nothing is written to the process; it is let go on
