@@ -23,6 +23,7 @@
 #include "model/leak_proof.h"
 #include "process/goroutine_snapshot.h"
 #include "process/leak_prover.h"
+#include "process/retention_walker.h"
 #include "process/target_process.h"
 #include "prometheus_server.h"
 #include "runtime_variables.h"
@@ -248,6 +249,41 @@ TEST(LeakProof, Cli) {
   Child bad({goscope, "leaks", "-p", pid, "--max-pause", "0"});
   EXPECT_EQ(bad.Wait(), 2) << bad.err();
   EXPECT_NE(ProcessState(prog.pid()), 't');
+}
+
+// A process that exec'd another program after goscope found it: the layout
+// goscope has is the old program's, so it reads nothing and concludes
+// nothing, whichever of the two reads (proof, retention) it was about to do.
+TEST(LeakProof, AProcessThatExecdSinceFoundIsRefused) {
+  const auto bins = testing::LoadTestBinaries();
+  const testing::TestBinary* from = testing::NewestBuild(bins, "leakprog", "plain");
+  const testing::TestBinary* to = testing::OldestBuild(bins, "leakprog", "stripped");
+  ASSERT_TRUE(from && to);
+  for (const std::string read : {"leaks", "retain"}) {
+    SCOPED_TRACE(read);
+    Child prog({from->path}, ChildOptions{.in = Io::kPipe});
+    ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "ready", 20000)) << prog.err();
+    TargetProcess target = TargetProcess::Find(prog.pid());
+    const RuntimeLayout layout = ResolveRuntimeLayout(*target.binary);
+    ASSERT_TRUE(prog.WriteLine("exec " + to->path));
+    // The same pid, another program: its own "ready" comes on the same pipe.
+    ASSERT_TRUE(prog.WaitForLine(testing::kStdout, "ready", 20000)) << prog.err();
+    try {
+      if (read == "leaks")
+        ProveAndGroupLeaks(target, layout);
+      else
+        MeasureRetention(target, layout);
+      ADD_FAILURE() << "read another program's memory by the first one's layout";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("runs another program than when goscope found it"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_NE(ProcessState(prog.pid()), 't');
+    // And found anew, it is read as what it is now.
+    EXPECT_EQ(Prove(prog.pid()).by_function, ExpectedLeaks(Minor(*to)));
+    ASSERT_TRUE(prog.WriteLine("exit"));
+    EXPECT_EQ(prog.Wait(10000), 0);
+  }
 }
 
 // --max-pause: a proof that would stop the process longer gives up, says so,

@@ -139,6 +139,7 @@ class Prover {
     proof.go_version = target_.binary->go_version();
 
     return WhileStopped(pid, [&](Freezer& freezer) {
+      target_.CheckSameProgram();  // exec'd since it was found: its layout is another's
       HeapSpans heap = HeapSpans::Read(mem_, layout_, bias);
       HeapMarker marker(mem_, heap);
       HeapRoots roots(target_, layout_, mem_, heap, marker);
@@ -307,7 +308,15 @@ GroupedLeakProof ProveAndGroupLeaks(const TargetProcess& target, const RuntimeLa
                                     const LeakProofOptions& opts) {
   GroupedLeakProof out;
   out.proof = ProveGoroutineLeaks(target, layout, opts);
-  out.groups = GroupProvenLeaks(out.proof, TakeSnapshot(target, layout).goroutines);
+  std::vector<Goroutine> goroutines;
+  try {
+    goroutines = TakeSnapshot(target, layout).goroutines;
+  } catch (const Error&) {
+    target.CheckSameProgram();  // the clearer reason, if that is what happened
+    throw;
+  }
+  target.CheckSameProgram();  // the stacks must be of the goroutines proven leaked
+  out.groups = GroupProvenLeaks(out.proof, goroutines);
   return out;
 }
 

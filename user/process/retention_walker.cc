@@ -114,6 +114,7 @@ Retention MeasureRetention(const TargetProcess& target, const RuntimeLayout& lay
   }
 
   WhileStopped(target.pid, [&](Freezer& freezer) {
+    target.CheckSameProgram();  // exec'd since it was found: its layout is another's
     HeapSpans heap = HeapSpans::Read(mem, layout, target.load_bias);
     HeapMarker marker(mem, heap);
     HeapRoots roots(target, layout, mem, heap, marker);

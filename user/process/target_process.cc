@@ -49,10 +49,24 @@ TargetProcess TargetProcess::Find(pid_t pid, BinaryCache* cache) {
   } catch (const Error& e) {
     throw Error(fmt::format("process {} ({}): {}", pid, Comm(pid), e.what()));
   }
-  auto bias = LoadBias(ReadMaps(pid), t.binary->elf(), InodeOf(t.exe_path));
+  t.exe_inode = InodeOf(t.exe_path);
+  auto bias = LoadBias(ReadMaps(pid), t.binary->elf(), t.exe_inode);
   if (!bias) throw Error(fmt::format("process {}: its executable is not mapped (exited?)", pid));
   t.load_bias = *bias;
   return t;
+}
+
+void TargetProcess::CheckSameProgram() const {
+  std::optional<uint64_t> bias;
+  try {
+    if (InodeOf(exe_path) == exe_inode) bias = LoadBias(ReadMaps(pid), binary->elf(), exe_inode);
+  } catch (const Error&) {
+    // gone: said below
+  }
+  if (bias != load_bias)
+    throw Error(fmt::format("process {} ({}) runs another program than when goscope found it (it exec'd, or exited); "
+                            "nothing was concluded",
+                            pid, Comm(pid)));
 }
 
 std::vector<BinaryMapping> TargetProcess::ExecutableMappings() const {

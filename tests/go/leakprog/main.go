@@ -30,7 +30,8 @@
 //
 // It serves net/http/pprof on 127.0.0.1 and prints "pprof http://ADDR", then
 // "ready" once every goroutine above is parked. It exits when standard input
-// closes or says "exit".
+// closes or says "exit"; "exec PATH" replaces it with PATH (same pid), for
+// tests of a reader that finds another program where it looked.
 package main
 
 import (
@@ -41,7 +42,9 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -262,6 +265,11 @@ func main() {
 	for in.Scan() {
 		if in.Text() == "exit" {
 			return
+		}
+		if strings.HasPrefix(in.Text(), "exec ") {
+			path := strings.TrimPrefix(in.Text(), "exec ")
+			err := syscall.Exec(path, []string{path}, os.Environ())
+			fmt.Fprintln(os.Stderr, "leakprog: exec:", err)
 		}
 	}
 }
