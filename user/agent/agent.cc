@@ -74,6 +74,13 @@ size_t StatsToKeep(const AgentConfig& c) {
   return static_cast<size_t>(std::min(need, 2000.0));
 }
 
+// A pid query parameter: 1-9 digits, above 0 (nothing a pid_t cannot hold).
+std::optional<pid_t> ParsePid(const std::string& s) {
+  if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const long v = std::stol(s);
+  return v > 0 ? std::optional<pid_t>(static_cast<pid_t>(v)) : std::nullopt;
+}
+
 }  // namespace
 
 Agent::Agent(AgentOptions options) : opts_(std::move(options)) {
@@ -595,15 +602,14 @@ HttpResponse Agent::ServeMetrics(const HttpRequest&) {
 
 AgentProcess* Agent::Lookup(const HttpRequest& r, HttpResponse* error) {
   auto it = r.query.find("pid");
-  long pid = 0;
-  if (it == r.query.end() || it->second.empty() || it->second.size() > 9 ||
-      it->second.find_first_not_of("0123456789") != std::string::npos || (pid = std::stol(it->second)) <= 0) {
+  std::optional<pid_t> pid = it == r.query.end() ? std::nullopt : ParsePid(it->second);
+  if (!pid) {
     *error = HttpResponse{400, "text/plain; charset=utf-8", "?pid=N is required (a traced process id)\n", {}};
     return nullptr;
   }
-  auto p = procs_.find(static_cast<pid_t>(pid));
+  auto p = procs_.find(*pid);
   if (p == procs_.end() || !p->second->ready()) {
-    *error = HttpResponse{404, "text/plain; charset=utf-8", fmt::format("pid {} is not traced\n", pid), {}};
+    *error = HttpResponse{404, "text/plain; charset=utf-8", fmt::format("pid {} is not traced\n", *pid), {}};
     return nullptr;
   }
   return p->second.get();
@@ -695,10 +701,8 @@ HttpResponse Agent::ServeBundles(const HttpRequest& r) {
   if (file) return text(400, "file needs name\n");
   std::optional<pid_t> pid;
   if (auto p = param("pid")) {
-    char* end = nullptr;
-    long v = std::strtol(p->c_str(), &end, 10);
-    if (p->empty() || *end || v <= 0) return text(400, "pid must be a positive number\n");
-    pid = static_cast<pid_t>(v);
+    pid = ParsePid(*p);
+    if (!pid) return text(400, "pid must be a positive number\n");
   }
   nlohmann::json list = nlohmann::json::array();
   for (const BundleInfo& b : bundles_->List()) {
