@@ -12,8 +12,11 @@
 #           struct per iteration, kept alive briefly; one process per toolchain; every
 #           SIGUSR1 starts a BENCH_ALLOC_SECONDS window and the program prints
 #           allocations/s. Each round runs, in an order rotated per round, windows:
-#             none     untraced
-#             sampled  under `goscope heap -p PID` (Go's sampler, rate 524288)
+#             none     untraced (MemProfileRate 0: Go's sampler off)
+#             gosampler  untraced, Go's own sampler on at 524288 (SIGUSR2: the program
+#                      sets MemProfileRate itself, and puts 0 back after)
+#             sampled  under `goscope heap -p PID` (Go's sampler, rate 524288 written):
+#                      against gosampler, what goscope adds beyond Go's own sampler
 #             empty    under `goscope probe-check -p PID`: a counting BPF program (one map
 #                      increment) at every site `goscope info` lists, runtime.mallocgc among
 #                      them: the cost of the uprobe trap itself at the same site
@@ -41,8 +44,12 @@
 #   BENCH_HTTP_GO         toolchains for the http part (default: the first of BENCH_GO_VERSIONS)
 #   BENCH_PARTS           subset of "alloc http" (default both)
 #   BENCH_ALLOC_SECONDS   allocation window (default 3)
+#   BENCH_ALLOC_MODES     subset of "none gosampler sampled empty exact" (default all; none always runs)
 #   BENCH_HTTP_SECONDS    wrk duration per HTTP run (default 8)
 #   BENCH_WRK_THREADS / BENCH_WRK_CONNECTIONS   (default 1 / 32)
+#   BENCH_BPF_STATS=1     switch the kernel's BPF run-time accounting on for the run (and back
+#                         off): each traced window's notes then give goscope's programs'
+#                         mean run time and run count (the accounting adds ~20-40 ns a run)
 #   GOSCOPE_CLI           goscope executable (default BUILD_DIR/user/goscope, built if missing)
 #
 # Output in BUILD_DIR/bench-out/: heap.md (tables and machine), heap.tsv (every window),
@@ -54,6 +61,8 @@ BUILD=${1:-$ROOT/build}
 ROUNDS=${BENCH_ROUNDS:-5}
 PARTS=${BENCH_PARTS:-alloc http}
 ALLOC_SECONDS=${BENCH_ALLOC_SECONDS:-3}
+read -r -a ALLOC_MODES <<<"${BENCH_ALLOC_MODES:-none gosampler sampled empty exact}"
+[[ " ${ALLOC_MODES[*]} " == *" none "* ]] || ALLOC_MODES=(none "${ALLOC_MODES[@]}")
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-8}
 WRK_THREADS=${BENCH_WRK_THREADS:-1}
 WRK_CONNECTIONS=${BENCH_WRK_CONNECTIONS:-32}
@@ -132,11 +141,16 @@ wait_for() {
 cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat"
 }
+# cpu_seconds_fine PID: the same, to the nanosecond (schedstat of every thread; stat counts
+# 10 ms ticks, which a tracer's few ms per window fall between)
+cpu_seconds_fine() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%.4f", ns / 1e9}'
+}
 # field LINE KEY: the value of KEY=VALUE in LINE
 field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
 
 TSV=$OUT/heap.tsv
-printf 'go\tpart\tround\tmode\tvalue\tunit\twork\ttarget_cpu_s\tseconds\tinfo\n' >"$TSV"
+printf 'go\tpart\tround\tmode\tvalue\tunit\twork\ttarget_cpu_s\tseconds\tinfo\tgoscope_cpu_s\n' >"$TSV"
 # record GO PART ROUND MODE VALUE UNIT WORK TARGET_CPU SECONDS INFO
 record() {
   local IFS=$'\t'
@@ -156,10 +170,15 @@ tracer_start() {
   esac
   TRACER_PID=$!
   wait_for "$base.log" 'probes live' 30 || die "goscope $mode did not attach: $(tail -3 "$base.log")"
+  TRACER_CPU0=$(cpu_seconds_fine "$TRACER_PID")
 }
 # tracer_stop MODE LOGBASE: ends the tracer, sets TRACER_INFO
 tracer_stop() {
   local mode=$1 base=$2
+  # goscope's own CPU from its probes going live to the end of the window (exit excluded)
+  TRACER_CPU=$(awk -v a="$(cpu_seconds_fine "$TRACER_PID")" -v b="$TRACER_CPU0" 'BEGIN {printf "%.4f", a - b}')
+  local bpf=""
+  [[ ${BENCH_BPF_STATS:-0} != 1 ]] || bpf=$(bpf_run_times)
   [[ $mode == empty ]] || kill -INT "$TRACER_PID" 2>/dev/null || true
   wait "$TRACER_PID" || die "goscope $mode failed: $(tail -3 "$base.log")"
   case $mode in
@@ -167,6 +186,18 @@ tracer_stop() {
     exact) TRACER_INFO=$(grep -oE '[0-9]+ allocations counted exactly|[0-9]+ events lost' "$base.log" | paste -sd, - | sed "s/,/, /g") ;;
     empty) TRACER_INFO="mallocgc hits $(awk '$1 == "malloc" {print $3}' "$base.out"), other sites $(awk 'NR > 1 && $1 != "malloc" {n += $3} END {print n + 0}' "$base.out")" ;;
   esac
+  TRACER_INFO+="${bpf:+; bpf: $bpf}"
+}
+# bpf_run_times: "PROG N ns x RUNS, ..." for the programs that ran (kernel.bpf_stats_enabled=1)
+bpf_run_times() {
+  bpftool -j prog show 2>/dev/null | python3 -c '
+import json, sys
+out = []
+for p in json.load(sys.stdin):
+    name, runs = p.get("name", ""), p.get("run_cnt", 0)
+    if runs and name.startswith("on_"):
+        out.append("%s %.0f ns x %d" % (name, p["run_time_ns"] / runs, runs))
+print(", ".join(out))'
 }
 
 # ---- machine -------------------------------------------------------------------------
@@ -185,9 +216,11 @@ tracer_stop() {
 cleanup() {
   local p
   for p in ${CHILDREN:-}; do kill "$p" 2>/dev/null || true; done
+  [[ ${BENCH_BPF_STATS:-0} != 1 ]] || sysctl -q kernel.bpf_stats_enabled=0
 }
 trap cleanup EXIT
 CHILDREN=""
+[[ ${BENCH_BPF_STATS:-0} != 1 ]] || sysctl -q kernel.bpf_stats_enabled=1 || die "cannot switch kernel.bpf_stats_enabled on"
 
 # ---- alloc part ----------------------------------------------------------------------------
 alloc_part() {
@@ -200,32 +233,37 @@ alloc_part() {
   CHILDREN+=" $pid"
   wait_for "$plog" '^ready ' 30 || die "allocloop did not start: $(cat "$plog")"
   local n=0
-  # window: SIGUSR1, wait for the n-th window line; sets W_LINE, W_CPU
+  # window SIGNAL: starts a window, waits for the n-th window line; sets W_LINE, W_CPU
   window() {
     n=$((n + 1))
     local c0
     c0=$(cpu_seconds "$pid")
-    kill -USR1 "$pid"
+    kill "-$1" "$pid"
     wait_for "$plog" "^window n=$n " $((ALLOC_SECONDS + 60)) || die "allocloop window $n did not end"
     W_CPU=$(awk -v a="$(cpu_seconds "$pid")" -v b="$c0" 'BEGIN {printf "%.2f", a - b}')
     W_LINE=$(grep "^window n=$n " "$plog")
   }
-  window # warm-up, not recorded
-  local modes=(none sampled empty exact) r i m
+  window USR1 # warm-up, not recorded
+  local k=${#ALLOC_MODES[@]} r i m
   for ((r = 1; r <= ROUNDS; r++)); do
-    for ((i = 0; i < 4; i++)); do
-      m=${modes[$(((i + r - 1) % 4))]}
-      TRACER_INFO=""
-      if [[ $m != none ]]; then
-        tracer_start "$m" "$pid" "$dir/alloc-$m-$r" $((ALLOC_SECONDS + 2))
-      fi
-      window
-      [[ $m == none ]] || tracer_stop "$m" "$dir/alloc-$m-$r"
-      # untraced windows must see the rate goscope restored (sampled ones see 524288)
-      [[ $m == sampled || $(field "$W_LINE" memprofilerate) == 0 ]] ||
+    for ((i = 0; i < k; i++)); do
+      m=${ALLOC_MODES[$(((i + r - 1) % k))]}
+      TRACER_INFO="" TRACER_CPU=""
+      case $m in
+        none) window USR1 ;;
+        gosampler) window USR2 ;;
+        *)
+          tracer_start "$m" "$pid" "$dir/alloc-$m-$r" $((ALLOC_SECONDS + 2))
+          window USR1
+          tracer_stop "$m" "$dir/alloc-$m-$r"
+          ;;
+      esac
+      # Go's sampler runs in sampled and gosampler windows only: elsewhere the rate is 0
+      # (what goscope restored after its window)
+      [[ $m == sampled || $m == gosampler || $(field "$W_LINE" memprofilerate) == 0 ]] ||
         log "warning: MemProfileRate $(field "$W_LINE" memprofilerate) at the end of a $m window"
       record "$gv" alloc "$r" "$m" "$(field "$W_LINE" allocs_per_sec)" allocs/s "$(field "$W_LINE" allocs)" "$W_CPU" \
-        "$(field "$W_LINE" secs)" "$TRACER_INFO"
+        "$(field "$W_LINE" secs)" "$TRACER_INFO" "$TRACER_CPU"
     done
   done
   kill "$pid"
@@ -250,7 +288,7 @@ http_part() {
   for ((r = 1; r <= ROUNDS; r++)); do
     if ((r % 2)); then order=(none sampled); else order=(sampled none); fi
     for m in "${order[@]}"; do
-      TRACER_INFO=""
+      TRACER_INFO="" TRACER_CPU=""
       local base=$dir/http-$m-$r
       [[ $m == none ]] || tracer_start "$m" "$pid" "$base" $((HTTP_SECONDS + 30))
       local c0 c1
@@ -267,7 +305,7 @@ http_part() {
       [[ -n $rps ]] || die "no Requests/sec in $base.wrk"
       ((errors == 0)) || TRACER_INFO+="${TRACER_INFO:+, }wrk reported errors"
       record "$gv" http "$r" "$m" "$rps" req/s "$requests" "$(awk -v a="$c1" -v b="$c0" 'BEGIN {printf "%.2f", a - b}')" \
-        "$secs" "$TRACER_INFO"
+        "$secs" "$TRACER_INFO" "$TRACER_CPU"
     done
   done
   kill "$pid"
@@ -306,7 +344,7 @@ if any(r["part"] == "alloc" for r in rows):
     for g in gos:
         rounds = [v for (gg, p, _), v in sorted(by.items()) if gg == g and p == "alloc"]
         if not rounds: continue
-        for m in ["none", "sampled", "empty", "exact"]:
+        for m in ["none", "gosampler", "sampled", "empty", "exact"]:
             rs = [x for x in rounds if m in x and "none" in x]
             if not rs: continue
             ratio = med([rate(x[m]) / rate(x["none"]) for x in rs])
@@ -316,24 +354,44 @@ if any(r["part"] == "alloc" for r in rows):
             cpuratio = med([cpu_per(x[m]) / cpu_per(x["none"]) for x in rs])
             summary[(g, m)] = (added, addcpu, rs)
             note = rs[-1][m]["info"]
-            name = {"none": "untraced", "sampled": "sampled (`goscope heap`)", "empty": "empty uprobe (`probe-check`)",
+            name = {"none": "untraced", "gosampler": "untraced, Go's own sampler on (rate 524288)", "sampled": "sampled (`goscope heap`)", "empty": "empty uprobe (`probe-check`)",
                     "exact": "exact (`goscope heap --alloc-mode exact`)"}[m]
             print(f"| {g} | {name} | {med([rate(x[m]) for x in rs]) / 1e6:.2f} M | "
                   + ("" if m == "none" else f"{ratio:.3f} ({(1 - ratio) * 100:+.1f}% cost)".replace("+-", "-").replace("(+", "(").replace("(-", "(-"))
                   + f" | {'' if m == 'none' else f'{added:.0f}'} | {cpu:.1f} | {'' if m == 'none' else f'{addcpu:.0f}'} | "
                   + f"{'' if m == 'none' else f'{cpuratio:.3f}'} | {note} |")
     print()
-    print("Exact mode against the empty uprobe at the same site (added cost per allocation):\n")
-    print("| Go | empty uprobe added ns/alloc (wall / CPU) | exact added ns/alloc (wall / CPU) | exact/empty (ratio of medians, wall / CPU) | exact/empty (median of per-round ratios, wall) | target ≤ 1.2 |")
-    print("|---|---|---|---|---|---|")
+    sampled_pairs = any(p == "alloc" and "sampled" in v and "gosampler" in v for (_, p, _), v in by.items())
+    if sampled_pairs:
+      print("Sampled mode against Go's own sampler at the same rate (untraced, the program sets MemProfileRate "
+          "itself): what goscope adds beyond it. Per round: throughput ratio gosampler/sampled - 1 (wall), and "
+          "CPU ratio (the program's CPU per allocation plus goscope's own CPU over the window, divided by the "
+          "program's CPU per allocation under Go's sampler alone) - 1. Medians over rounds.\n")
+      print("| Go | allocs/s Go's sampler / goscope sampled (medians) | cost beyond Go's sampler, wall | the same, CPU (goscope's own counted) | goscope's own CPU (% of the window) | target ≤ 1% |")
+      print("|---|---|---|---|---|---|")
     for g in gos:
-        if (g, "exact") not in summary or (g, "empty") not in summary: continue
+        rs = [v for (gg, p, _), v in sorted(by.items()) if gg == g and p == "alloc" and "sampled" in v and "gosampler" in v]
+        if not rs: continue
+        wall = med([rate(x["gosampler"]) / rate(x["sampled"]) - 1 for x in rs])
+        def total(x): return (float(x["sampled"]["target_cpu_s"]) + float(x["sampled"]["goscope_cpu_s"] or 0)) * 1e9 / float(x["sampled"]["work"])
+        cpu = med([total(x) / cpu_per(x["gosampler"]) - 1 for x in rs])
+        own = med([float(x["sampled"]["goscope_cpu_s"] or 0) / float(x["sampled"]["seconds"]) for x in rs])
+        verdict = "met" if max(wall, cpu) <= 0.01 else "**missed**"
+        print(f"| {g} | {med([rate(x['gosampler']) for x in rs]) / 1e6:.2f} M / {med([rate(x['sampled']) for x in rs]) / 1e6:.2f} M | "
+              f"{wall * 100:+.1f}% | {cpu * 100:+.1f}% | {own * 100:.2f}% | {verdict} |")
+    if sampled_pairs: print()
+    pairs = [g for g in gos if (g, "exact") in summary and (g, "empty") in summary]
+    if pairs:
+        print("Exact mode against the empty uprobe at the same site (added cost per allocation):\n")
+        print("| Go | empty uprobe added ns/alloc (wall / CPU) | exact added ns/alloc (wall / CPU) | exact/empty (ratio of medians, wall / CPU) | exact/empty (median of per-round ratios, wall) | target ≤ 1.2 |")
+        print("|---|---|---|---|---|---|")
+    for g in pairs:
         ew, ec, rs = summary[(g, "empty")]
         xw, xc, _ = summary[(g, "exact")]
         per = med([(1 / rate(x["exact"]) - 1 / rate(x["none"])) / (1 / rate(x["empty"]) - 1 / rate(x["none"])) for x in rs])
         verdict = "met" if xw / ew <= 1.2 else "**missed**"
         print(f"| {g} | {ew:.0f} / {ec:.0f} | {xw:.0f} / {xc:.0f} | {xw / ew:.2f} / {xc / ec:.2f} | {per:.2f} | {verdict} |")
-    print()
+    if pairs: print()
 if any(r["part"] == "http" for r in rows):
     print("### net/http server under wrk (bench/go/httpserver \"/\", keep-alive), untraced vs `goscope heap` sampled\n")
     print("| Go | untraced req/s | sampled req/s | ratio (median of per-round) | cost | CPU µs/request untraced / sampled (median of per-round ratios) | target < 2% | notes |")

@@ -3,7 +3,7 @@
 // struct holding it, both kept alive briefly in a ring of -ring slots (so they survive
 // a few thousand allocations and then become garbage).
 //
-//	allocloop [-d 2] [-ring 4096]
+//	allocloop [-d 2] [-ring 4096] [-rate 524288]
 //
 // It prints "ready pid=PID gomaxprocs=N go=VERSION memprofilerate=R" on stdout, then,
 // for every SIGUSR1 it receives, allocates for -d seconds and prints one line
@@ -11,7 +11,11 @@
 //	window n=N allocs=A secs=S allocs_per_sec=R ns_per_alloc=T memprofilerate=M
 //
 // (two allocations per iteration; memprofilerate is runtime.MemProfileRate at the end
-// of the window, i.e. what a tracer may have written). Exits on SIGTERM or SIGINT.
+// of the window, i.e. what a tracer may have written). SIGUSR2 runs the same window
+// with Go's own heap sampler switched on by the program itself (runtime.MemProfileRate
+// = the -rate flag, 524288 by default, the rate goscope's sampled mode writes; put back after):
+// the untraced twin of a sampled window, so the two differ by goscope's probes only.
+// Exits on SIGTERM or SIGINT.
 // It does not import runtime/pprof, so the linker leaves MemProfileRate at 0: the
 // production case for goscope's sampled mode.
 package main
@@ -59,12 +63,15 @@ func window(d time.Duration) (allocs int, secs float64) {
 func main() {
 	d := flag.Float64("d", 2, "seconds to allocate per SIGUSR1")
 	size := flag.Int("ring", 4096, "objects kept alive (ring slots)")
+	rate := flag.Int("rate", 524288, "runtime.MemProfileRate of a SIGUSR2 window")
 	flag.Parse()
 	ring = make([]*node, *size)
 
 	usr1 := make(chan os.Signal, 1)
+	usr2 := make(chan os.Signal, 1)
 	stop := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	fmt.Printf("ready pid=%d gomaxprocs=%d go=%s memprofilerate=%d\n", os.Getpid(), runtime.GOMAXPROCS(0),
 		runtime.Version(), runtime.MemProfileRate)
@@ -73,9 +80,19 @@ func main() {
 		case <-stop:
 			return
 		case <-usr1:
+			report(n, *d)
+		case <-usr2:
+			before := runtime.MemProfileRate
+			runtime.MemProfileRate = *rate
+			report(n, *d)
+			runtime.MemProfileRate = before
 		}
-		allocs, secs := window(time.Duration(*d * float64(time.Second)))
-		fmt.Printf("window n=%d allocs=%d secs=%.3f allocs_per_sec=%.0f ns_per_alloc=%.2f memprofilerate=%d\n",
-			n, allocs, secs, float64(allocs)/secs, secs*1e9/float64(allocs), runtime.MemProfileRate)
 	}
+}
+
+// report allocates for d seconds and prints the window's line.
+func report(n int, d float64) {
+	allocs, secs := window(time.Duration(d * float64(time.Second)))
+	fmt.Printf("window n=%d allocs=%d secs=%.3f allocs_per_sec=%.0f ns_per_alloc=%.2f memprofilerate=%d\n",
+		n, allocs, secs, float64(allocs)/secs, secs*1e9/float64(allocs), runtime.MemProfileRate)
 }
