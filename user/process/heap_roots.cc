@@ -190,7 +190,8 @@ ThreadRoots HeapRoots::ReadThreads(const Freezer& freezer, const std::vector<GRe
     const uint64_t g = regs->r14;
     std::optional<uint64_t> m = g ? mem_.ReadU64(g + g_m_) : std::nullopt;
     if (!m || !*m) continue;
-    std::optional<uint64_t> g0 = mem_.ReadU64(*m + m_g0_), gsignal = mem_.ReadU64(*m + m_gsignal_), curg = mem_.ReadU64(*m + m_curg_);
+    std::optional<uint64_t> g0 = mem_.ReadU64(*m + m_g0_), gsignal = mem_.ReadU64(*m + m_gsignal_),
+                            curg = mem_.ReadU64(*m + m_curg_);
     if (!g0 || !gsignal || !curg || (g != *g0 && g != *gsignal && g != *curg)) continue;
     for (uint64_t s : {*g0, *gsignal})
       if (s) out.system_gs.insert(s);
@@ -283,7 +284,8 @@ bool HeapRoots::ScanSystemFrames(uint64_t pc, uint64_t sp, uint64_t end) {
 // A g's words but its stack bounds: uintptrs, and stack.hi, one past the
 // stack, can be the address of the heap object that follows it.
 void HeapRoots::ScanDescriptor(uint64_t g) {
-  const uint64_t a = std::min(g_layout_.stack_lo, g_layout_.stack_hi), b = std::max(g_layout_.stack_lo, g_layout_.stack_hi);
+  const uint64_t a = std::min(g_layout_.stack_lo, g_layout_.stack_hi);
+  const uint64_t b = std::max(g_layout_.stack_lo, g_layout_.stack_hi);
   marker_.ScanRange(g, g + a);
   marker_.ScanRange(g + a + 8, g + b);
   marker_.ScanRange(g + b + 8, g + g_layout_.size);
