@@ -234,6 +234,22 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "internal/abi.Type", "TFlag", 21},
     {K::kField, "internal/abi.Type", "Str", 21},
     {K::kTypeSize, "runtime.semaRoot", ""},
+    // Go's own heap profile, read from memory (runtime.mbuckets, linked by
+    // allnext): each bucket is the header, nstk return addresses, then its
+    // memRecord: active and three future cycles of {allocs, frees,
+    // alloc_bytes, free_bytes} (1.27: {allocs, frees}; bytes = count * size).
+    {K::kTypeSize, "runtime.bucket", ""},
+    {K::kField, "runtime.bucket", "allnext"},
+    {K::kField, "runtime.bucket", "typ"},
+    {K::kField, "runtime.bucket", "size"},
+    {K::kField, "runtime.bucket", "nstk"},
+    {K::kTypeSize, "runtime.memRecordCycle", ""},
+    {K::kField, "runtime.memRecordCycle", "allocs"},
+    {K::kField, "runtime.memRecordCycle", "frees"},
+    {K::kField, "runtime.memRecordCycle", "alloc_bytes", 19, 26},
+    {K::kField, "runtime.memRecordCycle", "free_bytes", 19, 26},
+    {K::kField, "runtime.memRecord", "active"},
+    {K::kField, "runtime.memRecord", "future"},
     {K::kField, "runtime.semaRoot", "treap"},
     // The runtime's own index of the binary (runtime.firstmoduledata).
     {K::kTypeSize, "runtime.moduledata", ""},

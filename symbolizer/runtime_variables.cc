@@ -265,6 +265,18 @@ void FindSemtable(const GoBinary& bin, RuntimeLayout* out) {
   if (common.size() == 1) Put(out, "runtime.semtable", *common.begin());
 }
 
+// runtime.mbuckets (the memory profile's buckets): mProf_FlushLocked walks
+// them from its one 8-byte RIP load; stkbucket, which links a new bucket in,
+// must take the same variable (a LEA in every release: the list head is
+// passed by address, or updated atomically).
+void FindMbuckets(const GoBinary& bin, RuntimeLayout* out) {
+  auto loads = Loads8(RefsIn(bin, "runtime.mProf_FlushLocked"));
+  if (loads.size() != 1 || !InWritableSegment(bin, loads[0].target)) return;
+  for (const auto& r : RefsIn(bin, "runtime.stkbucket"))
+    if (r.target == loads[0].target && (r.access_size == 8 || r.mnemonic == "lea"))
+      return Put(out, "runtime.mbuckets", r.target);
+}
+
 RuntimeLayout FromSymbols(const GoBinary& bin) {
   RuntimeLayout l;
   if (!bin.has_symtab()) return l;
@@ -291,6 +303,7 @@ RuntimeLayout FindVariablesByDisassembly(const GoBinary& bin, const RuntimeLayou
   FindAllp(bin, &l);
   FindMheap(bin, &l);
   FindSemtable(bin, &l);
+  FindMbuckets(bin, &l);
   return l;
 }
 
