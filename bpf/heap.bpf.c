@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-// Heap profiling. Two modes; user space attaches the programs of one.
-//
-// Sampled (on_mprof_malloc + on_free_special): rides Go's own heap sampler.
-// runtime.mProf_Malloc runs once per sampled allocation, on the allocating
-// goroutine's stack (called from profilealloc in mallocgc and, 1.27+, in the
-// size-specialized allocators), and the sampled object carries a profile
-// special that runtime.freeSpecial releases when the sweeper frees the
-// object. One ring-buffer event each.
+// Heap profiling that counts every allocation. (Sampled profiling needs no
+// program: user space reads Go's own profile from the process's memory,
+// user/process/heap_buckets.)
 //
 // Exact (on_mallocgc, and on_malloc_specialized on 1.27+): every allocation,
 // aggregated in the kernel by (stack, accounted size); user space reads the
@@ -17,24 +12,7 @@
 // counts only those), and whether main.main had started; each of those marks
 // is also one ring-buffer event, with its time.
 //
-// What the runtime passes (read in runtime/{malloc,mprof,mheap,mgcsweep}.go):
-//  mProf_Malloc   1.19-1.22 (p, size) = (AX, BX); 1.23-1.27 (mp, p, size) = (AX, BX,
-//                 CX). size is the object's whole slot: the size class (1.19-
-//                 1.21 `size` after rounding, 1.22-1.23 `fullSize` =
-//                 span.elemsize, 1.24 span.elemsize / the class size), 16 for a
-//                 new tiny block (tiny allocations that fit an existing block
-//                 are never sampled), whole pages for large objects. p is the
-//                 object's address; for 1.22+ pointerful objects above 512
-//                 bytes that is base+8, past the malloc header.
-//  freeSpecial    (s *special, p, size) = (AX, BX, CX) in 1.19-1.27, called by
-//                 the sweeper for every kind of special of an unmarked object.
-//                 For a profile special p = span.base + special.offset, exactly
-//                 the p mProf_Malloc was given (base+8 included), and size =
-//                 span.elemsize. mProf_Free(b *bucket, size) gets no address,
-//                 so the free probe is on freeSpecial. special.kind is a byte at
-//                 +10 (<= 1.23) or +16 (1.24+: offset became a uintptr);
-//                 _KindSpecialProfile is 2 (<= 1.22), 3 (1.23-1.24: weak
-//                 handles took 2), 4 (1.25-1.27); both come from the layout.
+// What the runtime passes (read in runtime/malloc.go):
 //  mallocgc       (size, typ, needzero) = (AX, BX, CX) in 1.19-1.27; every heap
 //                 allocation enters it up to 1.26 (1.24 dispatches to
 //                 mallocgcTiny/Small*/Large from it). size 0 returns &zerobase:
@@ -49,10 +27,9 @@
 //                 on (two traps for those). A specialized call that came
 //                 through mallocgc drops mallocgc's frame from its stack, so
 //                 every path gives the stack a mallocgc entry probe would.
-// The allocating goroutine: mallocgc and mProf_Malloc run on the goroutine that
-// allocates (mProf_Malloc switches to the system stack only afterwards, for
-// setprofilebucket), except when the runtime allocates on g0 for it (malg in
-// newproc1); m.curg is that goroutine in both cases.
+// The allocating goroutine: mallocgc runs on the goroutine that allocates,
+// except when the runtime allocates on g0 for it (malg in newproc1); m.curg
+// is that goroutine in both cases.
 //
 // Probe sites (symbolizer/probe_sites): the pushq rbp after the stack-check
 // prologue; for go1.19's `sub rsp, N` frames, which have no emulated
@@ -146,60 +123,6 @@ static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out
   __u32 n = 0;
   if (!(ret >= skip_lo && ret < skip_hi)) out[n++] = ret;
   return walk_frame_pointers(bp, out, n, max, 0);
-}
-
-static __always_inline __u32 walk_stack(struct pt_regs *ctx, __u64 *out, const int max) {
-  return walk_stack_skipping(ctx, out, max, 0, 0, 0);
-}
-
-// The goroutine the allocation is for: m.curg (the user goroutine, also when
-// the runtime allocates on g0 on its behalf, as newproc1's malg does), else g.
-static __always_inline __u64 current_goid(struct pt_regs *ctx) {
-  __u64 g = current_g(ctx);
-  if (!g) return 0;
-  __u64 curg = user_g(g, cfg.g_m, cfg.m_curg);
-  return read_u64((curg ? curg : g) + cfg.g_goid);
-}
-
-// ---- sampled mode ---------------------------------------------------------
-
-SEC("uprobe")
-int on_mprof_malloc(struct pt_regs *ctx) {
-  if (goes_to_morestack(ctx)) return 0;
-  struct heap_alloc_event *e = RESERVE_EVENT(&events, struct heap_alloc_event, HEAP_ALLOC, &events_lost);
-  if (!e) return 0;
-  // Registers read unconditionally: the verifier rejects the ctx access clang
-  // makes of a register picked by a branch.
-  __u64 ax = ctx->ax, bx = ctx->bx, cx = ctx->cx;
-  if (cfg.alloc_args_with_mp) {  // mProf_Malloc(mp *m, p unsafe.Pointer, size uintptr)
-    e->addr = bx;
-    e->size = cx;
-  } else {  // mProf_Malloc(p unsafe.Pointer, size uintptr)
-    e->addr = ax;
-    e->size = bx;
-  }
-  e->goid = current_goid(ctx);
-  e->pad = 0;
-  e->nframes = walk_stack(ctx, e->stack, HEAP_STACK_MAX);
-  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-  return 0;
-}
-
-// freeSpecial(s *special, p unsafe.Pointer, size uintptr) frees every kind of
-// special (finalizers, weak handles, reachability probes, pin counters,
-// cleanups); only profile specials matter here.
-SEC("uprobe")
-int on_free_special(struct pt_regs *ctx) {
-  if (goes_to_morestack(ctx)) return 0;
-  __u8 kind = 0;
-  if (bpf_probe_read_user(&kind, sizeof(kind), (void *)(ctx->ax + cfg.special_kind_offset))) return 0;
-  if (kind != cfg.kind_special_profile) return 0;
-  struct heap_free_event *e = RESERVE_EVENT(&events, struct heap_free_event, HEAP_FREE, &events_lost);
-  if (!e) return 0;
-  e->addr = ctx->bx;
-  e->size = ctx->cx;
-  bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-  return 0;
 }
 
 // ---- exact mode -----------------------------------------------------------

@@ -2,7 +2,6 @@
 // (user/probes/heap_tracer.cc).
 #pragma once
 
-#define HEAP_STACK_MAX 64        // sampled mode: frames per allocation event
 #define HEAP_EXACT_STACK_MAX 32  // exact mode: frames per aggregated stack
 
 // Go's size classes (identical in 1.19-1.27: runtime/sizeclasses.go, internal/runtime/gc since 1.25).
@@ -11,8 +10,6 @@
 #define HEAP_SIZE_TO_CLASS128_LEN 249  // (_MaxSmallSize-smallSizeMax)/largeSizeDiv + 1
 
 enum heap_event_kind {
-  HEAP_ALLOC = 1,  // runtime.mProf_Malloc: one sampled allocation
-  HEAP_FREE = 2,   // runtime.freeSpecial of a profile special: a sampled object swept
   HEAP_INIT_MARK = 3,  // init attribution: an init function, the end of the runtime's inits, or main.main
 };
 
@@ -27,27 +24,6 @@ struct heap_init_event {
   __u32 mark;
   __u32 pad;
   __u64 goid;  // the goroutine that ran it (g, not m.curg)
-};
-
-// A sampled object was freed (swept). Also the header of every event.
-struct heap_free_event {
-  __u32 kind;
-  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
-  __u64 ts;    // CLOCK_MONOTONIC ns
-  __u64 addr;  // p: the address mProf_Malloc was given for the object
-  __u64 size;  // the span's element size
-};
-
-struct heap_alloc_event {
-  __u32 kind;
-  __u32 pid;  // the process (thread-group id): one probe set may serve every process of a binary
-  __u64 ts;
-  __u64 addr;  // p (object base; base+8 for 1.22+ objects with a malloc header)
-  __u64 size;  // what the runtime's profile records: the object's full slot size
-  __u64 goid;  // allocating goroutine (the user goroutine if the runtime allocated on g0 for it)
-  __u32 nframes;
-  __u32 pad;
-  __u64 stack[HEAP_STACK_MAX];  // return addresses, innermost first (stack[0]: into profilealloc)
 };
 
 // Exact mode: in-kernel aggregation. One entry per (stack, accounted size).
@@ -87,16 +63,8 @@ enum heap_exact_counter {
 };
 
 struct heap_config {
-  // runtime.mProf_Malloc's arguments: 1.19-1.22 (p, size) = (AX, BX);
-  // 1.23+ (mp, p, size) = (AX, BX, CX).
-  __u32 alloc_args_with_mp;
-  // runtime.freeSpecial(s, p, size): kind byte at s + special_kind_offset.
-  __u32 special_kind_offset;
-  __u32 kind_special_profile;
-  __u32 pad0;
   __u64 g_goid;
   __u64 g_m;
-  __u64 m_curg;
   // Exact mode (runtime.mallocgc(size, typ, needzero) = (AX, BX, CX)).
   __u64 type_ptrdata_offset;  // _type.ptrdata / abi.Type.PtrBytes: 8 in 1.19-1.27
   __u32 malloc_header_size;   // 8 in 1.22+ (pointerful objects > 512 bytes carry a type header), else 0

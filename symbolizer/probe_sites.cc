@@ -21,8 +21,6 @@ constexpr PurposeInfo kPurposes[] = {
     {ProbePurpose::kGoroutineNewG, "goroutine_new_g", "runtime.newproc.func1"},
     {ProbePurpose::kGoroutineNewGOther, "goroutine_new_g_other", "runtime.newproc1"},
     {ProbePurpose::kGoroutineExit, "goroutine_exit", "runtime.goexit1"},
-    {ProbePurpose::kHeapSampleAlloc, "heap_sample_alloc", "runtime.mProf_Malloc"},
-    {ProbePurpose::kHeapSampleFree, "heap_sample_free", "runtime.freeSpecial"},
     {ProbePurpose::kMalloc, "malloc", "runtime.mallocgc"},
     {ProbePurpose::kMallocSpecialized, "malloc_specialized", "runtime.mallocgc*SC*"},
     {ProbePurpose::kGcStart, "gc_start", "runtime.gcStart"},

@@ -15,8 +15,6 @@ enum class ProbePurpose {
   kGoroutineNewG,    // CALL runqput in runtime.newproc.func1 (BX = new g), else newproc1's RETs (AX = new g)
   kGoroutineNewGOther,  // return site of every other newproc1 caller (coroutines: AX = new g)
   kGoroutineExit,    // runtime.gdestroy (1.22+, AX = dead g; also sees coroutine exits), else goexit1 (R14)
-  kHeapSampleAlloc,  // runtime.mProf_Malloc
-  kHeapSampleFree,   // runtime.freeSpecial
   kMalloc,           // runtime.mallocgc, every allocation (1.27+: but those it hands to the size-specialized ones)
   kMallocSpecialized,  // 1.27+: entry of every size-specialized allocator (mallocgc*SC<N>); same arguments
   kGcStart,          // runtime.gcStart

@@ -2,11 +2,12 @@
 // plain and stripped (tests/go/heapwork holds the allocation sites):
 //
 // Sampled, with runtime/pprof (heapprog_pprof, MemProfileRate 512 KiB):
-// goscope hooks the runtime's own sampler, so per site and object size its
-// raw sample counts equal the program's own runtime.MemProfile numbers for
-// the same window, allocated and in use, exactly; SiteA's alloc_space is 3x
-// SiteB's within sampling error; the retained site holds all in-use space;
-// goscope never writes MemProfileRate.
+// goscope reads the runtime's own sampler's records from memory (no probe),
+// so per site and object size its raw sample counts equal the program's own
+// runtime.MemProfile numbers for the same window, allocated and in use,
+// exactly; SiteA's alloc_space is 3x SiteB's within sampling error; the
+// retained site holds all in-use space; goscope never writes MemProfileRate.
+// What was sampled before goscope came is in use in its profile too.
 //
 // Sampled, without runtime/pprof (heapprog, MemProfileRate 0): goscope writes
 // the requested rate, the program sees it, the same ratios hold (tighter, at
@@ -145,7 +146,8 @@ TEST(HeapTracer, SampledMatchesTheProgramsOwnProfileAndNeverWrites) {
     EXPECT_EQ(r.rate_during, 512 * 1024) << "goscope must not write a rate the program has";
     EXPECT_EQ(r.rate_after, 512 * 1024);
     EXPECT_NE(r.goscope_err.find("the program's own"), std::string::npos) << r.goscope_err;
-    EXPECT_NE(r.goscope_err.find(" 0 events lost"), std::string::npos) << r.goscope_err;
+    EXPECT_NE(r.goscope_err.find("0 probes live"), std::string::npos) << "sampled mode probes nothing: " << r.goscope_err;
+    EXPECT_NE(r.goscope_err.find("sampled allocations and"), std::string::npos) << r.goscope_err;
     ExpectSampledHeader(r.profile, 512 * 1024);
 
     // Same sampler, same window: the same samples, allocated and in use.
@@ -193,11 +195,41 @@ TEST(HeapTracer, SampledWritesTheRateWhenZeroAndRestoresIt) {
         << "the program itself sees the written rate: " << r.prog_out;
     EXPECT_EQ(r.rate_after, 0) << "restored after detach";
     EXPECT_NE(r.goscope_err.find("restored to 0"), std::string::npos) << r.goscope_err;
-    EXPECT_NE(r.goscope_err.find(" 0 events lost"), std::string::npos) << r.goscope_err;
+    EXPECT_NE(r.goscope_err.find("0 probes live"), std::string::npos) << "sampled mode probes nothing: " << r.goscope_err;
+    EXPECT_NE(r.goscope_err.find("sampled allocations and"), std::string::npos) << r.goscope_err;
     ExpectSampledHeader(r.profile, kRate);
     // ~4800 and ~1600 samples at 64 KiB: ratio error ~3%; 15% is 5 sigma.
     // ~320 of the 512 retained objects sampled (3.4%): 25%.
     ExpectSampledShape(r.profile, b, kRate, 0.15, 0.25);
+  }
+}
+
+// The workload runs, and is over, before goscope comes: nothing is sampled in
+// its window, and everything the program still holds is in use in its
+// profile, as in the program's own.
+TEST(HeapTracer, SampledShowsInUseWhatWasSampledBeforeItCame) {
+  GOSCOPE_REQUIRE_BPF_OR_SKIP();
+  for (const auto& b : heaptest::HeapPrograms("heapprog_pprof")) {
+    SCOPED_TRACE(testing::TestBinaryLabel(b));
+    TempDir dir;
+    Child prog({b.path});
+    ASSERT_TRUE(prog.WaitFor(0, "heapprog: ready")) << prog.err();
+    prog.Signal(SIGUSR1);
+    ASSERT_TRUE(prog.WaitFor(0, "heapprog: done", 60000)) << prog.out() << prog.err();
+    const std::string out = dir.path() + "/heap.pb.gz";
+    Child gs({heaptest::GoscopeBinary(), "heap", "-p", std::to_string(prog.pid()), "--duration", "1", "-o", out});
+    ASSERT_EQ(gs.Wait(30000), 0) << gs.err();
+    RawHeapProfile p = heaptest::ReadHeapProfile(out);
+    auto go = heaptest::ParseGoSites(prog.out());
+    ASSERT_TRUE(go.count({kSiteR, kSizeR})) << prog.out();
+    const GoSite& g = go[{kSiteR, kSizeR}];
+    SiteValues r = At(p, kSiteR, kSizeR);
+    EXPECT_GT(g.inuse_objects, 0);
+    EXPECT_EQ(r.raw_inuse, g.inuse_objects) << "the retained objects, sampled before goscope came";
+    EXPECT_EQ(r.raw_alloc, 0) << "nothing allocated in the window";
+    EXPECT_EQ(At(p, kSiteA, kSizeA).raw_alloc, 0);
+    prog.Signal(SIGTERM);
+    EXPECT_EQ(prog.Wait(), 0) << prog.err();
   }
 }
 

@@ -36,20 +36,9 @@ std::vector<Frame> Fake(uint64_t pc) {
   }
 }
 
-HeapEvent Alloc(uint64_t addr, uint64_t size, std::vector<uint64_t> stack) {
-  HeapEvent e;
-  e.kind = HeapEvent::kAlloc;
-  e.addr = addr;
-  e.size = size;
-  e.stack = std::move(stack);
-  return e;
-}
-HeapEvent Free(uint64_t addr, uint64_t size) {
-  HeapEvent e;
-  e.kind = HeapEvent::kFree;
-  e.addr = addr;
-  e.size = size;
-  return e;
+// A memory-profile bucket as the runtime keeps it: counts over all its cycles.
+HeapBucket Bucket(uint64_t addr, uint64_t size, std::vector<uint64_t> stack, uint64_t allocs, uint64_t frees) {
+  return {addr, size, std::move(stack), allocs, frees, allocs * size, frees * size};
 }
 
 TEST(HeapProfile, ScaleMatchesRuntimePprof) {
@@ -66,42 +55,38 @@ TEST(HeapProfile, ScaleMatchesRuntimePprof) {
   EXPECT_EQ(ScaleHeapSample(1, 64 << 20, 512 * 1024).first, 1);
 }
 
-TEST(HeapProfile, InuseIsAllocatedInTheWindowMinusFreedByAddress) {
-  HeapSampleSet set;
-  std::vector<uint64_t> a = {kLeafPc, kMainPc}, b = {kInlinedPc, kMainPc};
-  set.Add(Alloc(0xc000, 4096, a));
-  set.Add(Alloc(0xd000, 4096, a));
-  set.Add(Alloc(0xe000, 512, b));
-  set.Add(Free(0xc000, 4096));
-  set.Add(Free(0xf000, 64));  // sampled before the window: no match
-  set.Add(Alloc(0xc000, 4096, a));  // address reused after the free
-  set.Add(Free(0xe000, 512));
-  EXPECT_EQ(set.allocs(), 4u);
-  EXPECT_EQ(set.frees_matched(), 2u);
-  EXPECT_EQ(set.frees_unmatched(), 1u);
-  EXPECT_EQ(set.live(), 2u);
-  auto recs = set.Records();
-  ASSERT_EQ(recs.size(), 2u);  // one per (stack, size)
-  EXPECT_EQ(recs[0].stack, a);
-  EXPECT_EQ(recs[0].size, 4096u);
-  EXPECT_EQ(recs[0].alloc_objects, 3);
-  EXPECT_EQ(recs[0].alloc_bytes, 3 * 4096);
-  EXPECT_EQ(recs[0].inuse_objects, 2);
-  EXPECT_EQ(recs[0].inuse_bytes, 2 * 4096);
-  EXPECT_EQ(recs[1].inuse_objects, 0);
-  EXPECT_EQ(recs[1].inuse_bytes, 0);
-}
-
-TEST(HeapProfile, SecondAllocAtALiveAddressRetiresTheFirst) {
-  // Its free was lost (ring buffer full): in-use must not count both.
-  HeapSampleSet set;
-  set.Add(Alloc(0xc000, 4096, {kLeafPc}));
-  set.Add(Alloc(0xc000, 8192, {kMainPc}));
-  auto recs = set.Records();
-  ASSERT_EQ(recs.size(), 2u);
+TEST(HeapProfile, AllocsAreTheWindowsAndInuseIsEverySampledObjectNotFreed) {
+  std::vector<uint64_t> a = {kLeafPc, kMainPc}, b = {kInlinedPc, kMainPc}, c = {kMainPc};
+  std::vector<HeapBucket> before = {Bucket(0x10, 4096, a, 5, 3), Bucket(0x20, 512, c, 2, 2), Bucket(0x30, 64, c, 2, 0),
+                                    Bucket(0x40, 64, b, 9, 1)};
+  std::vector<HeapBucket> now = {Bucket(0x50, 512, b, 1, 1),   // new since: one sampled, freed
+                                 Bucket(0x10, 4096, a, 7, 4),  // two sampled in the window, three in use
+                                 Bucket(0x20, 512, c, 2, 2),   // nothing then or now: left out
+                                 Bucket(0x30, 64, c, 2, 0),    // nothing in the window, two in use from before
+                                 Bucket(0x40, 64, b, 8, 1)};   // a count that went down: a torn read, not negative
+  auto recs = HeapRecordsBetween(before, now);
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_EQ(recs[0].stack, b);
+  EXPECT_EQ(recs[0].alloc_objects, 1);
+  EXPECT_EQ(recs[0].alloc_bytes, 512);
   EXPECT_EQ(recs[0].inuse_objects, 0);
-  EXPECT_EQ(recs[1].inuse_objects, 1);
-  EXPECT_EQ(set.live(), 1u);
+  EXPECT_EQ(recs[1].stack, a);
+  EXPECT_EQ(recs[1].size, 4096u);
+  EXPECT_EQ(recs[1].alloc_objects, 2);
+  EXPECT_EQ(recs[1].alloc_bytes, 2 * 4096);
+  EXPECT_EQ(recs[1].inuse_objects, 3);
+  EXPECT_EQ(recs[1].inuse_bytes, 3 * 4096);
+  EXPECT_EQ(recs[2].alloc_objects, 0);
+  EXPECT_EQ(recs[2].inuse_objects, 2);
+  EXPECT_EQ(recs[3].alloc_objects, 0);
+  EXPECT_EQ(recs[3].inuse_objects, 7);
+  // The first read of a process: everything since its sampler ran.
+  auto all = HeapRecordsBetween({}, now);
+  ASSERT_EQ(all.size(), 5u);  // 0x20 too: two sampled and freed since the sampler ran
+  EXPECT_EQ(all[1].alloc_objects, 7);
+  HeapBucketTotals t = Totals(now);
+  EXPECT_EQ(t.allocs, 1u + 7 + 2 + 2 + 8);
+  EXPECT_EQ(t.frees, 1u + 4 + 2 + 0 + 1);
 }
 
 TEST(HeapProfile, StackDropsTheAllocatorAndEndsBeforeGoexit) {
@@ -123,12 +108,10 @@ TEST(HeapProfile, StackDropsTheAllocatorAndEndsBeforeGoexit) {
 }
 
 TEST(HeapProfile, SampledProfileReadsInGoToolPprof) {
-  HeapSampleSet set;
   std::vector<uint64_t> leaf = {kProfileAllocPc, kMallocgcPc, kMakeslicePc, kLeafPc, kMainPc, kRuntimeMainPc, kGoexitPc};
   std::vector<uint64_t> inl = {kProfileAllocPc, kMallocgcPc, kInlinedPc, kMainPc, kRuntimeMainPc, kGoexitPc};
-  for (uint64_t i = 0; i < 4; ++i) set.Add(Alloc(0x10000 + i * 0x1000, 4096, leaf));
-  set.Add(Free(0x10000, 4096));
-  set.Add(Alloc(0x90000, 65536, inl));
+  const std::vector<HeapRecord> records =
+      HeapRecordsBetween({}, {Bucket(0x1, 4096, leaf, 4, 1), Bucket(0x2, 65536, inl, 1, 0)});
   HeapProfileInfo info;
   info.rate = 512 * 1024;
   info.duration_ns = 2'000'000'000;
@@ -136,7 +119,7 @@ TEST(HeapProfile, SampledProfileReadsInGoToolPprof) {
   info.mappings = {{0x1000, 0x7000, 0, "/opt/fake/prog", "abcd"}};
   heaptest::TempDir dir;
   const std::string path = dir.path() + "/heap.pb.gz";
-  BuildHeapProfile(set.Records(), info, Fake).WriteFile(path);
+  BuildHeapProfile(records, info, Fake).WriteFile(path);
   heaptest::RawHeapProfile p = heaptest::ReadHeapProfile(path);
   EXPECT_EQ(p.sample_types, "alloc_objects/count alloc_space/bytes inuse_objects/count inuse_space/bytes");
   EXPECT_EQ(p.header["PeriodType"], "space bytes");
@@ -221,14 +204,11 @@ TEST(HeapProfile, ExactProfileHasAllocValuesOnlyAtPeriodOne) {
 }
 
 TEST(HeapProfile, FoldedStacksRootFirstWithInlinedFrames) {
-  HeapSampleSet set;
-  set.Add(Alloc(0x1, 4096, {kProfileAllocPc, kMallocgcPc, kMakeslicePc, kLeafPc, kMainPc, kRuntimeMainPc, kGoexitPc}));
-  set.Add(Alloc(0x2, 4096, {kProfileAllocPc, kMallocgcPc, kMakeslicePc, kLeafPc, kMainPc, kRuntimeMainPc, kGoexitPc}));
-  set.Add(Alloc(0x3, 512, {kProfileAllocPc, kMallocgcPc, kInlinedPc, kMainPc, kRuntimeMainPc, kGoexitPc}));
-  set.Add(Free(0x3, 512));
+  auto recs = HeapRecordsBetween(
+      {}, {Bucket(0x1, 4096, {kProfileAllocPc, kMallocgcPc, kMakeslicePc, kLeafPc, kMainPc, kRuntimeMainPc, kGoexitPc}, 2, 0),
+           Bucket(0x3, 512, {kProfileAllocPc, kMallocgcPc, kInlinedPc, kMainPc, kRuntimeMainPc, kGoexitPc}, 1, 1)});
   HeapProfileInfo info;
   info.rate = 1;  // unscaled: easy numbers
-  auto recs = set.Records();
   EXPECT_EQ(FoldedHeapStacks(recs, info, "alloc_space", Fake),
             "runtime.main;main.main;main.leaf 8192\n"
             "runtime.main;main.main;main.outer;main.inner 512\n");

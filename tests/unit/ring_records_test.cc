@@ -90,44 +90,26 @@ TEST(RingRecords, GoroutineExitIsTheHeaderAlone) {
   EXPECT_FALSE(DecodeGoroutineRecord(Bytes(unknown)));
 }
 
-TEST(RingRecords, HeapAllocFreeAndInitMark) {
-  heap_alloc_event a{};
-  a.kind = HEAP_ALLOC;
-  a.pid = 5;
-  a.addr = 0xc000010000;
-  a.size = 48;
-  a.goid = 3;
-  a.nframes = 2;
-  a.stack[0] = 0x11;
-  a.stack[1] = 0x22;
-  auto ev = DecodeHeapRecord(Bytes(a));
-  ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, HeapEvent::kAlloc);
-  EXPECT_EQ(ev->addr, 0xc000010000u);
-  EXPECT_EQ(ev->size, 48u);
-  EXPECT_EQ(ev->stack, (std::vector<uint64_t>{0x11, 0x22}));
-  EXPECT_FALSE(DecodeHeapRecord(Bytes(a, 8))) << "an allocation cut short";
-
-  heap_free_event f{HEAP_FREE, 5, 10, 0xc000010000, 48};
-  ev = DecodeHeapRecord(Bytes(f));
-  ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, HeapEvent::kFree);
-  EXPECT_EQ(ev->addr, 0xc000010000u);
-
+TEST(RingRecords, HeapInitMarks) {
   heap_init_event m{};
   m.kind = HEAP_INIT_MARK;
+  m.pid = 5;
+  m.ts = 10;
   m.mark = 3;  // BPF counts init sites from 1
   m.goid = 1;
-  ev = DecodeHeapRecord(Bytes(m));
+  auto ev = DecodeHeapRecord(Bytes(m));
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->kind, HeapEvent::kInitMark);
+  EXPECT_EQ(ev->pid, 5);
+  EXPECT_EQ(ev->ts_ns, 10u);
   EXPECT_EQ(ev->mark, 2u);
-  EXPECT_EQ(ev->addr, 0u);
+  EXPECT_EQ(ev->goid, 1u);
   m.mark = HEAP_MARK_MAIN;
-  EXPECT_EQ(DecodeHeapRecord(Bytes(m))->mark, HeapEvent::kMarkMain);
-
-  heap_free_event unknown{9, 5, 10, 0, 0};
-  EXPECT_FALSE(DecodeHeapRecord(Bytes(unknown)));
+  EXPECT_EQ(DecodeHeapRecord(Bytes(m))->mark, HeapInitEvent::kMarkMain);
+  m.mark = HEAP_MARK_RUNTIME_INIT_DONE;
+  EXPECT_EQ(DecodeHeapRecord(Bytes(m))->mark, HeapInitEvent::kMarkRuntimeInitDone);
+  EXPECT_FALSE(DecodeHeapRecord(Bytes(m, 8))) << "a mark cut short";
+  m.kind = 1;  // the sampled allocations goscope's programs once sent
+  EXPECT_FALSE(DecodeHeapRecord(Bytes(m)));
 }
 
 TEST(RingRecords, GcRecordKinds) {

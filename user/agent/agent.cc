@@ -229,9 +229,6 @@ void Agent::DrainAll() {
   sinks.goroutine = [this](const GoroutineEvent& e) {
     if (auto it = procs_.find(e.pid); it != procs_.end()) it->second->OnGoroutine(e);
   };
-  sinks.heap = [this](const HeapEvent& e) {
-    if (auto it = procs_.find(e.pid); it != procs_.end()) it->second->OnHeap(e);
-  };
   sinks.gc = [this](const GcCycle& c) {
     if (auto it = procs_.find(c.pid); it != procs_.end()) it->second->OnGc(c);
   };
@@ -502,10 +499,11 @@ std::string Agent::MetricsText() {
          "Goroutines in leak-suspect groups (one creation site, one blocked stack, blocking wait).",
          [](const AgentProcess& p) { return p.leak_suspect_goroutines(); });
   family("goscope_heap_alloc_bytes_total", MetricType::kCounter,
-         "Heap bytes allocated since the agent attached, estimated from Go's heap samples.",
+         "Heap bytes allocated since Go's heap sampler ran in the process, estimated from its samples "
+         "(read from its memory).",
          [](const AgentProcess& p) { return p.heap_alloc_bytes(); });
   family("goscope_heap_inuse_bytes", MetricType::kGauge,
-         "Heap bytes allocated since the agent attached and still live, estimated from Go's heap samples.",
+         "Heap bytes live (not yet swept), estimated from Go's heap samples (read from its memory).",
          [](const AgentProcess& p) { return p.heap_inuse_bytes(); });
   family("goscope_memprofilerate_written", MetricType::kGauge,
          "1 while the agent holds runtime.MemProfileRate at its own value (it was 0).",

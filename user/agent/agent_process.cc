@@ -62,10 +62,19 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
   if (!rate_ && snapshot.user_goroutines() > 0) {
     try {
       const TargetProcess& target = trace_.target();
+      heap_reader_.emplace(watch_->layout(), target.load_bias);
       rate_ = std::make_unique<MemProfileRateOverride>(target.pid, MemProfileRateAddress(target, watch_->layout()),
                                                        heap_rate, allow_write);
     } catch (const Error&) {
       // Unknown address or unreadable: no heap profile for this process, the rest works.
+      heap_reader_.reset();
+    }
+  }
+  if (heap_reader_ && rate_) {
+    try {
+      heap_ = heap_reader_->Read(memory_);
+    } catch (const Error&) {
+      // Mid-change or exiting: the last reading stands.
     }
   }
   const size_t before = leak_suspect_goroutines();
@@ -108,31 +117,33 @@ size_t AgentProcess::leak_suspect_goroutines() const {
   return n;
 }
 
+std::vector<HeapRecord> AgentProcess::HeapRecords() const { return HeapRecordsBetween({}, heap_); }
+
 HeapProfileInfo AgentProcess::Info() const {
   HeapProfileInfo info;
   info.rate = rate_ ? rate_->effective() : 0;
   info.mappings = trace_.target().ExecutableMappings();
-  info.comments.push_back(fmt::format("goscope agent: sampled at MemProfileRate {}{}", info.rate,
-                                      wrote_rate() ? " (set by goscope)" : ""));
+  info.comments.push_back(fmt::format("goscope agent: Go's own heap profile (read from memory), sampled at "
+                                      "MemProfileRate {}{}", info.rate, wrote_rate() ? " (set by goscope)" : ""));
   return info;
 }
 
 double AgentProcess::heap_alloc_bytes() const {
   int64_t rate = rate_ ? rate_->effective() : 0;
   double total = 0;
-  for (const HeapRecord& r : heap_.Records()) total += static_cast<double>(ScaleHeapSample(r.alloc_objects, r.alloc_bytes, rate).second);
+  for (const HeapRecord& r : HeapRecords()) total += static_cast<double>(ScaleHeapSample(r.alloc_objects, r.alloc_bytes, rate).second);
   return total;
 }
 
 double AgentProcess::heap_inuse_bytes() const {
   int64_t rate = rate_ ? rate_->effective() : 0;
   double total = 0;
-  for (const HeapRecord& r : heap_.Records()) total += static_cast<double>(ScaleHeapSample(r.inuse_objects, r.inuse_bytes, rate).second);
+  for (const HeapRecord& r : HeapRecords()) total += static_cast<double>(ScaleHeapSample(r.inuse_objects, r.inuse_bytes, rate).second);
   return total;
 }
 
 PprofProfile AgentProcess::HeapProfile() const {
-  return BuildHeapProfile(heap_.Records(), Info(), trace_.target().symbolizer().ReturnAddressLookup());
+  return BuildHeapProfile(HeapRecords(), Info(), trace_.target().symbolizer().ReturnAddressLookup());
 }
 
 PprofProfile AgentProcess::GoroutineProfile() const { return trace_.GoroutineProfile(); }

@@ -1,8 +1,8 @@
 // What the node agent knows of one traced Go process: its identity and
-// labels, its goroutine lifecycle, heap samples and GC cycles (fed by its
-// binary's BinaryWatch), the latest goroutine snapshot and leak report, a
-// series of the runtime's own statistics, and the MemProfileRate the agent
-// may have written (restored on Stop).
+// labels, its goroutine lifecycle and GC cycles (fed by its binary's
+// BinaryWatch), the latest goroutine snapshot, leak report and Go heap
+// profile (read from its memory), a series of the runtime's own statistics,
+// and the MemProfileRate the agent may have written (restored on Stop).
 #pragma once
 #include <sys/types.h>
 
@@ -21,6 +21,7 @@
 #include "output/prometheus_text.h"
 #include "process/cgroup_labels.h"
 #include "process/go_process.h"
+#include "process/heap_buckets.h"
 #include "process/memprofilerate.h"
 #include "process/process_memory.h"
 #include "process/target_process.h"
@@ -47,12 +48,12 @@ class AgentProcess {
   void OnGoroutine(const GoroutineEvent& e) { trace_.OnGoroutine(e); }
   // Whether its binary's creation probes are on (snapshots infer what they do not see).
   bool creation_probes() const { return watch_->creation_probes(); }
-  void OnHeap(const HeapEvent& e) { heap_.Add(e); }
   void OnGc(const GcCycle& c);
 
-  // A fresh goroutine snapshot and leak report; the first time the runtime is
-  // up, the heap sampler switched on where it is off and writing is allowed.
-  // Throws Error when the process cannot be read (it may be exiting).
+  // A fresh goroutine snapshot, leak report and heap profile; the first time
+  // the runtime is up, the heap sampler switched on where it is off and
+  // writing is allowed. Throws Error when the process cannot be read (it may
+  // be exiting).
   void Refresh(bool allow_write, int64_t heap_rate);
   // Reads the runtime's own statistics (runtime.MemStats and friends, no
   // probe) into the series, which keeps the newest `keep`. Throws Error when
@@ -90,7 +91,8 @@ class AgentProcess {
   double last_proof() const { return last_proof_; }
   bool ready() const { return trace_.seeded(); }
 
-  // Scaled estimates from the samples (runtime/pprof's scaling).
+  // Scaled estimates from Go's heap profile (runtime/pprof's scaling): all
+  // sampled since the sampler ran, and what of it is still in use.
   double heap_alloc_bytes() const;
   double heap_inuse_bytes() const;
   size_t goroutines() const { return trace_.snapshot().user_goroutines(); }
@@ -116,13 +118,15 @@ class AgentProcess {
 
  private:
   HeapProfileInfo Info() const;
+  std::vector<HeapRecord> HeapRecords() const;
 
   std::shared_ptr<BinaryWatch> watch_;  // before trace_, which holds a reference to its layout
   ProcessTrace trace_;
   uint64_t start_ticks_;
   std::string comm_;
   MetricLabels labels_;
-  HeapSampleSet heap_;
+  std::optional<HeapBucketReader> heap_reader_;  // once the sampler runs; none if the layout lacks it
+  std::vector<HeapBucket> heap_;                 // Go's own heap profile at the last refresh
   std::vector<uint64_t> pause_counts_ = std::vector<uint64_t>(kGcPauseBuckets.size() + 1, 0);
   double pause_sum_ = 0;
   std::unique_ptr<MemProfileRateOverride> rate_;

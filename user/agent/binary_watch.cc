@@ -16,11 +16,10 @@ namespace goscope {
 namespace {
 // Far smaller than attach's: an agent holds a set per binary, and the kernel
 // maps each ring buffer's pages into the agent whole (twice, for wrap-around),
-// so they count in its resident memory: 1.3 MB per binary with these, 14 MB
-// with attach's sizes. The agent drains every 10-100 ms; a burst beyond them
+// so they count in its resident memory: 1.3 MB per binary with these (and a
+// heap ring of 256 KiB, gone since), 14 MB with attach's sizes. The agent drains every 10-100 ms; a burst beyond them
 // is dropped and counted (goscope_agent_events_lost_total).
 constexpr uint32_t kGoroutineRingBytes = 256u << 10;  // ~780 creation events
-constexpr uint32_t kHeapRingBytes = 256u << 10;       // ~470 samples
 constexpr uint32_t kGcRingBytes = 64u << 10;
 }  // namespace
 
@@ -41,13 +40,6 @@ BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary
     sites_ = std::move(info.sites);
     goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, kGoroutineRingBytes);
     try {
-      heap_ = std::make_unique<HeapTracer>(target_, layout_, HeapMode::kSampled, kHeapRingBytes);
-      heap_->Attach(sites_);
-    } catch (const Error& e) {
-      heap_.reset();
-      degraded_.push_back(fmt::format("heap: {}", e.what()));
-    }
-    try {
       gc_ = std::make_unique<GcTracer>(target_, layout_, kGcRingBytes);
       gc_->Attach(sites_);
     } catch (const Error& e) {
@@ -56,7 +48,6 @@ BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary
     }
   } catch (...) {
     goroutines_.reset();
-    heap_.reset();
     gc_.reset();
     close(fd_);
     throw;
@@ -66,13 +57,12 @@ BinaryWatch::BinaryWatch(pid_t first_pid, std::shared_ptr<const GoBinary> binary
 BinaryWatch::~BinaryWatch() {
   // Probes first, then the descriptor they were attached through.
   gc_.reset();
-  heap_.reset();
   goroutines_.reset();
   if (fd_ >= 0) close(fd_);
 }
 
 size_t BinaryWatch::probes() const {
-  return goroutines_->probes() + (heap_ ? heap_->probes() : 0) + (gc_ ? gc_->probes() : 0);
+  return goroutines_->probes() + (gc_ ? gc_->probes() : 0);
 }
 
 void BinaryWatch::SetCreationProbes(bool on) {
@@ -91,13 +81,12 @@ void BinaryWatch::RemoveProcess(pid_t pid) {
 
 int BinaryWatch::Drain(const Sinks& sinks) {
   int n = goroutines_->Drain(sinks.goroutine);
-  if (heap_) n += heap_->Drain(sinks.heap);
   if (gc_) n += gc_->Drain(sinks.gc);
   return n;
 }
 
 uint64_t BinaryWatch::lost() const {
-  return goroutines_->lost() + (heap_ ? heap_->lost() : 0) + (gc_ ? gc_->lost() : 0);
+  return goroutines_->lost() + (gc_ ? gc_->lost() : 0);
 }
 
 }  // namespace goscope

@@ -1,9 +1,10 @@
 // One set of probes for every process that runs one executable file: the
 // node agent's unit of attachment. Uprobes live on the file's inode, so a
 // binary run by 100 processes costs one set of probes and one parse; the
-// events carry their pid and the agent sorts them per process. Go's heap
-// sampler and GC cycles always; goroutine creation only while the agent asks
-// (a probe hit per goroutine is the one cost a busy server notices).
+// events carry their pid and the agent sorts them per process. GC cycles
+// always; goroutine creation only while the agent asks (a probe hit per
+// goroutine is the one cost a busy server notices). The heap needs no probe:
+// each process's own sampler records are read from its memory.
 #pragma once
 #include <sys/types.h>
 
@@ -15,7 +16,6 @@
 #include "probe_sites.h"
 #include "probes/gc_tracer.h"
 #include "probes/goroutine_tracer.h"
-#include "probes/heap_tracer.h"
 #include "process/target_process.h"
 #include "runtime_layout.h"
 
@@ -44,13 +44,12 @@ class BinaryWatch {
 
   struct Sinks {
     std::function<void(const GoroutineEvent&)> goroutine;
-    std::function<void(const HeapEvent&)> heap;
     std::function<void(const GcCycle&)> gc;
   };
   // Drains every ring buffer; returns the number of events.
   int Drain(const Sinks& sinks);
   uint64_t lost() const;
-  // Heap sampling or GC could not be set up (the goroutine part could): why.
+  // GC could not be set up (the goroutine part could): why.
   const std::vector<std::string>& degraded() const { return degraded_; }
 
  private:
@@ -59,7 +58,6 @@ class BinaryWatch {
   RuntimeLayout layout_;
   std::vector<ProbeSite> sites_;
   std::unique_ptr<GoroutineTracer> goroutines_;
-  std::unique_ptr<HeapTracer> heap_;
   std::unique_ptr<GcTracer> gc_;
   std::vector<std::string> degraded_;
 };

@@ -69,7 +69,7 @@ std::vector<BundleFile> DiagnosisBundle(const AgentProcess& p, const GrowthRule&
       "fired     {}\n\n"
       "goroutines.txt     every goroutine, as goroutine?debug=2\n"
       "goroutines.pb.gz   goroutine profile     go tool pprof goroutines.pb.gz\n"
-      "heap.pb.gz         heap profile (sampled since the agent attached)\n{}"
+      "heap.pb.gz         heap profile: Go's own, since its sampler ran (as heap?debug=0)\n{}"
       "leaks.json         leak-suspect groups: creation site, blocked stack, count\n"
       "stats.json         the runtime-stats readings the rule looked at, oldest first\n",
       p.pid(), p.comm(), Label(p, "exe"), Label(p, "go_version"), UtcTime(now_ns), rule.Describe(), verdict.why,

@@ -137,13 +137,14 @@ Command AddAttachCommand(CLI::App& goscope) {
           "the file before its first instruction, goscope attaches and lets it go, then reports package\n"
           "init as `goscope run` does (init.json, init.txt, init-heap.pb.gz) before tracing the rest.\n"
           "Other processes of the file that start meanwhile are let go untraced.\n\n"
-          "Traces goroutine creation, heap allocations and GC cycles in a running Go process with\n"
-          "uprobes (no change to it, no restart) and, when the run ends, writes to DIR:\n"
+          "Traces goroutine creation, heap allocations and GC cycles in a running Go process (no\n"
+          "change to it, no restart) and, when the run ends, writes to DIR:\n"
           "{}"
           "One probe hit per goroutine, at its creation (with the creator's stack); exits are found\n"
           "by the goroutine snapshots every --interval and at the end, which keeps the created and\n"
           "exited counts exact at each snapshot. --exit-times probes exits as well (a second hit per\n"
-          "goroutine) for exact exit times in timeline.json.\n"
+          "goroutine) for exact exit times in timeline.json. The heap profile is Go's own sampler's,\n"
+          "read from the process's memory (no probe; --alloc-mode exact: a probe per allocation).\n"
           "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
           "writes its outputs. Needs root.\n",
           kTraceOutputsHelp));

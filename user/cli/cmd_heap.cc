@@ -1,6 +1,6 @@
 // goscope heap -p PID: a heap profile of a running Go process, from outside:
-// Go's own allocation sampler hooked with uprobes (sampled mode), or every
-// allocation counted in the kernel (exact mode).
+// Go's own allocation sampler's records read from its memory (sampled mode),
+// or every allocation counted in the kernel (exact mode).
 #include <elf.h>
 #include <unistd.h>
 
@@ -40,14 +40,17 @@ struct HeapArgs {
 };
 
 constexpr const char* kDetails =
-    "Profiles the heap allocations of a running Go program for a window, with uprobes\n"
-    "(no restart, no code change), and writes a pprof profile that 'go tool pprof' reads.\n"
+    "Profiles the heap allocations of a running Go program for a window (no restart, no\n"
+    "code change), and writes a pprof profile that 'go tool pprof' reads.\n"
     "\n"
-    "sampled  Go's own heap sampler: runtime.mProf_Malloc fires for one allocation per\n"
-    "         MemProfileRate bytes on average, runtime.freeSpecial when a sampled object is\n"
-    "         swept. The profile has Go's sample types and scaling (alloc_objects,\n"
-    "         alloc_space, inuse_objects, inuse_space); in-use means allocated during the\n"
-    "         window and not yet freed at its end. Negligible cost.\n"
+    "sampled  Go's own heap sampler (one allocation per MemProfileRate bytes on average):\n"
+    "         the records it keeps in the process (runtime.mbuckets, what runtime/pprof\n"
+    "         reads) are read from memory at the start and at the end of the window; no\n"
+    "         probe, nothing beyond what the sampler itself costs. The profile has Go's\n"
+    "         sample types and scaling: alloc_objects and alloc_space sampled during the\n"
+    "         window; inuse_objects and inuse_space every sampled object not yet freed,\n"
+    "         from before the window too, as Go's own heap profile has them. A process\n"
+    "         that exits before the end leaves no samples (the profile says why).\n"
     "         A program that does not import runtime/pprof runs with MemProfileRate 0 (the\n"
     "         linker turns the sampler off). goscope then writes --heap-rate into\n"
     "         runtime.MemProfileRate for the window and writes 0 back at the end (the only\n"
@@ -61,7 +64,7 @@ constexpr const char* kDetails =
     "         sizes), no frees. Tiny allocations (pointer-free, under 16 bytes), which the\n"
     "         runtime packs into shared 16-byte blocks, are listed at their own size and add\n"
     "         16 bytes per new block, 0 per shared one, as the runtime accounts them.\n"
-    "         About 0.7 us per allocation (5 us on go1.19): for short windows, tests and\n"
+    "         About 0.7 us per allocation (a uprobe each): for short windows, tests and\n"
     "         allocation-count questions.\n"
     "\n"
     "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
@@ -101,10 +104,10 @@ std::string Summarize(const std::vector<HeapRecord>& records, const HeapProfileI
 int RunHeap(const HeapArgs& args) {
   double duration = static_cast<double>(args.duration);
   const std::string& mode_name = args.alloc_mode;
-  const HeapMode mode = mode_name == "exact" ? HeapMode::kExact : HeapMode::kSampled;
+  const AllocMode mode = mode_name == "exact" ? AllocMode::kExact : AllocMode::kSampled;
   const int64_t want_rate = args.heap_rate;
   const std::string& folded_value = args.folded_value;
-  if (mode == HeapMode::kExact && folded_value.starts_with("inuse"))
+  if (mode == AllocMode::kExact && folded_value.starts_with("inuse"))
     throw UsageError("--folded-value: exact mode has no inuse values (it sees no frees)");
 
   TargetProcess target = TargetProcess::Find(static_cast<pid_t>(*args.pid));
@@ -115,7 +118,7 @@ int RunHeap(const HeapArgs& args) {
   const RuntimeLayout& layout = binary_info.layout;
   const std::vector<ProbeSite>& sites = binary_info.sites;
   std::string why;
-  if (!CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
+  if (mode == AllocMode::kExact && !CanLoadBpf(&why)) throw Error("cannot load BPF: " + why);
 
   std::unique_ptr<HeapSession> heap;
   try {
@@ -126,16 +129,14 @@ int RunHeap(const HeapArgs& args) {
   }
   RunControl run(target.pid, duration);
   heap->Start(sites);
-  fmt::print(stderr, "goscope heap: {} probes live on pid {} ({}); {} mode{}{}\n", heap->probes(), target.pid,
-             bin.go_version(), mode_name, heap->RateNote(),
-             duration > 0 ? fmt::format(" for {}s", duration) : std::string(" until Ctrl-C"));
-  while (run.Wait(100)) heap->Drain();
+  fmt::print(stderr, "goscope heap: {} probes live on pid {} ({}); {} mode{}{}{}\n", heap->probes(), target.pid,
+             bin.go_version(), mode_name,
+             mode == AllocMode::kSampled ? " (Go's own sampler, its records read from memory)" : "",
+             heap->RateNote(), duration > 0 ? fmt::format(" for {}s", duration) : std::string(" until Ctrl-C"));
+  while (run.Wait(100)) heap->Poll();
   heap->Stop();
-  fmt::print(stderr, "goscope heap: stopped: {}; probes detached\n", run.why());
+  fmt::print(stderr, "goscope heap: stopped: {}{}\n", run.why(), heap->probes() ? "; probes detached" : "");
   fmt::print(stderr, "goscope heap: {}\n", heap->Outcome());
-  if (heap->lost())
-    fmt::print(stderr, "goscope heap: WARNING: {} events were dropped (ring buffer full); the profile is partial\n",
-               heap->lost());
 
   auto records = heap->Records();
   HeapProfileInfo info = heap->Info();

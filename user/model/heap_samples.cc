@@ -4,43 +4,34 @@
 
 namespace goscope {
 
-void HeapSampleSet::Add(const HeapEvent& e) {
-  if (e.kind == HeapEvent::kFree) {
-    auto it = live_.find(e.addr);
-    if (it == live_.end()) {
-      ++frees_unmatched_;
-      return;
-    }
-    HeapRecord& r = records_[it->second];
-    r.inuse_objects -= 1;
-    r.inuse_bytes -= static_cast<int64_t>(r.size);
-    live_.erase(it);
-    ++frees_matched_;
-    return;
-  }
-  ++allocs_;
-  auto key = std::make_pair(e.stack, e.size);
-  auto [it, inserted] = index_.emplace(key, records_.size());
-  if (inserted) {
+std::vector<HeapRecord> HeapRecordsBetween(const std::vector<HeapBucket>& before, const std::vector<HeapBucket>& now) {
+  // Counts only grow (a smaller one would be a torn read: nothing since).
+  auto grown = [](uint64_t later, uint64_t earlier) { return static_cast<int64_t>(later > earlier ? later - earlier : 0); };
+  std::unordered_map<uint64_t, const HeapBucket*> old;
+  for (const HeapBucket& b : before) old[b.addr] = &b;
+  std::vector<HeapRecord> out;
+  for (const HeapBucket& b : now) {
+    auto it = old.find(b.addr);
+    const HeapBucket* o = it == old.end() ? nullptr : it->second;
     HeapRecord r;
-    r.stack = e.stack;
-    r.size = e.size;
-    records_.push_back(std::move(r));
+    r.stack = b.stack;
+    r.size = b.size;
+    r.alloc_objects = grown(b.allocs, o ? o->allocs : 0);
+    r.alloc_bytes = grown(b.alloc_bytes, o ? o->alloc_bytes : 0);
+    r.inuse_objects = grown(b.allocs, b.frees);
+    r.inuse_bytes = grown(b.alloc_bytes, b.free_bytes);
+    if (r.alloc_objects || r.inuse_objects) out.push_back(std::move(r));
   }
-  HeapRecord& r = records_[it->second];
-  r.alloc_objects += 1;
-  r.alloc_bytes += static_cast<int64_t>(e.size);
-  r.inuse_objects += 1;
-  r.inuse_bytes += static_cast<int64_t>(e.size);
-  // An address is live once: a second alloc at a live address means its free
-  // was lost (ring buffer full); the older object is dropped from in-use.
-  auto [lit, fresh] = live_.emplace(e.addr, it->second);
-  if (!fresh) {
-    HeapRecord& old = records_[lit->second];
-    old.inuse_objects -= 1;
-    old.inuse_bytes -= static_cast<int64_t>(old.size);
-    lit->second = it->second;
+  return out;
+}
+
+HeapBucketTotals Totals(const std::vector<HeapBucket>& buckets) {
+  HeapBucketTotals t;
+  for (const HeapBucket& b : buckets) {
+    t.allocs += b.allocs;
+    t.frees += b.frees;
   }
+  return t;
 }
 
 std::vector<HeapRecord> ExactHeapRecords(const std::vector<HeapExactRecord>& exact) {

@@ -1,6 +1,7 @@
-// The heap model: allocations and frees as the heap probes report them, and
-// the records they fold into (the runtime's memRecord: one per stack and
-// object size). Plain data; knows nothing of BPF or of profile formats.
+// The heap model: Go's own sampled profile as the runtime keeps it (one bucket
+// per allocation stack and object size), allocations as exact mode counts
+// them, and the records both fold into (the runtime's memRecord). Plain data;
+// knows nothing of BPF, of processes or of profile formats.
 #pragma once
 #include <sys/types.h>
 
@@ -13,17 +14,24 @@
 
 namespace goscope {
 
-// A sampled allocation or free (sampled mode), or a package-init boundary (init mode).
-struct HeapEvent {
-  enum Kind { kAlloc, kFree, kInitMark } kind = kAlloc;
+// One of the runtime's memory-profile buckets (runtime.bucket with its
+// memRecord): the allocations Go's sampler took at one stack and object size,
+// and the frees of them the sweeper recorded, over every cycle (published to
+// runtime.MemProfile at a GC or not yet).
+struct HeapBucket {
+  uint64_t addr = 0;            // the bucket itself: the same for the process's life
+  uint64_t size = 0;            // bytes per object
+  std::vector<uint64_t> stack;  // return addresses (runtime), innermost first
+  uint64_t allocs = 0, frees = 0, alloc_bytes = 0, free_bytes = 0;
+};
+
+// A package-init boundary (init mode).
+struct HeapInitEvent {
   pid_t pid = 0;       // the process: one tracer may serve every process of a binary
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
-  uint64_t addr = 0;   // the object (runtime address); frees are matched to allocs by it
-  uint64_t size = 0;   // bytes the runtime's profile records for the object
-  uint64_t goid = 0;   // allocs only
-  std::vector<uint64_t> stack;  // allocs only: return addresses (runtime), innermost first
-  // kInitMark: the index of the init function site entered (kInitFunctions
-  // site's addresses), or kMarkRuntimeInitDone / kMarkMain.
+  uint64_t goid = 0;   // the goroutine that ran it
+  // The index of the init function site entered (kInitFunctions site's
+  // addresses), or kMarkRuntimeInitDone / kMarkMain.
   uint32_t mark = 0;
   static constexpr uint32_t kMarkRuntimeInitDone = 0xfffffffe;
   static constexpr uint32_t kMarkMain = 0xffffffff;
@@ -58,31 +66,23 @@ struct HeapRecord {
   uint64_t size = 0;            // bytes per object
   int64_t alloc_objects = 0;
   int64_t alloc_bytes = 0;
-  int64_t inuse_objects = 0;  // allocated in the window and not freed by its end
+  int64_t inuse_objects = 0;  // sampled and not freed (sampled mode); exact mode sees no frees
   int64_t inuse_bytes = 0;
   std::vector<std::pair<std::string, std::string>> labels;  // pprof string labels, e.g. {"package", "net/http"}
 };
 
-// Sampled mode: folds the allocation and free events of one window into
-// records. A free is matched to the live sampled allocation at its address;
-// frees of objects sampled before the window match nothing and are counted
-// apart, so in-use means "allocated during the window and still live".
-class HeapSampleSet {
- public:
-  void Add(const HeapEvent& e);
-  std::vector<HeapRecord> Records() const { return records_; }
+// Sampled mode: the records of two reads of one process's buckets. alloc_*
+// are the allocations sampled between them (a bucket absent from `before` is
+// new); inuse_* are the objects sampled and not freed by `now`, whenever they
+// were sampled, as Go's own heap profile has them. Buckets with nothing in
+// either are left out.
+std::vector<HeapRecord> HeapRecordsBetween(const std::vector<HeapBucket>& before, const std::vector<HeapBucket>& now);
 
-  uint64_t allocs() const { return allocs_; }
-  uint64_t frees_matched() const { return frees_matched_; }
-  uint64_t frees_unmatched() const { return frees_unmatched_; }  // sampled before the window
-  size_t live() const { return live_.size(); }
-
- private:
-  std::vector<HeapRecord> records_;
-  std::map<std::pair<std::vector<uint64_t>, uint64_t>, size_t> index_;  // (stack, size) -> record
-  std::unordered_map<uint64_t, size_t> live_;                           // address -> record
-  uint64_t allocs_ = 0, frees_matched_ = 0, frees_unmatched_ = 0;
+// Sums over a read's buckets.
+struct HeapBucketTotals {
+  uint64_t allocs = 0, frees = 0;
 };
+HeapBucketTotals Totals(const std::vector<HeapBucket>& buckets);
 
 // Exact mode: one record per (stack, size) with alloc values only (exact mode
 // sees no frees). Tiny allocations keep their requested size as the record's

@@ -30,10 +30,10 @@ InitReport BuildInitReport(const std::vector<InitMark>& marks, const std::vector
   };
   for (const InitMark& m : marks) {
     if (r.main_ns) break;
-    if (m.mark == HeapEvent::kMarkMain) {
+    if (m.mark == HeapInitEvent::kMarkMain) {
       close(m.ts_ns);
       r.main_ns = m.ts_ns;
-    } else if (m.mark == HeapEvent::kMarkRuntimeInitDone) {
+    } else if (m.mark == HeapInitEvent::kMarkRuntimeInitDone) {
       close(m.ts_ns);
     } else {
       std::string pkg = PackageOf(function_names, m.mark);

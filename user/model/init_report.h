@@ -17,7 +17,7 @@ namespace goscope {
 
 struct InitMark {
   uint64_t ts_ns = 0;  // CLOCK_MONOTONIC
-  uint32_t mark = 0;   // HeapEvent::mark
+  uint32_t mark = 0;   // HeapInitEvent::mark
 };
 
 struct InitPackage {

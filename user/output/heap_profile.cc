@@ -40,8 +40,8 @@ std::vector<uint64_t> CutStack(const std::vector<uint64_t>& stack, CachedSymboli
   }
   if (first == stack.size()) {
     // All runtime (the runtime allocating for itself): Go's second try shows
-    // every frame of its stack, which starts at mallocgc's caller; ours may
-    // start inside the allocator (at mProf_Malloc's return into profilealloc).
+    // every frame of its stack, which starts at mallocgc's caller; a bucket's
+    // may start inside the allocator (1.27 keeps mallocgc's own frames).
     first = 0;
     for (size_t i = 0; i < stack.size(); ++i) {
       const auto& frames = sym(stack[i]);

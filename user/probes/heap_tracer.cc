@@ -69,7 +69,7 @@ struct HeapTracer::Impl {
   heap_bpf* skel = nullptr;
   ring_buffer* rb = nullptr;
   UprobeLinks links;
-  const std::function<void(const HeapEvent&)>* sink = nullptr;
+  const std::function<void(const HeapInitEvent&)>* sink = nullptr;
 
   Impl(const TargetProcess& t, HeapMode m) : target(t), mode(m) {}
   ~Impl() {
@@ -87,7 +87,7 @@ struct HeapTracer::Impl {
   }
 };
 
-HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode, uint32_t ring_bytes)
+HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode)
     : impl_(std::make_unique<Impl>(target, mode)) {
   const int minor = GoMinorVersion(target.binary->go_version());
   if (minor < 19) throw Error(fmt::format("heap profiling supports Go 1.19 and later, not {}", target.binary->go_version()));
@@ -97,13 +97,6 @@ HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout,
   auto& cfg = const_cast<heap_config&>(impl_->skel->rodata->cfg);
   cfg.g_goid = Required(layout, "runtime.g.goid");
   cfg.g_m = Required(layout, "runtime.g.m");
-  cfg.m_curg = Required(layout, "runtime.m.curg");
-  if (mode == HeapMode::kSampled) {
-    // 1.23 added mp as mProf_Malloc's first argument (runtime/mprof.go).
-    cfg.alloc_args_with_mp = minor >= 23;
-    cfg.special_kind_offset = static_cast<uint32_t>(Required(layout, "runtime.special.kind"));
-    cfg.kind_special_profile = static_cast<uint32_t>(Required(layout, "runtime._KindSpecialProfile"));
-  }
   // _type.ptrdata (<= 1.20) / abi.Type.PtrBytes (1.21+): the second word in every release.
   cfg.type_ptrdata_offset = 8;
   // 1.22 (allocheaders): pointerful objects above 512 bytes carry an 8-byte
@@ -125,16 +118,9 @@ HeapTracer::HeapTracer(const TargetProcess& target, const RuntimeLayout& layout,
   std::copy(std::begin(kLookup.c8), std::end(kLookup.c8), cfg.size_to_class8);
   std::copy(std::begin(kLookup.c128), std::end(kLookup.c128), cfg.size_to_class128);
 
-  // Only the mode's maps get real sizes.
-  if (mode == HeapMode::kSampled) {
-    bpf_map__set_max_entries(impl_->skel->maps.exact_stacks, 1);
-    bpf_map__set_max_entries(impl_->skel->maps.exact_counts, 1);
-    if (ring_bytes) bpf_map__set_max_entries(impl_->skel->maps.events, ring_bytes);
-  } else if (mode == HeapMode::kExact) {
-    bpf_map__set_max_entries(impl_->skel->maps.events, static_cast<uint32_t>(sysconf(_SC_PAGESIZE)));
-  } else {
-    bpf_map__set_max_entries(impl_->skel->maps.events, 1 << 20);  // init marks: one per init function
-  }
+  // Exact mode sends no events; init marks are one per init function.
+  bpf_map__set_max_entries(impl_->skel->maps.events,
+                           mode == HeapMode::kExact ? static_cast<uint32_t>(sysconf(_SC_PAGESIZE)) : 1 << 20);
   if (int err = heap_bpf__load(impl_->skel))
     throw Error(fmt::format("loading the heap BPF program: {}", std::strerror(-err)));
   impl_->rb = ring_buffer__new(bpf_map__fd(impl_->skel->maps.events), &Impl::OnSample, impl_.get(), nullptr);
@@ -157,29 +143,23 @@ void HeapTracer::Attach(const std::vector<ProbeSite>& sites) {
     }
     throw Error(fmt::format("no probe site for {}", PurposeName(purpose)));
   };
-  if (impl_->mode == HeapMode::kSampled) {
-    // Frees first: a sampled object allocated after attaching is never freed unseen.
-    attach(ProbePurpose::kHeapSampleFree, impl_->skel->progs.on_free_special);
-    attach(ProbePurpose::kHeapSampleAlloc, impl_->skel->progs.on_mprof_malloc);
-  } else {
-    // 1.27+: mallocgc hands small sizes to the size-specialized allocators,
-    // which compiled code also calls directly; count each allocation once.
-    bpf_program* malloc_prog = impl_->skel->progs.on_mallocgc;
-    for (const auto& s : sites) {
-      if (s.purpose != ProbePurpose::kMalloc || !s.ok() || !s.dispatch_below) continue;
-      const Func* mallocgc = t.binary->pclntab().FindFunc(s.function_entry);
-      if (!mallocgc) throw Error("runtime.mallocgc vanished from the pclntab");
-      // At its entry the probe skips what mallocgc hands on; past the hand-over it sees none of it.
-      impl_->skel->bss->malloc_dispatch_below = s.in_frame ? 0 : s.dispatch_below;
-      impl_->skel->bss->mallocgc_lo = mallocgc->entry + t.load_bias;
-      impl_->skel->bss->mallocgc_hi = mallocgc->end + t.load_bias;
-      if (s.in_frame) malloc_prog = impl_->skel->progs.on_mallocgc_own_path;
-      // The specialized allocators first: an allocation handed on after
-      // mallocgc's probe is live must be counted.
-      attach(ProbePurpose::kMallocSpecialized, impl_->skel->progs.on_malloc_specialized);
-    }
-    attach(ProbePurpose::kMalloc, malloc_prog);
+  // 1.27+: mallocgc hands small sizes to the size-specialized allocators,
+  // which compiled code also calls directly; count each allocation once.
+  bpf_program* malloc_prog = impl_->skel->progs.on_mallocgc;
+  for (const auto& s : sites) {
+    if (s.purpose != ProbePurpose::kMalloc || !s.ok() || !s.dispatch_below) continue;
+    const Func* mallocgc = t.binary->pclntab().FindFunc(s.function_entry);
+    if (!mallocgc) throw Error("runtime.mallocgc vanished from the pclntab");
+    // At its entry the probe skips what mallocgc hands on; past the hand-over it sees none of it.
+    impl_->skel->bss->malloc_dispatch_below = s.in_frame ? 0 : s.dispatch_below;
+    impl_->skel->bss->mallocgc_lo = mallocgc->entry + t.load_bias;
+    impl_->skel->bss->mallocgc_hi = mallocgc->end + t.load_bias;
+    if (s.in_frame) malloc_prog = impl_->skel->progs.on_mallocgc_own_path;
+    // The specialized allocators first: an allocation handed on after
+    // mallocgc's probe is live must be counted.
+    attach(ProbePurpose::kMallocSpecialized, impl_->skel->progs.on_malloc_specialized);
   }
+  attach(ProbePurpose::kMalloc, malloc_prog);
   if (impl_->mode != HeapMode::kInit) return;
   attach(ProbePurpose::kRuntimeInitDone, impl_->skel->progs.on_runtime_init_done);
   attach(ProbePurpose::kMainMain, impl_->skel->progs.on_main_main);
@@ -190,7 +170,7 @@ void HeapTracer::Detach() { impl_->links.DetachAll(); }
 
 size_t HeapTracer::probes() const { return impl_->links.size(); }
 
-int HeapTracer::Drain(const std::function<void(const HeapEvent&)>& on_event) {
+int HeapTracer::Drain(const std::function<void(const HeapInitEvent&)>& on_event) {
   impl_->sink = &on_event;
   int n = ring_buffer__consume(impl_->rb);
   impl_->sink = nullptr;
@@ -201,7 +181,6 @@ uint64_t HeapTracer::lost() const { return __atomic_load_n(&impl_->skel->bss->ev
 
 std::vector<HeapExactRecord> HeapTracer::ReadExact() const {
   std::vector<HeapExactRecord> out;
-  if (impl_->mode == HeapMode::kSampled) return out;
   int stacks_fd = bpf_map__fd(impl_->skel->maps.exact_stacks);
   int counts_fd = bpf_map__fd(impl_->skel->maps.exact_counts);
   std::map<uint64_t, std::vector<uint64_t>> stacks;

@@ -1,9 +1,9 @@
 // The user-space half of bpf/heap.bpf.c: loads it with the target's runtime
 // offsets and Go-version facts, attaches it at the reader's probe sites, and
-// either hands each sampled allocation and free to a callback (sampled mode)
-// or reads the kernel's per-stack allocation counts (exact mode). Knows
-// nothing of profiles or output formats (output/heap_profile does), and never
-// writes to the target (process/memprofilerate does, when asked).
+// reads the kernel's per-stack allocation counts (and, in init mode, hands
+// each init boundary to a callback). Sampled profiling needs no probes
+// (process/heap_buckets reads Go's own profile). Knows nothing of profiles or
+// output formats (output/heap_profile does), and never writes to the target.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -18,24 +18,19 @@
 namespace goscope {
 
 enum class HeapMode {
-  // Go's own sampler: runtime.mProf_Malloc (one event per sampled allocation,
-  // mean MemProfileRate bytes apart) and runtime.freeSpecial (the sampled
-  // object was swept). Cheap; needs MemProfileRate > 0.
-  kSampled,
   // Every runtime.mallocgc call, counted in the kernel per (stack, size).
   // ~1 us per allocation (uprobe trap): for short windows and tests.
   kExact,
   // kExact from a program's first instruction, each allocation also keyed by
   // the package init function running (probes on every init function, on
-  // runtime.gcenable and main.main, each reported as a HeapEvent::kInitMark).
+  // runtime.gcenable and main.main, each reported as a HeapInitEvent).
   kInit,
 };
 
 class HeapTracer {
  public:
   // Loads the BPF program; throws Error naming what is missing.
-  // ring_bytes: sampled mode's ring buffer (a power of two; 0: the default, 4 MiB).
-  HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode, uint32_t ring_bytes = 0);
+  HeapTracer(const TargetProcess& target, const RuntimeLayout& layout, HeapMode mode);
   ~HeapTracer();
 
   HeapMode mode() const;
@@ -43,9 +38,9 @@ class HeapTracer {
   void Attach(const std::vector<ProbeSite>& sites);
   void Detach();
   size_t probes() const;
-  // Sampled and init modes: drains the ring buffer, calling on_event for each event. Returns how many.
-  int Drain(const std::function<void(const HeapEvent&)>& on_event);
-  // Sampled-mode events the BPF side could not submit (ring buffer full).
+  // Init mode: drains the ring buffer, calling on_event for each event. Returns how many.
+  int Drain(const std::function<void(const HeapInitEvent&)>& on_event);
+  // Init-mode events the BPF side could not submit (ring buffer full).
   uint64_t lost() const;
 
   // Exact mode: the kernel's aggregates so far (call after Detach for a final answer).

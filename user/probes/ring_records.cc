@@ -67,39 +67,16 @@ std::optional<GoroutineEvent> DecodeGoroutineRecord(RingRecord record) {
   return ev;
 }
 
-std::optional<HeapEvent> DecodeHeapRecord(RingRecord record) {
-  auto h = Read<heap_free_event>(record);
-  if (!h) return std::nullopt;
-  HeapEvent ev{};
-  ev.ts_ns = h->ts;
-  ev.pid = static_cast<pid_t>(h->pid);
-  ev.addr = h->addr;
-  ev.size = h->size;
-  switch (h->kind) {
-    case HEAP_FREE:
-      ev.kind = HeapEvent::kFree;
-      return ev;
-    case HEAP_INIT_MARK: {
-      auto e = Read<heap_init_event>(record);
-      if (!e) return std::nullopt;
-      ev.kind = HeapEvent::kInitMark;
-      ev.addr = ev.size = 0;
-      ev.goid = e->goid;
-      // BPF counts init sites from 1 (0 means "none" in its maps).
-      ev.mark = e->mark == HEAP_MARK_RUNTIME_INIT_DONE || e->mark == HEAP_MARK_MAIN ? e->mark : e->mark - 1;
-      return ev;
-    }
-    case HEAP_ALLOC: {
-      auto e = Read<heap_alloc_event>(record);
-      if (!e) return std::nullopt;
-      ev.kind = HeapEvent::kAlloc;
-      ev.goid = e->goid;
-      uint32_t n = std::min<uint32_t>(e->nframes, HEAP_STACK_MAX);
-      ev.stack.assign(e->stack, e->stack + n);
-      return ev;
-    }
-  }
-  return std::nullopt;
+std::optional<HeapInitEvent> DecodeHeapRecord(RingRecord record) {
+  auto e = Read<heap_init_event>(record);
+  if (!e || e->kind != HEAP_INIT_MARK) return std::nullopt;
+  HeapInitEvent ev{};
+  ev.ts_ns = e->ts;
+  ev.pid = static_cast<pid_t>(e->pid);
+  ev.goid = e->goid;
+  // BPF counts init sites from 1 (0 means "none" in its maps).
+  ev.mark = e->mark == HEAP_MARK_RUNTIME_INIT_DONE || e->mark == HEAP_MARK_MAIN ? e->mark : e->mark - 1;
+  return ev;
 }
 
 std::optional<GcRecord> DecodeGcRecord(RingRecord record) {

@@ -23,8 +23,8 @@ using RingRecord = std::span<const uint8_t>;
 // statement's pc on, or none if that pc is not among its first frames) or an exit.
 std::optional<GoroutineEvent> DecodeGoroutineRecord(RingRecord record);
 
-// bpf/heap.bpf.c: a sampled allocation or free, or an init mark.
-std::optional<HeapEvent> DecodeHeapRecord(RingRecord record);
+// bpf/heap.bpf.c: an init mark (the only event it sends).
+std::optional<HeapInitEvent> DecodeHeapRecord(RingRecord record);
 
 // bpf/gc.bpf.c: a stop, a start or a finished cycle, as the program wrote it
 // (GcTracer pairs stops with starts and cycles with their triggers).

@@ -1,8 +1,8 @@
 // runtime.MemProfileRate of a live Go process: the ONLY code in goscope that
 // writes to a target's memory.
 //
-// Why: Go's heap sampler (runtime.mProf_Malloc, which the sampled heap mode
-// hooks) runs only while MemProfileRate > 0. A binary that never references
+// Why: Go's heap sampler (whose records the sampled heap mode reads, see
+// process/heap_buckets) runs only while MemProfileRate > 0. A binary that never references
 // runtime.MemProfile (no runtime/pprof, no net/http/pprof import) has the
 // linker set runtime.disableMemoryProfiling, and start-up sets MemProfileRate
 // to 0. Writing a rate back switches the sampler on.

@@ -60,10 +60,9 @@ int TraceFromFirstInstruction(const TargetProcess& target, const RuntimeLayout& 
   std::vector<InitMark> marks;
   bool main_started = false;
   std::string layout_error;
-  auto on_mark = [&](const HeapEvent& e) {
-    if (e.kind != HeapEvent::kInitMark) return;
+  auto on_mark = [&](const HeapInitEvent& e) {
     marks.push_back({e.ts_ns, e.mark});
-    if (e.mark != HeapEvent::kMarkMain) return;
+    if (e.mark != HeapInitEvent::kMarkMain) return;
     main_started = true;
     // main.main runs on the first goroutine: a goid read there through the
     // layout that is not 1 means the offsets are wrong, and so is every count

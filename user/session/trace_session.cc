@@ -73,7 +73,7 @@ void TraceSession::StartHeap() {
   // Likewise optional: a forbidden write or an exotic runtime leaves the goroutine run intact.
   if (opts_.alloc_mode == "off") return;
   try {
-    HeapOptions ho{opts_.alloc_mode == "exact" ? HeapMode::kExact : HeapMode::kSampled, opts_.heap_rate,
+    HeapOptions ho{opts_.alloc_mode == "exact" ? AllocMode::kExact : AllocMode::kSampled, opts_.heap_rate,
                    opts_.allow_write};
     heap_ = std::make_unique<HeapSession>(target_, layout_, ho);
     heap_->Start(sites_);
@@ -159,7 +159,7 @@ int TraceSession::Poll() {
   try {
     if (goroutines_) n = goroutines_->Drain([&](const GoroutineEvent& e) { trace_.OnGoroutine(e); });
     DrainGc();
-    if (heap_) heap_->Drain();
+    if (heap_) heap_->Poll();
   } catch (const Error& e) {
     error_ = e.what();
   }
@@ -206,7 +206,7 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
   goroutines_->Drain(on_event);
   if (gc_) gc_->Detach();
   DrainGc();
-  const uint64_t lost = goroutines_->lost() + (gc_ ? gc_->lost() : 0) + (heap_ ? heap_->lost() : 0);
+  const uint64_t lost = goroutines_->lost() + (gc_ ? gc_->lost() : 0);
   const uint64_t end_ns = MonotonicNs();
   const std::string ended = error_.empty() ? run.why() : error_;
   const GoBinary& bin = *target_.binary;
