@@ -235,14 +235,10 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "internal/abi.Type", "Str", 21},
     {K::kTypeSize, "runtime.semaRoot", ""},
     // Go's own heap profile, read from memory (runtime.mbuckets, linked by
-    // allnext): each bucket is the header, nstk return addresses, then its
-    // memRecord: active and three future cycles of {allocs, frees,
-    // alloc_bytes, free_bytes} (1.27: {allocs, frees}; bytes = count * size).
-    {K::kTypeSize, "runtime.bucket", ""},
-    {K::kField, "runtime.bucket", "allnext"},
-    {K::kField, "runtime.bucket", "typ"},
-    {K::kField, "runtime.bucket", "size"},
-    {K::kField, "runtime.bucket", "nstk"},
+    // runtime.bucket's allnext, above): each bucket is the header, nstk
+    // return addresses, then its memRecord: active and three future cycles of
+    // {allocs, frees, alloc_bytes, free_bytes} (1.27: {allocs, frees}; bytes =
+    // count * size).
     {K::kTypeSize, "runtime.memRecordCycle", ""},
     {K::kField, "runtime.memRecordCycle", "allocs"},
     {K::kField, "runtime.memRecordCycle", "frees"},
