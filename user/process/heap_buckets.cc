@@ -13,6 +13,7 @@ constexpr uint64_t kMemProfile = 1;        // runtime.memProfile: the first buck
 constexpr uint64_t kMaxStack = 1024;       // runtime.maxProfStackDepth (1.23+; 32 before)
 constexpr size_t kMaxBuckets = 4 << 20;    // a list longer than this is not the runtime's
 constexpr size_t kFutureCycles = 3;        // memRecord.future
+constexpr uint64_t kUsualStack = 64;       // frames read with the header: one read for most buckets
 
 uint64_t U64(const std::vector<uint8_t>& buf, uint64_t off) {
   uint64_t v;
@@ -54,16 +55,25 @@ std::vector<HeapBucket> HeapBucketReader::Read(const ProcessMemory& mem) const {
   for (uint64_t at = *next; at; at = U64(buf, allnext_)) {
     if (out.size() >= kMaxBuckets)
       throw Error(fmt::format("process {}: runtime.mbuckets is longer than {} buckets", pid, kMaxBuckets));
-    buf.resize(header_);
-    if (!mem.Read(at, buf.data(), buf.size()))
-      throw Error(fmt::format("process {}: cannot read the heap profile's bucket at {:#x}", pid, at));
+    // One read for the header, the usual stack and the record; the bytes past
+    // a short bucket are the next one's (buckets are carved from shared
+    // blocks), unless it ends a mapping: then the header alone first.
+    buf.resize(header_ + kUsualStack * 8 + record);
+    if (!mem.Read(at, buf.data(), buf.size())) {
+      buf.resize(header_);
+      if (!mem.Read(at, buf.data(), buf.size()))
+        throw Error(fmt::format("process {}: cannot read the heap profile's bucket at {:#x}", pid, at));
+    }
     const uint64_t nstk = U64(buf, nstk_);
     if (U64(buf, typ_) != kMemProfile || nstk > kMaxStack)
       throw Error(fmt::format("process {}: {:#x} in runtime.mbuckets is not a memory-profile bucket (type {}, {} "
                               "frames)", pid, at, U64(buf, typ_), nstk));
-    buf.resize(header_ + nstk * 8 + record);
-    if (!mem.Read(at, buf.data(), buf.size()))
-      throw Error(fmt::format("process {}: cannot read the heap profile's bucket at {:#x}", pid, at));
+    const uint64_t need = header_ + nstk * 8 + record;
+    if (buf.size() < need) {
+      buf.resize(need);
+      if (!mem.Read(at, buf.data(), buf.size()))
+        throw Error(fmt::format("process {}: cannot read the heap profile's bucket at {:#x}", pid, at));
+    }
     HeapBucket b;
     b.addr = at;
     b.size = U64(buf, size_);
