@@ -1,11 +1,8 @@
 #include "process/proc_maps.h"
 
 #include <elf.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -54,12 +51,6 @@ std::optional<uint64_t> LoadBias(const std::vector<Mapping>& maps, const ElfFile
     }
   }
   return std::nullopt;
-}
-
-uint64_t InodeOf(const std::string& path) {
-  struct stat st {};
-  if (stat(path.c_str(), &st) != 0) throw Error(fmt::format("{}: {}", path, std::strerror(errno)));
-  return st.st_ino;
 }
 
 }  // namespace goscope

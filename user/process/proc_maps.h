@@ -30,7 +30,4 @@ std::vector<Mapping> ParseMaps(const std::string& text);
 // PT_LOAD segments; nullopt if the executable is not mapped.
 std::optional<uint64_t> LoadBias(const std::vector<Mapping>& maps, const ElfFile& elf, uint64_t inode);
 
-// Inode of a file (/proc/PID/exe follows the link).
-uint64_t InodeOf(const std::string& path);
-
 }  // namespace goscope

@@ -49,17 +49,25 @@ TargetProcess TargetProcess::Find(pid_t pid, BinaryCache* cache) {
   } catch (const Error& e) {
     throw Error(fmt::format("process {} ({}): {}", pid, Comm(pid), e.what()));
   }
-  t.exe_inode = InodeOf(t.exe_path);
+  if (stat(t.exe_path.c_str(), &st) != 0)
+    throw Error(fmt::format("process {}: {}: {}", pid, t.exe_path, std::strerror(errno)));
+  t.exe_dev = st.st_dev;
+  t.exe_inode = st.st_ino;
   auto bias = LoadBias(ReadMaps(pid), t.binary->elf(), t.exe_inode);
   if (!bias) throw Error(fmt::format("process {}: its executable is not mapped (exited?)", pid));
   t.load_bias = *bias;
   return t;
 }
 
+bool TargetProcess::RunsAnotherFile() const {
+  struct stat st {};
+  return stat(exe_path.c_str(), &st) == 0 && (st.st_dev != exe_dev || st.st_ino != exe_inode);
+}
+
 void TargetProcess::CheckSameProgram() const {
   std::optional<uint64_t> bias;
   try {
-    if (InodeOf(exe_path) == exe_inode) bias = LoadBias(ReadMaps(pid), binary->elf(), exe_inode);
+    if (!RunsAnotherFile()) bias = LoadBias(ReadMaps(pid), binary->elf(), exe_inode);
   } catch (const Error&) {
     // gone: said below
   }

@@ -18,14 +18,17 @@ struct TargetProcess {
   std::string exe_path;  // /proc/PID/exe: reaches the binary inside containers too
   std::shared_ptr<const GoBinary> binary;
   uint64_t load_bias = 0;  // runtime address = link-time address + load_bias
-  uint64_t exe_inode = 0;  // of the file binary was parsed from
+  uint64_t exe_dev = 0, exe_inode = 0;  // the file binary was parsed from
 
   // Throws Error: "process 123 not found", "process 123 (nginx) is not a Go program: ...".
   static TargetProcess Find(pid_t pid, BinaryCache* cache = nullptr);
 
+  // Whether /proc/PID/exe now names another file than the one Find parsed:
+  // the process exec'd another program. False when it cannot be told (gone).
+  bool RunsAnotherFile() const;
   // Throws Error if the process no longer runs the program Find parsed, where
-  // Find saw it (it exec'd another since): what binary says of its memory
-  // would be false. Reads /proc.
+  // Find saw it (it exec'd, even the same file again, or exited): what binary
+  // says of its memory would be false. Reads /proc.
   void CheckSameProgram() const;
 
   // Frames for this process's addresses.

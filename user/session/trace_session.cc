@@ -1,6 +1,5 @@
 #include "session/trace_session.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <unordered_map>
@@ -39,10 +38,7 @@ TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& lay
       opts_(std::move(options)),
       trace_(target, layout,
              {.probes = opts_.exit_probe ? LifecycleProbes::kCreationAndExit : LifecycleProbes::kCreation}),
-      next_status_(static_cast<double>(opts_.interval_s)) {
-  struct stat st {};
-  if (stat(target_.exe_path.c_str(), &st) == 0) exe_dev_ = st.st_dev, exe_ino_ = st.st_ino;
-}
+      next_status_(static_cast<double>(opts_.interval_s)) {}
 
 TraceSession::~TraceSession() = default;
 
@@ -114,9 +110,7 @@ void TraceSession::DrainGc() {
 
 bool TraceSession::ExecDetected() {
   // A process that exec'd is another program: memory reads would mean nothing.
-  struct stat st {};
-  if (!exe_ino_ || stat(target_.exe_path.c_str(), &st) != 0 || (st.st_dev == exe_dev_ && st.st_ino == exe_ino_))
-    return false;
+  if (!target_.RunsAnotherFile()) return false;
   char path[4096];
   ssize_t len = readlink(target_.exe_path.c_str(), path, sizeof path - 1);
   error_ = fmt::format("process {} exec'd another program ({})", target_.pid,

@@ -97,7 +97,6 @@ class TraceSession {
   ProcessTrace trace_;
   double next_status_;
   std::string error_;  // a failure mid-run (the target exiting mid-read): the outputs still get written
-  uint64_t exe_dev_ = 0, exe_ino_ = 0;  // the file the process ran when the session began
 };
 
 }  // namespace goscope
