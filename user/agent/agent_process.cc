@@ -72,7 +72,7 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
   }
   if (heap_reader_ && rate_) {
     try {
-      heap_ = heap_reader_->Read(memory_);
+      heap_ = HeapRecordsBetween({}, heap_reader_->Read(memory_));
     } catch (const Error&) {
       // Mid-change or exiting: the last reading stands.
     }
@@ -117,8 +117,6 @@ size_t AgentProcess::leak_suspect_goroutines() const {
   return n;
 }
 
-std::vector<HeapRecord> AgentProcess::HeapRecords() const { return HeapRecordsBetween({}, heap_); }
-
 HeapProfileInfo AgentProcess::Info() const {
   HeapProfileInfo info;
   info.rate = rate_ ? rate_->effective() : 0;
@@ -131,19 +129,19 @@ HeapProfileInfo AgentProcess::Info() const {
 double AgentProcess::heap_alloc_bytes() const {
   int64_t rate = rate_ ? rate_->effective() : 0;
   double total = 0;
-  for (const HeapRecord& r : HeapRecords()) total += static_cast<double>(ScaleHeapSample(r.alloc_objects, r.alloc_bytes, rate).second);
+  for (const HeapRecord& r : heap_) total += static_cast<double>(ScaleHeapSample(r.alloc_objects, r.alloc_bytes, rate).second);
   return total;
 }
 
 double AgentProcess::heap_inuse_bytes() const {
   int64_t rate = rate_ ? rate_->effective() : 0;
   double total = 0;
-  for (const HeapRecord& r : HeapRecords()) total += static_cast<double>(ScaleHeapSample(r.inuse_objects, r.inuse_bytes, rate).second);
+  for (const HeapRecord& r : heap_) total += static_cast<double>(ScaleHeapSample(r.inuse_objects, r.inuse_bytes, rate).second);
   return total;
 }
 
 PprofProfile AgentProcess::HeapProfile() const {
-  return BuildHeapProfile(HeapRecords(), Info(), trace_.target().symbolizer().ReturnAddressLookup());
+  return BuildHeapProfile(heap_, Info(), trace_.target().symbolizer().ReturnAddressLookup());
 }
 
 PprofProfile AgentProcess::GoroutineProfile() const { return trace_.GoroutineProfile(); }

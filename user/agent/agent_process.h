@@ -118,7 +118,6 @@ class AgentProcess {
 
  private:
   HeapProfileInfo Info() const;
-  std::vector<HeapRecord> HeapRecords() const;
 
   std::shared_ptr<BinaryWatch> watch_;  // before trace_, which holds a reference to its layout
   ProcessTrace trace_;
@@ -126,7 +125,7 @@ class AgentProcess {
   std::string comm_;
   MetricLabels labels_;
   std::optional<HeapBucketReader> heap_reader_;  // once the sampler runs; none if the layout lacks it
-  std::vector<HeapBucket> heap_;                 // Go's own heap profile at the last refresh
+  std::vector<HeapRecord> heap_;                 // Go's own heap profile at the last refresh
   std::vector<uint64_t> pause_counts_ = std::vector<uint64_t>(kGcPauseBuckets.size() + 1, 0);
   double pause_sum_ = 0;
   std::unique_ptr<MemProfileRateOverride> rate_;

@@ -16,8 +16,8 @@ namespace goscope {
 namespace {
 // Far smaller than attach's: an agent holds a set per binary, and the kernel
 // maps each ring buffer's pages into the agent whole (twice, for wrap-around),
-// so they count in its resident memory: 1.3 MB per binary with these (and a
-// heap ring of 256 KiB, gone since), 14 MB with attach's sizes. The agent drains every 10-100 ms; a burst beyond them
+// so they count in its resident memory: (256 + 64 KiB) x 2 per binary with
+// these, where attach's are 16 MiB + 1 MiB. The agent drains every 10-100 ms; a burst beyond them
 // is dropped and counted (goscope_agent_events_lost_total).
 constexpr uint32_t kGoroutineRingBytes = 256u << 10;  // ~780 creation events
 constexpr uint32_t kGcRingBytes = 64u << 10;

@@ -2,9 +2,10 @@
 // the binary's globals (by the GC's own pointer bitmaps), the Ps' timer heaps,
 // finalizer and cleanup records, every thread's registers and the system stack
 // it is on (its outer frames by the pclntab's stack maps), and goroutines (a
-// parked one's stack by the stack maps, anything else conservatively). Each MarkFrom* hands what it finds to a
-// HeapMarker. Which roots to take, in what order, and what to hide, is the
-// caller's (goscope leaks takes runnable goroutines only; goscope retain all).
+// parked one's stack by the stack maps, anything else conservatively). Each
+// MarkFrom* hands what it finds to a HeapMarker. Which roots to take, in what
+// order, and what to hide, is the caller's (goscope leaks takes runnable
+// goroutines only; goscope retain all).
 // Knows nothing of why a goroutine blocks or of what the objects are.
 #pragma once
 #include <sys/types.h>
@@ -45,7 +46,7 @@ struct RootSite {
 struct ThreadRoots {
   std::vector<uint64_t> registers;
   std::vector<std::pair<uint64_t, uint64_t>> system_stacks;  // (pc, sp) of threads not on a goroutine's stack
-  std::set<uint64_t> on_cpu;         // addresses of the gs a thread is running
+  std::set<uint64_t> on_cpu;  // addresses of the gs a thread is running
   // The descriptors of the threads' system goroutines (m.g0, m.gsignal: in
   // no allgs), found through the g a thread in Go code holds in R14.
   std::set<uint64_t> system_gs;
