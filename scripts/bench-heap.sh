@@ -137,13 +137,9 @@ wait_for() {
   done
   return 1
 }
-# cpu_seconds PID: user + system CPU of all the process's threads
+# cpu_seconds PID: CPU of all the process's live threads, to the nanosecond (their
+# schedstat; /proc/PID/stat counts 10 ms ticks, which a tracer's few ms a window fall between)
 cpu_seconds() {
-  awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz}' "/proc/$1/stat"
-}
-# cpu_seconds_fine PID: the same, to the nanosecond (schedstat of every thread; stat counts
-# 10 ms ticks, which a tracer's few ms per window fall between)
-cpu_seconds_fine() {
   cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ns += $1} END {printf "%.4f", ns / 1e9}'
 }
 # field LINE KEY: the value of KEY=VALUE in LINE
@@ -170,20 +166,20 @@ tracer_start() {
   esac
   TRACER_PID=$!
   wait_for "$base.log" 'probes live' 30 || die "goscope $mode did not attach: $(tail -3 "$base.log")"
-  TRACER_CPU0=$(cpu_seconds_fine "$TRACER_PID")
+  TRACER_CPU0=$(cpu_seconds "$TRACER_PID")
 }
 # tracer_stop MODE LOGBASE: ends the tracer, sets TRACER_INFO
 tracer_stop() {
   local mode=$1 base=$2
   # goscope's own CPU from its probes going live to the end of the window (exit excluded)
-  TRACER_CPU=$(awk -v a="$(cpu_seconds_fine "$TRACER_PID")" -v b="$TRACER_CPU0" 'BEGIN {printf "%.4f", a - b}')
+  TRACER_CPU=$(awk -v a="$(cpu_seconds "$TRACER_PID")" -v b="$TRACER_CPU0" 'BEGIN {printf "%.4f", a - b}')
   local bpf=""
   [[ ${BENCH_BPF_STATS:-0} != 1 ]] || bpf=$(bpf_run_times)
   [[ $mode == empty ]] || kill -INT "$TRACER_PID" 2>/dev/null || true
   wait "$TRACER_PID" || die "goscope $mode failed: $(tail -3 "$base.log")"
   case $mode in
-    sampled) TRACER_INFO=$(grep -oE '[0-9]+ sampled allocations|[0-9]+ events lost' "$base.log" | paste -sd, - | sed "s/,/, /g") ;;
-    exact) TRACER_INFO=$(grep -oE '[0-9]+ allocations counted exactly|[0-9]+ events lost' "$base.log" | paste -sd, - | sed "s/,/, /g") ;;
+    sampled) TRACER_INFO=$(grep -oE '[0-9]+ sampled allocations' "$base.log") ;;
+    exact) TRACER_INFO=$(grep -oE '[0-9]+ allocations counted exactly' "$base.log") ;;
     empty) TRACER_INFO="mallocgc hits $(awk '$1 == "malloc" {print $3}' "$base.out"), other sites $(awk 'NR > 1 && $1 != "malloc" {n += $3} END {print n + 0}' "$base.out")" ;;
   esac
   TRACER_INFO+="${bpf:+; bpf: $bpf}"
@@ -240,7 +236,7 @@ alloc_part() {
     c0=$(cpu_seconds "$pid")
     kill "-$1" "$pid"
     wait_for "$plog" "^window n=$n " $((ALLOC_SECONDS + 60)) || die "allocloop window $n did not end"
-    W_CPU=$(awk -v a="$(cpu_seconds "$pid")" -v b="$c0" 'BEGIN {printf "%.2f", a - b}')
+    W_CPU=$(awk -v a="$(cpu_seconds "$pid")" -v b="$c0" 'BEGIN {printf "%.4f", a - b}')
     W_LINE=$(grep "^window n=$n " "$plog")
   }
   window USR1 # warm-up, not recorded
@@ -304,7 +300,7 @@ http_part() {
       errors=$(awk '/Socket errors:|Non-2xx/ {n++} END {print n + 0}' "$base.wrk")
       [[ -n $rps ]] || die "no Requests/sec in $base.wrk"
       ((errors == 0)) || TRACER_INFO+="${TRACER_INFO:+, }wrk reported errors"
-      record "$gv" http "$r" "$m" "$rps" req/s "$requests" "$(awk -v a="$c1" -v b="$c0" 'BEGIN {printf "%.2f", a - b}')" \
+      record "$gv" http "$r" "$m" "$rps" req/s "$requests" "$(awk -v a="$c1" -v b="$c0" 'BEGIN {printf "%.4f", a - b}')" \
         "$secs" "$TRACER_INFO" "$TRACER_CPU"
     done
   done
