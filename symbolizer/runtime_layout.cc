@@ -200,6 +200,11 @@ constexpr LayoutItem kItems[] = {
     {K::kField, "runtime.schedt", "gFree.noStack.size", 25},
     {K::kField, "runtime.p", "gFree.n", 19, 24},
     {K::kField, "runtime.p", "gFree.size", 25},
+    // ...and goroutines created since the start: the ids handed out, less
+    // those the Ps hold in their caches unassigned.
+    {K::kField, "runtime.schedt", "goidgen"},
+    {K::kField, "runtime.p", "goidcache"},
+    {K::kField, "runtime.p", "goidcacheend"},
     // Reachability from outside (goscope leaks): the heap's spans, and what a
     // blocked goroutine waits on (g.waiting's sudogs; before 1.26 semaphore
     // waiters are found in runtime.semtable's treaps instead). From 1.26 a

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -111,7 +112,20 @@ std::pair<RuntimeStats, std::map<std::string, std::string>> ReadStep(Child& prog
   return {std::move(got), std::move(want)};
 }
 
-TEST(RuntimeStats, EqualsTheProgramsOwnReadMemStatsAtEveryStep) {
+// One step of statsprog, read by goscope once the process is quiet.
+struct StatsStep {
+  const testing::TestBinary& binary;
+  int step;
+  const RuntimeStats& got;
+  const std::map<std::string, std::string>& want;  // statsprog's own line
+  const TargetProcess& target;
+  const RuntimeLayout& layout;
+  const ProcessMemory& mem;
+};
+
+// Runs statsprog of every toolchain, plain and stripped, through steps 0-4
+// and calls check at each; returns how many steps were checked.
+int ForEveryStatsStep(const std::function<void(const StatsStep&)>& check) {
   int checked = 0;
   for (const auto& b : testing::LoadTestBinaries()) {
     if (b.name != "statsprog") continue;
@@ -122,16 +136,53 @@ TEST(RuntimeStats, EqualsTheProgramsOwnReadMemStatsAtEveryStep) {
     ProcessMemory mem(prog.pid());
     for (int step = 0; step <= 4; step++) {
       SCOPED_TRACE("step " + std::to_string(step));
-      if (step > 0) {
-        ASSERT_TRUE(prog.WriteLine("next"));
+      if (step > 0 && !prog.WriteLine("next")) {
+        ADD_FAILURE() << "statsprog stopped reading: " << prog.err();
+        break;
       }
       auto [got, want] = ReadStep(prog, step, target, layout, mem);
-      ASSERT_FALSE(want.empty()) << prog.err();
-      ExpectAgrees(got, want);
+      if (want.empty()) {
+        ADD_FAILURE() << "no line from statsprog: " << prog.err();
+        break;
+      }
+      check({b, step, got, want, target, layout, mem});
       checked++;
     }
   }
+  return checked;
+}
+
+TEST(RuntimeStats, EqualsTheProgramsOwnReadMemStatsAtEveryStep) {
+  int checked = ForEveryStatsStep([](const StatsStep& s) { ExpectAgrees(s.got, s.want); });
   EXPECT_GE(checked, 5 * 2 * 8) << "statsprog plain and stripped from every toolchain";
+}
+
+// Goroutines created and existing, from the goroutine ids: equal to the
+// runtime's own count of creations from 1.26 (runtime/metrics), and on every
+// release, from step to step, what statsprog's steps do (step 1 parks 300,
+// step 2 500 more, step 3 lets all 800 return, step 4 parks 400; the runtime
+// starts none of its own meanwhile: the GC's workers exist from step 0).
+TEST(RuntimeStats, GoroutineCountsFollowTheProgramsOwn) {
+  const int64_t created_by_step[] = {0, 300, 500, 0, 400};
+  const int64_t change_by_step[] = {0, 300, 500, -800, 400};
+  int against_metrics = 0;
+  GoroutineCounts prev;
+  int checked = ForEveryStatsStep([&](const StatsStep& s) {
+    const GoroutineCounts c = ReadGoroutineCounts(s.target, s.layout, s.mem);
+    // NumGoroutine leaves the system goroutines out; they exist too.
+    EXPECT_GT(c.existing, std::stoull(s.want.at("NumGoroutine")));
+    if (auto it = s.want.find("GoroutinesCreated"); it != s.want.end()) {
+      EXPECT_EQ(c.created, std::stoull(it->second));
+      against_metrics++;
+    }
+    if (s.step > 0) {
+      EXPECT_EQ(static_cast<int64_t>(c.created - prev.created), created_by_step[s.step]);
+      EXPECT_EQ(static_cast<int64_t>(c.existing) - static_cast<int64_t>(prev.existing), change_by_step[s.step]);
+    }
+    prev = c;
+  });
+  EXPECT_GE(checked, 5 * 2 * 8) << "statsprog plain and stripped from every toolchain";
+  EXPECT_GE(against_metrics, 5 * 2 * 2) << "go1.26 and go1.27 report /sched/goroutines-created";
 }
 
 // Under a memory limit the next goal comes from the limit when that is the

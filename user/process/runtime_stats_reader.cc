@@ -112,24 +112,38 @@ struct UnflushedCaches {
 struct PerP {
   std::vector<uint64_t> mcaches;
   int64_t free_gs = 0;  // sum of p.gFree's counts
+  // Goroutine ids the Ps took from sched.goidgen and have not handed out yet
+  // (p.goidcacheend - p.goidcache); nullopt where the layout lacks them.
+  std::optional<uint64_t> goids_unassigned;
 };
 
-// One batched read of each P's mcache pointer and free-g count.
-std::optional<PerP> ReadPerP(const ProcessMemory& mem, const std::vector<uint64_t>& ps, uint64_t mcache_off,
-                             uint64_t gfree_off) {
+struct PerPOffsets {
+  uint64_t mcache, gfree;
+  std::optional<uint64_t> goidcache, goidcacheend;
+};
+
+// One batched read of each P's mcache pointer, free-g count and goid cache.
+std::optional<PerP> ReadPerP(const ProcessMemory& mem, const std::vector<uint64_t>& ps, const PerPOffsets& off) {
   PerP out;
-  std::vector<uint64_t> mcache(ps.size());
+  std::vector<uint64_t> mcache(ps.size()), goid_next(ps.size()), goid_end(ps.size());
   std::vector<int32_t> gfree(ps.size());
+  const bool goids = off.goidcache && off.goidcacheend;
   std::vector<ProcessMemory::Piece> pieces;
   for (size_t i = 0; i < ps.size(); i++) {
     if (!ps[i]) continue;
-    pieces.push_back({ps[i] + mcache_off, &mcache[i], 8});
-    pieces.push_back({ps[i] + gfree_off, &gfree[i], 4});
+    pieces.push_back({ps[i] + off.mcache, &mcache[i], 8});
+    pieces.push_back({ps[i] + off.gfree, &gfree[i], 4});
+    if (!goids) continue;
+    pieces.push_back({ps[i] + *off.goidcache, &goid_next[i], 8});
+    pieces.push_back({ps[i] + *off.goidcacheend, &goid_end[i], 8});
   }
   if (mem.ReadMany(pieces) != pieces.size()) return std::nullopt;
+  if (goids) out.goids_unassigned = 0;
   for (size_t i = 0; i < ps.size(); i++) {
     if (mcache[i]) out.mcaches.push_back(mcache[i]);
     out.free_gs += gfree[i];
+    // A P that never created a goroutine has an empty cache (both 0).
+    if (goids && goid_end[i] > goid_next[i]) *out.goids_unassigned += goid_end[i] - goid_next[i];
   }
   return out;
 }
@@ -280,8 +294,11 @@ Sources ReadSources(const TargetProcess& target, const RuntimeLayout& layout, co
     src.per_p_why = need.why();
     return src;
   }
+  PerPOffsets off{p_mcache, p_gfree.value, std::nullopt, std::nullopt};
+  if (Sourced c = layout.get("runtime.p.goidcache"), e = layout.get("runtime.p.goidcacheend"); c.known() && e.known())
+    off.goidcache = c.value, off.goidcacheend = e.value;
   auto ps = mem.ReadPointerSlice(allp, 1 << 16);
-  if (!ps || !(src.per_p = ReadPerP(mem, *ps, p_mcache, p_gfree.value))) Unreadable(target.pid, "runtime.allp", allp);
+  if (!ps || !(src.per_p = ReadPerP(mem, *ps, off))) Unreadable(target.pid, "runtime.allp", allp);
   return src;
 }
 
@@ -403,18 +420,16 @@ void DeriveGcHistory(RuntimeStats& s, const Sources& src, const RuntimeLayout& l
   for (uint32_t i = 0; i < std::min(n, kRing); i++) s.recent_pauses_ns.push_back(m.U(ring + 8 * ((n - 1 - i) % kRing)));
 }
 
-// runtime.NumGoroutine (gcount): allglen less the free gs and the system
-// goroutines; and the Ms the runtime made (mcount).
-void DeriveCounts(RuntimeStats& s, const Sources& src, const RuntimeLayout& layout, const ProcessMemory& mem,
-                  const TargetProcess& target) {
+// The gs that are not free (allglen less the free lists'), system goroutines
+// included, as gcount(true) counts them; nullopt with why.
+std::optional<int64_t> ExistingGoroutines(const Sources& src, const RuntimeLayout& layout, const ProcessMemory& mem,
+                                          const TargetProcess& target, std::string* why) {
   if (!src.sched.block || !src.per_p) {
-    AbsentAll(s, std::array{Stat::kGoroutines, Stat::kThreads}, !src.sched.block ? src.sched.why : src.per_p_why);
-    return;
+    *why = !src.sched.block ? src.sched.why : src.per_p_why;
+    return std::nullopt;
   }
   const Block& sched = *src.sched.block;
   Needs need(layout);
-  const uint64_t mnext = need("runtime.schedt.mnext"), nmfreed = need("runtime.schedt.nmfreed"),
-                 ngsys = need("runtime.schedt.ngsys");
   const uint64_t allglen_addr = need("runtime.allglen") + target.load_bias;
   // sched.gFree counts its gs in n up to 1.24, in its two lists' sizes from 1.25.
   int64_t sched_free = 0;
@@ -425,18 +440,52 @@ void DeriveCounts(RuntimeStats& s, const Sources& src, const RuntimeLayout& layo
                  static_cast<int32_t>(sched.U(need("runtime.schedt.gFree.noStack.size"), 4));
   }
   if (!need.ok()) {
-    AbsentAll(s, std::array{Stat::kGoroutines, Stat::kThreads}, need.why());
-    return;
+    *why = need.why();
+    return std::nullopt;
   }
   auto allglen = mem.ReadU64(allglen_addr);
   if (!allglen) Unreadable(target.pid, "runtime.allglen", allglen_addr);
-  const int64_t n =
-      static_cast<int64_t>(*allglen) - sched_free - static_cast<int32_t>(sched.U(ngsys, 4)) - src.per_p->free_gs;
+  return static_cast<int64_t>(*allglen) - sched_free - src.per_p->free_gs;
+}
+
+// runtime.NumGoroutine (gcount): the existing gs less the system goroutines;
+// and the Ms the runtime made (mcount).
+void DeriveCounts(RuntimeStats& s, const Sources& src, const RuntimeLayout& layout, const ProcessMemory& mem,
+                  const TargetProcess& target) {
+  std::string why;
+  const std::optional<int64_t> existing = ExistingGoroutines(src, layout, mem, target, &why);
+  Needs need(layout);
+  const uint64_t mnext = need("runtime.schedt.mnext"), nmfreed = need("runtime.schedt.nmfreed"),
+                 ngsys = need("runtime.schedt.ngsys");
+  if (!existing || !need.ok()) {
+    AbsentAll(s, std::array{Stat::kGoroutines, Stat::kThreads}, existing ? need.why() : why);
+    return;
+  }
+  const Block& sched = *src.sched.block;
+  const int64_t n = *existing - static_cast<int32_t>(sched.U(ngsys, 4));
   s[Stat::kGoroutines] = static_cast<uint64_t>(std::max<int64_t>(n, 1));  // as gcount: at least the caller
   s[Stat::kThreads] = static_cast<uint64_t>(sched.I(mnext) - sched.I(nmfreed));
 }
 
 }  // namespace
+
+GoroutineCounts ReadGoroutineCounts(const TargetProcess& target, const RuntimeLayout& layout,
+                                    const ProcessMemory& mem) {
+  const Sources src = ReadSources(target, layout, mem);
+  std::string why;
+  const std::optional<int64_t> existing = ExistingGoroutines(src, layout, mem, target, &why);
+  Needs need(layout);
+  const uint64_t goidgen = need("runtime.schedt.goidgen");
+  need("runtime.p.goidcache"), need("runtime.p.goidcacheend");  // read with the Ps
+  if (!existing || !need.ok())
+    throw Error(fmt::format("process {} ({}): cannot count its goroutines: {}", target.pid,
+                            target.binary->go_version(), existing ? need.why() : why));
+  const uint64_t handed_out = src.sched.block->U(goidgen);
+  GoroutineCounts c;
+  c.created = handed_out - std::min(handed_out, *src.per_p->goids_unassigned);
+  c.existing = static_cast<uint64_t>(std::max<int64_t>(*existing, 0));
+  return c;
+}
 
 RuntimeStats ReadRuntimeStats(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem) {
   RuntimeStats s;

@@ -14,7 +14,10 @@
 // figure afterwards), waits until nothing allocates, reads its statistics
 // and prints one line
 //
-//	stats step=N Alloc=... TotalAlloc=... ... Threads=... Pauses=p1,p2,p3
+//	stats step=N Alloc=... TotalAlloc=... ... Threads=... [GoroutinesCreated=...] Pauses=p1,p2,p3
+//
+// (GoroutinesCreated: runtime/metrics' /sched/goroutines-created:goroutines,
+// from Go 1.26; absent before.)
 //
 // formatted without allocating, so what it printed is still true while it
 // waits for the next line.
@@ -25,6 +28,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"syscall"
 	"time"
@@ -36,6 +40,8 @@ var (
 	parks []chan struct{}
 	line  = make([]byte, 0, 4096)
 	ms    runtime.MemStats
+	// Allocated once: reading it then allocates nothing.
+	created = []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
 )
 
 func park(n int) {
@@ -134,6 +140,10 @@ func report(n int) {
 	field("NumForcedGC", uint64(ms.NumForcedGC))
 	field("NumGoroutine", uint64(goroutines))
 	field("Threads", uint64(threads))
+	metrics.Read(created)
+	if created[0].Value.Kind() == metrics.KindUint64 {
+		field("GoroutinesCreated", created[0].Value.Uint64())
+	}
 	line = append(line, " GCCPUFraction="...)
 	line = strconv.AppendFloat(line, ms.GCCPUFraction, 'g', -1, 64)
 	line = append(line, " Pauses="...)
