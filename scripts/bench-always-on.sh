@@ -19,7 +19,8 @@
 # Options (environment): BENCH_ROUNDS (default 12), BENCH_REQUESTS (overrides both counts),
 # BENCH_SERVERS ("caddy httpserver"), BENCH_MODES ("none attach agent"; also
 # agent-no-write: the agent with --no-write, so that where the server's MemProfileRate
-# is 0 (httpserver) Go's own heap sampler stays off and what remains is goscope's), GOSCOPE_CLI.
+# is 0 (httpserver) Go's own heap sampler stays off and what remains is goscope's;
+# attach-always: attach --creations always, every goroutine's creation probed), GOSCOPE_CLI.
 # Output: BUILD_DIR/bench-out/always-on.md (+ .tsv with every round).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -89,8 +90,10 @@ for server in $servers; do
   for mode in $modes; do
     gs=""
     case $mode in
-      attach)
-        taskset -c 0 "$cli" attach -p "$traced" --duration 3600 -o "$work/attach-$server" >"$work/attach-$server.log" 2>&1 &
+      attach | attach-always)
+        flags=(); [[ $mode == attach-always ]] && flags=(--creations always)
+        taskset -c 0 "$cli" attach -p "$traced" --duration 3600 -o "$work/attach-$server" "${flags[@]}" \
+          >"$work/attach-$server.log" 2>&1 &
         gs=$!
         until grep -q "probes live" "$work/attach-$server.log"; do sleep 0.2; done ;;
       agent | agent-no-write)
@@ -126,6 +129,7 @@ for server in $servers; do
     cost=$(awk -v m="$med" 'BEGIN {printf "%.1f%%", 100 * (1 - 1 / m)}')
     label=$([[ $mode == none ]] && echo "none (A/A)" || echo "$mode")
     [[ $mode == attach || $mode == agent ]] && label="$mode (defaults)"
+    [[ $mode == attach-always ]] && label="attach --creations always"
     [[ $mode == none ]] && aa=$med
     beyond=$([[ -n ${aa:-} ]] && awk -v m="$med" -v aa="$aa" 'BEGIN {printf "%.1f%%", 100 * (1 - aa / m)}' || echo "-")
     echo "| $server ($("$go" version "$work/$server-traced" | awk '{print $2}')) | $label | $rounds | **$med** | $range | $cost | $cpu | $beyond |" >>"$md"

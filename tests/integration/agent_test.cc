@@ -233,7 +233,8 @@ TEST(Agent, AGrowingLeakGetsItsCreationStackWithoutBeingAsked) {
     EXPECT_TRUE(WaitForMetrics(agent, [&](const std::string& t) {
       return MetricValue(t, "goscope_creation_probes", pid) == 1;
     }, &m, 30000)) << label << "\n" << m << agent.child().err();
-    EXPECT_TRUE(agent.child().WaitFor(1, "leak suspects of pid", 1000).has_value()) << agent.child().err();
+    EXPECT_TRUE(agent.child().WaitFor(1, "pid " + std::to_string(pid) + ": leak suspects grew", 1000).has_value())
+        << agent.child().err();
     // Goroutines created while the probes are on carry the creator's stack.
     nlohmann::json leaks;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);

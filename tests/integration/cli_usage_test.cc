@@ -53,7 +53,7 @@ struct CommandLine {
 };
 
 const std::vector<std::string> kTraceOptions = {"--interval", "--alloc-mode", "--heap-rate", "--no-write",
-                                                "--format",   "--ring-size",  "--exit-times", "--prove-leaks"};
+                                                "--format",   "--ring-size",  "--creations",  "--exit-times", "--prove-leaks"};
 
 std::vector<std::string> Plus(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());

@@ -62,9 +62,6 @@ constexpr double kLeakProofInterval = 60;
 // Go files remembered for counting missed processes.
 constexpr size_t kMaxKnownGoFiles = 4096;
 
-// Leak suspects growing in this many refreshes in a row open a creation window.
-constexpr int kGrowthRefreshes = 3;
-
 // Stats readings kept per process: enough for every growth rule to look back
 // over_seconds and count its readings in a row.
 size_t StatsToKeep(const AgentConfig& c) {
@@ -315,12 +312,11 @@ void Agent::OpenWindowsOnGrowth() {
   if (policy.mode != CreationStackPolicy::Mode::kOnDemand) return;
   const double now = Seconds();
   for (const auto& [pid, proc] : procs_) {
-    if (proc->growing_refreshes() < kGrowthRefreshes || proc->creation_probes()) continue;
+    if (!proc->leaks_grow() || proc->creation_probes()) continue;
     const std::string& key = watch_of_.at(pid);
     if (now - windows_[key].opened < policy.cooldown_seconds) continue;
     std::string error;
-    std::string why = fmt::format("leak suspects of pid {} grew in {} refreshes in a row (now {})", pid,
-                                  proc->growing_refreshes(), proc->leak_suspect_goroutines());
+    std::string why = fmt::format("pid {}: {}", pid, proc->growth_note());
     if (!OpenCreationWindow(key, policy.window_seconds, why, &error)) {
       windows_[key].opened = now;  // not again before the cooldown
       Log(fmt::format("pid {}: creation probes: {}", pid, error));

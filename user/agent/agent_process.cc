@@ -57,6 +57,11 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
   trace_.set_probes(creation_probes() ? LifecycleProbes::kCreation : LifecycleProbes::kNone);
   const Snapshot& snapshot = trace_.Refresh();
   trace_.Seed();
+  try {
+    counts_ = ReadGoroutineCounts(trace_.target(), watch_->layout(), memory_);
+  } catch (const Error&) {
+    counts_.reset();  // the highest goid in the snapshot stands in
+  }
   // The rate is final once the runtime runs goroutines (schedinit sets it to 0
   // in binaries that never use the memory profile, after exec).
   if (!rate_ && snapshot.user_goroutines() > 0) {
@@ -77,10 +82,6 @@ void AgentProcess::Refresh(bool allow_write, int64_t heap_rate) {
       // Mid-change or exiting: the last reading stands.
     }
   }
-  const size_t before = leak_suspect_goroutines();
-  leaks_ = trace_.FindLeaks(MonotonicNs());
-  const size_t after = leak_suspect_goroutines();
-  growing_refreshes_ = after > before && after >= kGrowthFloor ? growing_refreshes_ + 1 : 0;
 }
 
 void AgentProcess::ReadStats(size_t keep) {
@@ -96,11 +97,13 @@ void AgentProcess::KeepBaseline() {
   baseline_ = std::move(b);
 }
 
-uint64_t AgentProcess::goroutines_created() const { return trace_.snapshot().max_goid; }
+uint64_t AgentProcess::goroutines_created() const {
+  return counts_ ? counts_->created : trace_.snapshot().max_goid;
+}
 
 uint64_t AgentProcess::goroutines_exited() const {
-  // Every goroutine created and not in the snapshot (system ones included) has exited.
-  const uint64_t live = trace_.snapshot().goroutines.size();
+  // Every goroutine created and not existing (system ones included) has exited.
+  const uint64_t live = counts_ ? counts_->existing : trace_.snapshot().goroutines.size();
   return goroutines_created() > live ? goroutines_created() - live : 0;
 }
 
@@ -111,11 +114,6 @@ std::string AgentProcess::RestoreRate() {
   return why;
 }
 
-size_t AgentProcess::leak_suspect_goroutines() const {
-  size_t n = 0;
-  for (const auto& s : leaks_.suspects) n += s.count;
-  return n;
-}
 
 HeapProfileInfo AgentProcess::Info() const {
   HeapProfileInfo info;
@@ -146,12 +144,12 @@ PprofProfile AgentProcess::HeapProfile() const {
 
 PprofProfile AgentProcess::GoroutineProfile() const { return trace_.GoroutineProfile(); }
 
-std::string AgentProcess::LeaksJson() const { return LeakReportJson(leaks_); }
+std::string AgentProcess::LeaksJson() const { return LeakReportJson(trace_.leaks()); }
 
 std::string AgentProcess::ProvenLeaksJson(double now) {
   last_proof_ = now;  // an attempt that fails counts too: it stopped the process as well
   auto [proof, groups] = ProveAndGroupLeaks(trace_.target(), watch_->layout());
-  LeakReport report = leaks_;
+  LeakReport report = trace_.leaks();
   AddProof(report, std::move(proof), std::move(groups));
   return LeakReportJson(report);
 }

@@ -24,6 +24,7 @@
 #include "process/heap_buckets.h"
 #include "process/memprofilerate.h"
 #include "process/process_memory.h"
+#include "process/runtime_stats_reader.h"
 #include "process/target_process.h"
 #include "session/process_trace.h"
 
@@ -97,13 +98,15 @@ class AgentProcess {
   double heap_inuse_bytes() const;
   size_t goroutines() const { return trace_.snapshot().user_goroutines(); }
   const GoroutineLifecycle& lifecycle() const { return trace_.lifecycle(); }
-  // Since the process started, from the goids in memory (within 16 per P).
+  // Since the process started, from the scheduler's goroutine ids
+  // (ReadGoroutineCounts; the highest goid, within 16 per P, if unreadable).
   uint64_t goroutines_created() const;
   uint64_t goroutines_exited() const;
-  size_t leak_suspect_goroutines() const;
-  // Refreshes in a row in which the leak-suspect goroutines grew (and number
-  // at least kGrowthFloor): the agent's cue for creation stacks.
-  int growing_refreshes() const { return growing_refreshes_; }
+  size_t leak_suspect_goroutines() const { return trace_.suspect_goroutines(); }
+  // The leak suspects grew over the last refreshes: the agent's cue for
+  // creation stacks (ProcessTrace::leaks_grow).
+  bool leaks_grow() const { return trace_.leaks_grow(); }
+  std::string growth_note() const { return trace_.GrowthNote(); }
   // When the agent refreshed it last and refreshes it next (seconds on the
   // monotonic clock), what its last snapshot took, and the interval it keeps:
   // stretched for processes whose snapshots take long (Agent::PlanRefreshes).
@@ -111,7 +114,6 @@ class AgentProcess {
   double next_refresh = 0;
   double snapshot_seconds = 0;
   double refresh_interval = 0;
-  static constexpr size_t kGrowthFloor = 20;
   uint64_t gc_cycles() const { return trace_.gc_count(); }
   const std::vector<uint64_t>& gc_pause_counts() const { return pause_counts_; }
   double gc_pause_sum() const { return pause_sum_; }
@@ -129,9 +131,8 @@ class AgentProcess {
   std::vector<uint64_t> pause_counts_ = std::vector<uint64_t>(kGcPauseBuckets.size() + 1, 0);
   double pause_sum_ = 0;
   std::unique_ptr<MemProfileRateOverride> rate_;
-  LeakReport leaks_;
-  int growing_refreshes_ = 0;
   ProcessMemory memory_;
+  std::optional<GoroutineCounts> counts_;  // at the last refresh
   std::deque<RuntimeStats> stats_;
   double last_proof_ = -1e18;
   std::optional<Baseline> baseline_;

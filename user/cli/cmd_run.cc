@@ -35,7 +35,7 @@ int RunRun(const RunArgs& args) {
   const auto& command = args.command;
   if (command.empty()) throw UsageError("no program given: goscope run [options] -- PROG ARGS...");
   double duration = static_cast<double>(args.duration);
-  TraceOptions opts = TraceOptionsFrom(args.trace, "run");
+  TraceOptions opts = TraceOptionsFrom(args.trace, "run", CreationProbes::kAlways);
   opts.quiet = args.quiet;
   auto say = [&](const std::string& line) {
     if (!opts.quiet) fmt::print(stderr, "goscope run: {}\n", line);

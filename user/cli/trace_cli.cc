@@ -10,7 +10,7 @@
 namespace goscope {
 
 void AddTraceOptions(CLI::App& cmd, TraceArgs& args) {
-  AddNumberOption(cmd, "--interval", args.interval_s, "S", "seconds between status lines and goroutine snapshots");
+  AddNumberOption(cmd, "--interval", args.interval_s, "S", "seconds between status lines");
   AddChoiceOption(cmd, "--alloc-mode", args.alloc_mode, {"sampled", "exact", "off"},
                   "heap profiling: sampled (Go's own sampler), exact (every allocation), off");
   AddNumberOption(cmd, "--heap-rate", args.heap_rate, "N", "sampled: MemProfileRate to set when the program's is 0");
@@ -20,16 +20,25 @@ void AddTraceOptions(CLI::App& cmd, TraceArgs& args) {
   AddNumberOption(cmd, "--ring-size", args.ring_bytes, "BYTES",
                   "goroutine events' ring buffer in bytes (a power of two); smaller loses events sooner "
                   "(counted in events_lost)");
+  AddChoiceOption(cmd, "--creations", args.creations, {"always", "on-growth", "off"},
+                  "when goroutine creation is probed (a probe hit per goroutine, for creation times and the "
+                  "creator's whole stack): always; on-growth, once the leak suspects grow in 3 snapshots in a "
+                  "row, to the end (attach -p's default); off (default: attach -p on-growth, else always)");
   cmd.add_flag("--exit-times", args.exit_times,
                "probe every goroutine exit too, for exact exit times in timeline.json: a second probe hit "
-               "per goroutine (without it, exits are found by the snapshots every --interval)");
+               "per goroutine; implies --creations always (without it, exits are found by the snapshots)");
   cmd.add_flag("--prove-leaks", args.prove_leaks,
                "at the end, prove which goroutines are leaked (as 'goscope leaks': the program is stopped "
                "for about half a millisecond per MiB of heap) and mark the suspects proven in leaks.json/.txt");
 }
 
-TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command) {
+TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command, CreationProbes creations) {
   TraceOptions o;
+  o.creations = args.creations == "always"      ? CreationProbes::kAlways
+                : args.creations == "on-growth" ? CreationProbes::kOnGrowth
+                : args.creations == "off"       ? CreationProbes::kOff
+                : args.exit_times               ? CreationProbes::kAlways
+                                                : creations;
   o.command = command;
   o.interval_s = args.interval_s;
   o.alloc_mode = args.alloc_mode;

@@ -19,14 +19,17 @@ struct TraceArgs {
   bool no_write = false;
   std::string format;  // "" or folded
   long long ring_bytes = TraceOptions{}.goroutine_ring_bytes;
+  std::string creations;  // "" for the command's default
   bool exit_times = false;
   bool prove_leaks = false;
 };
 
-// --interval, --alloc-mode, --heap-rate, --no-write, --format, --ring-size, --exit-times.
+// --interval, --alloc-mode, --heap-rate, --no-write, --format, --ring-size, --creations,
+// --exit-times, --prove-leaks.
 void AddTraceOptions(CLI::App& cmd, TraceArgs& args);
-// Throws UsageError naming a bad option.
-TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command);
+// Throws UsageError naming a bad option. creations: the command's default
+// (--exit-times alone implies always).
+TraceOptions TraceOptionsFrom(const TraceArgs& args, const std::string& command, CreationProbes creations);
 // ./goscope-PID-YYYYmmdd-HHMMSS
 std::string DefaultOutDir(pid_t pid);
 // How DefaultOutDir reads in --help.

@@ -6,8 +6,10 @@ namespace goscope {
 
 void GoroutineLifecycle::OnEvent(const GoroutineEvent& e) {
   if (e.kind == GoroutineEvent::kCreate) {
-    created_++;
-    TrackedGoroutine& g = live_[e.goid];
+    // A snapshot taken as the probes went on may have adopted it already.
+    auto [it, added] = live_.try_emplace(e.goid);
+    if (added) created_++;
+    TrackedGoroutine& g = it->second;
     g.goid = e.goid;
     g.created_ns = e.ts_ns;
     g.gopc = e.gopc;

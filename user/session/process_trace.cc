@@ -1,5 +1,7 @@
 #include "session/process_trace.h"
 
+#include <fmt/format.h>
+
 #include "output/goroutine_format.h"
 #include "process/goroutine_snapshot.h"
 #include "process/run_control.h"
@@ -20,8 +22,10 @@ void ProcessTrace::OnStw(const StwPause& p) {
 
 const Snapshot& ProcessTrace::Refresh() {
   snapshot_ = TakeSnapshot(target_, layout_);
-  if (seeded_ && opts_.probes != LifecycleProbes::kCreationAndExit)
+  if (!seeded_) return snapshot_;
+  if (opts_.probes != LifecycleProbes::kCreationAndExit)
     life_.Reconcile(snapshot_.goroutines, MonotonicNs(), opts_.probes == LifecycleProbes::kNone);
+  RankLeaks();
   return snapshot_;
 }
 
@@ -29,6 +33,25 @@ void ProcessTrace::Seed() {
   if (seeded_) return;
   life_.Seed(snapshot_.goroutines);
   seeded_ = true;
+  RankLeaks();
+}
+
+size_t ProcessTrace::suspect_goroutines() const {
+  size_t n = 0;
+  for (const LeakSuspect& s : leaks_.suspects) n += s.count;
+  return n;
+}
+
+std::string ProcessTrace::GrowthNote() const {
+  return fmt::format("leak suspects grew in {} snapshots in a row (now {} goroutines)", growing_refreshes_,
+                     suspect_goroutines());
+}
+
+void ProcessTrace::RankLeaks() {
+  const size_t before = suspect_goroutines();
+  leaks_ = FindLeaks(MonotonicNs());
+  const size_t after = suspect_goroutines();
+  growing_refreshes_ = after > before && after >= kGrowthFloor ? growing_refreshes_ + 1 : 0;
 }
 
 LeakReport ProcessTrace::FindLeaks(uint64_t end_ns) const {

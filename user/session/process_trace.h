@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "model/gc_cycle.h"
@@ -71,16 +72,34 @@ class ProcessTrace {
   // Leak suspects in the latest snapshot, ranked by the lifecycle up to
   // end_ns, their creation stacks symbolized.
   LeakReport FindLeaks(uint64_t end_ns) const;
+  // The leak suspects found at the latest Refresh once seeded (or at Seed).
+  const LeakReport& leaks() const { return leaks_; }
+  size_t suspect_goroutines() const;
+  // Refreshes in a row in which the leak suspects' goroutines grew, to at
+  // least kGrowthFloor.
+  int growing_refreshes() const { return growing_refreshes_; }
+  static constexpr size_t kGrowthFloor = 20;
+  static constexpr int kGrowthRefreshes = 3;
+  // The leak suspects grew in kGrowthRefreshes refreshes in a row: the cue
+  // for creation stacks (agent and attach alike).
+  bool leaks_grow() const { return growing_refreshes_ >= kGrowthRefreshes; }
+  // "leak suspects grew in 3 snapshots in a row (now 60 goroutines)"
+  std::string GrowthNote() const;
   // The latest snapshot as Go's goroutine profile.
   PprofProfile GoroutineProfile() const;
 
  private:
+  // Finds the leak suspects of the latest snapshot, and whether they grew.
+  void RankLeaks();
+
   TargetProcess target_;
   const RuntimeLayout& layout_;
   ProcessTraceOptions opts_;
   GoroutineLifecycle life_;
   Snapshot snapshot_;
   bool seeded_ = false;
+  LeakReport leaks_;
+  int growing_refreshes_ = 0;
   uint64_t gc_count_ = 0;
   std::vector<GcCycle> cycles_;
   std::vector<StwPause> stw_;

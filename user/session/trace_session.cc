@@ -19,9 +19,28 @@
 #include "process/leak_prover.h"
 
 namespace goscope {
+namespace {
+
+// The share of a core the snapshots may take (0.5%): a snapshot of 100,000
+// goroutines takes ~0.3 s, so such a process is read every ~60 s.
+constexpr double kSnapshotCpuShare = 0.005;
+
+}  // namespace
+
+const char* CreationProbesName(CreationProbes c) {
+  switch (c) {
+    case CreationProbes::kAlways: return "always";
+    case CreationProbes::kOnGrowth: return "on-growth";
+    case CreationProbes::kOff: return "off";
+  }
+  return "?";
+}
 
 void ValidateTraceOptions(const TraceOptions& o) {
   if (o.interval_s <= 0) throw Error("--interval must be positive");
+  if (o.snapshot_interval_s <= 0) throw Error("the snapshot interval must be positive");
+  if (o.exit_probe && o.creations != CreationProbes::kAlways)
+    throw Error("--exit-times needs --creations always (an exit is timed against its creation)");
   if (o.alloc_mode != "sampled" && o.alloc_mode != "exact" && o.alloc_mode != "off")
     throw Error("--alloc-mode must be sampled, exact or off");
   if (o.heap_rate <= 0) throw Error("--heap-rate must be positive");
@@ -36,8 +55,11 @@ TraceSession::TraceSession(const TargetProcess& target, const RuntimeLayout& lay
       layout_(layout),
       sites_(sites),
       opts_(std::move(options)),
+      memory_(target.pid),
       trace_(target, layout,
-             {.probes = opts_.exit_probe ? LifecycleProbes::kCreationAndExit : LifecycleProbes::kCreation}),
+             {.probes = opts_.creations != CreationProbes::kAlways ? LifecycleProbes::kNone
+                        : opts_.exit_probe                          ? LifecycleProbes::kCreationAndExit
+                                                                    : LifecycleProbes::kCreation}),
       next_status_(static_cast<double>(opts_.interval_s)) {}
 
 TraceSession::~TraceSession() = default;
@@ -48,7 +70,10 @@ void TraceSession::Say(const std::string& line) const {
 
 void TraceSession::AttachGoroutinesAndGc() {
   goroutines_ = std::make_unique<GoroutineTracer>(target_, layout_, opts_.goroutine_ring_bytes);
-  goroutines_->Attach(sites_, opts_.exit_probe);
+  if (opts_.creations == CreationProbes::kAlways) {
+    goroutines_->Attach(sites_, opts_.exit_probe);
+    creations_on_at_ = 0;
+  }
   AttachGc();
 }
 
@@ -84,15 +109,61 @@ void TraceSession::StartHeap() {
 
 void TraceSession::SeedFromMemory() {
   // The probes are live first so that no goroutine is missed between the two.
+  // Exited or exec'd meanwhile: the run ends, its outputs are still written.
+  if (!Refresh()) return;
+  DrainGoroutines();
+  trace_.Seed();
+  counts_start_ = counts_now_;
+  next_snapshot_ = opts_.snapshot_interval_s;
+}
+
+bool TraceSession::Refresh() {
   try {
     trace_.Refresh();
   } catch (const Error& e) {
-    // Exited or exec'd meanwhile: the run ends, its outputs are still written.
+    counts_now_.reset();
     EndOnReadError(e);
+    return false;
+  }
+  try {
+    counts_now_ = ReadGoroutineCounts(target_, layout_, memory_);
+  } catch (const Error& e) {
+    // The counts then come from the lifecycle; the summary says why.
+    if (counts_error_.empty()) counts_error_ = e.what();
+    counts_now_.reset();
+  }
+  return true;
+}
+
+uint64_t TraceSession::created() const {
+  if (!counts_start_ || !counts_now_) return trace_.lifecycle().created();
+  return counts_now_->created - std::min(counts_now_->created, counts_start_->created);
+}
+
+uint64_t TraceSession::exited() const {
+  if (!counts_start_ || !counts_now_) return trace_.lifecycle().exited();
+  const int64_t grew = static_cast<int64_t>(counts_now_->existing) - static_cast<int64_t>(counts_start_->existing);
+  return static_cast<uint64_t>(std::max<int64_t>(static_cast<int64_t>(created()) - grew, 0));
+}
+
+// From here every goroutine's creation is an event; a snapshot just after the
+// probes went live adopts those created since the last one (their events, if
+// any, only add their stacks).
+void TraceSession::CreationProbesOn(double at_s) {
+  try {
+    goroutines_->Attach(sites_, false);
+  } catch (const Error& e) {
+    creations_why_ = fmt::format("{}; creation probes could not be attached: {}", trace_.GrowthNote(), e.what());
+    Say(creations_why_);
+    opts_.creations = CreationProbes::kOff;  // not again every snapshot
     return;
   }
-  goroutines_->Drain([&](const GoroutineEvent& e) { trace_.OnGoroutine(e); });
-  trace_.Seed();
+  creations_on_at_ = at_s;
+  creations_why_ = trace_.GrowthNote();
+  DrainGoroutines();
+  if (!Refresh()) return;
+  trace_.set_probes(LifecycleProbes::kCreation);
+  Say(fmt::format("{:.0f}s: {}: creation probes on (a probe hit per goroutine) until the end", at_s, creations_why_));
 }
 
 size_t TraceSession::probes() const {
@@ -100,8 +171,18 @@ size_t TraceSession::probes() const {
 }
 
 std::string TraceSession::Description() const {
-  return fmt::format("goroutines{}{}{}", gc_ ? ", GC" : "", heap_ ? fmt::format(", heap ({})", opts_.alloc_mode) : "",
-                     heap_ ? heap_->RateNote() : "");
+  const char* creations = opts_.creations == CreationProbes::kAlways     ? "every creation probed"
+                          : opts_.creations == CreationProbes::kOnGrowth ? "creations probed once leak suspects grow"
+                                                                         : "creations not probed";
+  return fmt::format("goroutines ({}){}{}{}", creations, gc_ ? ", GC" : "",
+                     heap_ ? fmt::format(", heap ({})", opts_.alloc_mode) : "", heap_ ? heap_->RateNote() : "");
+}
+
+int TraceSession::DrainGoroutines() {
+  return goroutines_->Drain([&](const GoroutineEvent& e) {
+    (e.kind == GoroutineEvent::kCreate ? creation_events_ : exit_events_)++;
+    trace_.OnGoroutine(e);
+  });
 }
 
 void TraceSession::DrainGc() {
@@ -151,7 +232,7 @@ int TraceSession::Poll() {
   if (!error_.empty() || ExecDetected()) return 0;
   int n = 0;
   try {
-    if (goroutines_) n = goroutines_->Drain([&](const GoroutineEvent& e) { trace_.OnGoroutine(e); });
+    if (goroutines_) n = DrainGoroutines();
     DrainGc();
     if (heap_) heap_->Poll();
   } catch (const Error& e) {
@@ -161,17 +242,21 @@ int TraceSession::Poll() {
 }
 
 void TraceSession::MaybeReport(const RunControl& run) {
-  if (run.elapsed_seconds() < next_status_ || !error_.empty()) return;
-  next_status_ += static_cast<double>(opts_.interval_s);
-  try {
-    trace_.Refresh();
-  } catch (const Error& e) {
-    EndOnReadError(e);  // the target may have exited or exec'd mid-read: still write what we have
-    return;
+  if (!error_.empty()) return;
+  const double now = run.elapsed_seconds();
+  if (now >= next_snapshot_) {
+    const double t0 = run.elapsed_seconds();
+    // The target may have exited or exec'd mid-read: what we have is still written.
+    if (!Refresh()) return;
+    const double took = run.elapsed_seconds() - t0;
+    next_snapshot_ = run.elapsed_seconds() + std::max(opts_.snapshot_interval_s, took / kSnapshotCpuShare);
+    if (opts_.creations == CreationProbes::kOnGrowth && !creations_on_at_ && trace_.leaks_grow())
+      CreationProbesOn(now);
   }
-  Say(fmt::format("{:.0f}s: {} created, {} exited, {} goroutines, {} events lost", run.elapsed_seconds(),
-                  trace_.lifecycle().created(), trace_.lifecycle().exited(), trace_.snapshot().user_goroutines(),
-                  goroutines_->lost()));
+  if (now < next_status_) return;
+  next_status_ += static_cast<double>(opts_.interval_s);
+  Say(fmt::format("{:.0f}s: {} created, {} exited, {} goroutines, {} events lost", now, created(), exited(),
+                  trace_.snapshot().user_goroutines(), goroutines_->lost()));
 }
 
 void TraceSession::TraceUntilEnd(RunControl& run) {
@@ -185,19 +270,21 @@ void TraceSession::TraceUntilEnd(RunControl& run) {
 }
 
 int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann::json extra_summary) {
-  auto on_event = [&](const GoroutineEvent& e) { trace_.OnGoroutine(e); };
   if (error_.empty()) {
     try {
-      goroutines_->Drain(on_event);
-      if (!run.target_exited() && ProcessAlive(target_.pid)) trace_.Refresh();
+      DrainGoroutines();
+      if (!run.target_exited() && ProcessAlive(target_.pid)) Refresh();
+      else if (opts_.creations == CreationProbes::kAlways) counts_now_.reset();  // the events saw it all
+      else counts_stale_ = true;  // the last snapshot's counts stand, and say so
     } catch (const Error& e) {
       EndOnReadError(e);
     }
   }
   const size_t probe_count = probes();
+  const size_t goroutine_probes = goroutines_->probes();
   if (heap_) heap_->Stop();  // detaches, and restores MemProfileRate before anything else can fail
   goroutines_->Detach();
-  goroutines_->Drain(on_event);
+  DrainGoroutines();
   if (gc_) gc_->Detach();
   DrainGc();
   const uint64_t lost = goroutines_->lost() + (gc_ ? gc_->lost() : 0);
@@ -265,26 +352,37 @@ int TraceSession::Finish(const std::string& dir, const RunControl& run, nlohmann
       {"pid", target_.pid},
       {"go_version", bin.go_version()},
       {"duration_seconds", (end_ns - trace_.lifecycle().start_ns()) / 1e9},
-      {"goroutines_created", trace_.lifecycle().created()},
-      {"goroutines_exited", trace_.lifecycle().exited()},
+      {"goroutines_created", created()},
+      {"goroutines_exited", exited()},
+      {"goroutine_counts", !counts_start_ || !counts_now_ ? "probes and snapshots"
+                           : counts_stale_ ? "goroutine ids in memory at the last snapshot (the process exited after it)"
+                                           : "goroutine ids in memory"},
       {"exits", opts_.exit_probe ? "probed" : "inferred from goroutine snapshots"},
+      {"creation_probes", CreationProbesName(opts_.creations)},
+      {"creation_probes_on_since_seconds",
+       creations_on_at_ ? nlohmann::json(*creations_on_at_) : nlohmann::json(nullptr)},
       {"goroutines_live", trace_.snapshot().user_goroutines()},
       {"goroutines_live_including_system", trace_.snapshot().goroutines.size()},
       {"events_lost", lost},
+      {"creation_events", creation_events_},
+      {"exit_events", exit_events_},
       {"partial", lost > 0 || !error_.empty()},
       {"ended_because", ended},
       {"target_exited", run.target_exited()},
       {"probes", probe_count},
+      {"goroutine_probes", goroutine_probes},
       {"leak_suspects", leaks.suspects.size()},
   };
   if (heap_) summary.update(heap_->SummaryJson());
   else summary["heap_error"] = opts_.alloc_mode == "off" ? "heap profiling off (--alloc-mode off)" : heap_error_;
   if (gc_) summary.update(GcSummaryJson(trace_.gc_cycles()));
   else summary["gc_error"] = gc_error_;
+  if (!creations_why_.empty()) summary["creation_probes_why"] = creations_why_;
+  if (!counts_error_.empty()) summary["goroutine_counts_error"] = counts_error_;
   if (extra_summary.is_object()) summary.update(extra_summary);
   WriteFileAtomically(dir + "/summary.json", summary.dump(2) + "\n");
   Say(fmt::format("{} created, {} exited, {} live, {} GC cycles, {} lost; {} leak suspect group(s); wrote {}/",
-                  trace_.lifecycle().created(), trace_.lifecycle().exited(), trace_.snapshot().user_goroutines(),
+                  created(), exited(), trace_.snapshot().user_goroutines(),
                   trace_.gc_cycles().size(), lost,
                   leaks.suspects.size(), dir));
   if (lost > 0)
