@@ -423,8 +423,9 @@ class GReader {
   }
 
   uint64_t max_goid() const { return max_goid_; }
-  // Drops the stack copies read so far: the RawGs that point into them must be done with.
-  void ReleaseStacks() { arenas_.clear(); }
+  // Drops the stack copies of the chunk-th ReadChunk: the RawGs that point
+  // into them must be done with.
+  void ReleaseStacks(size_t chunk) { arenas_.at(chunk).reset(); }
 
   // Reads g and its stack again, alone, until two reads of g around the
   // stack agree (at most three times); else marks the stack unavailable.
@@ -540,26 +541,38 @@ Snapshot TakeSnapshot(const TargetProcess& target, const RuntimeLayout& layout, 
   snap.allgs_len = gptrs.size();
   now_ns = MonotonicNow();
   snap.goroutines.reserve(gptrs.size());
-  std::vector<RawG> gs;
+  auto chunk = [&](size_t i) {
+    return std::span<const uint64_t>(gptrs).subspan(i * GReader::kChunk,
+                                                    std::min(GReader::kChunk, gptrs.size() - i * GReader::kChunk));
+  };
+  const size_t chunks = (gptrs.size() + GReader::kChunk - 1) / GReader::kChunk;
   if (freezer) {
-    // Frozen, nothing changes: one chunk, the fewest system calls, and the
-    // process let go before the work on the copies.
-    reader.ReadChunk(gptrs, &gs);
+    // Frozen, nothing changes: everything is read, the process let go, and
+    // then each chunk is made into goroutines and its stack copies dropped,
+    // so that the copies and the goroutines made of them are never all held
+    // at once.
+    std::vector<std::vector<RawG>> raw(chunks);
+    for (size_t i = 0; i < chunks; i++) reader.ReadChunk(chunk(i), &raw[i]);
     snap.stopped_seconds = freezer->Thaw();
     snap.frozen = true;
     snap.read_seconds = Seconds(Clock::now() - t0);
-    build(gs);
+    for (size_t i = 0; i < chunks; i++) {
+      build(raw[i]);
+      std::vector<RawG>().swap(raw[i]);
+      reader.ReleaseStacks(i);
+    }
   } else {
     // Each chunk is made into goroutines and its stack copies dropped before
     // the next is read: memory stays at one chunk's copies, whatever the count.
     Clock::duration reading = Clock::now() - t0;
-    for (size_t i = 0; i < gptrs.size(); i += GReader::kChunk) {
+    std::vector<RawG> gs;
+    for (size_t i = 0; i < chunks; i++) {
       auto r0 = Clock::now();
-      reader.ReadChunk(std::span<const uint64_t>(gptrs).subspan(i, std::min(GReader::kChunk, gptrs.size() - i)), &gs);
+      reader.ReadChunk(chunk(i), &gs);
       reading += Clock::now() - r0;
       build(gs);
       gs.clear();
-      reader.ReleaseStacks();
+      reader.ReleaseStacks(i);
     }
     snap.read_seconds = Seconds(reading);
   }
