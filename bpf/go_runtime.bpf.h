@@ -39,17 +39,46 @@ static __always_inline __u64 user_g(__u64 g, __u64 off_g_m, __u64 off_m_curg) {
   return m ? read_u64(m + off_m_curg) : 0;
 }
 
+// A stack's memory from lo, read in one go (the caller keeps it in a per-CPU
+// map: it is bigger than a BPF stack allows): a frame inside it costs a copy,
+// not a bpf_probe_read_user, each of which costs about as much as the rest of
+// a walk's step. Go frames are small: most stacks of a few frames lie within.
+#define STACK_WINDOW 512
+struct stack_window {
+  __u64 lo;
+  __u8 bytes[STACK_WINDOW + 16];  // +16: a 16-byte copy at any offset below STACK_WINDOW stays inside
+};
+
+// Fills w from lo; false if that memory cannot be read whole (near the top of
+// a stack, say): read frame by frame then.
+static __always_inline bool fill_stack_window(struct stack_window *w, __u64 lo) {
+  w->lo = lo;
+  return bpf_probe_read_user(w->bytes, STACK_WINDOW, (void *)lo) == 0;
+}
+
+// Reads the 16 bytes at addr (a frame: saved frame pointer, return address)
+// from w when inside it (w may be null), else from memory. 0 on success.
+static __always_inline long read_frame(const struct stack_window *w, __u64 addr, __u64 frame[2]) {
+  if (w && addr >= w->lo && addr - w->lo <= STACK_WINDOW - 16) {
+    __builtin_memcpy(frame, w->bytes + ((addr - w->lo) & (STACK_WINDOW - 1)), 16);
+    return 0;
+  }
+  return bpf_probe_read_user(frame, 16, (void *)addr);
+}
+
 // Follows the frame-pointer chain from bp, appending return addresses to
-// out[n..max). Stops at a zero or misaligned frame pointer, an unreadable
-// frame, a zero return address or max frames; and where the next frame
-// pointer does not move on: grows_up, for one goroutine stack, demands it
-// point higher; otherwise (a walk that may cross from the system stack to
-// the goroutine stack) it need only differ. Returns the new n.
-static __always_inline __u32 walk_frame_pointers(__u64 bp, __u64 *out, __u32 n, const int max, int grows_up) {
+// out[n..max), reading frames from w where it holds them (w may be null).
+// Stops at a zero or misaligned frame pointer, an unreadable frame, a zero
+// return address or max frames; and where the next frame pointer does not
+// move on: grows_up, for one goroutine stack, demands it point higher;
+// otherwise (a walk that may cross from the system stack to the goroutine
+// stack) it need only differ. Returns the new n.
+static __always_inline __u32 walk_frame_pointers(__u64 bp, __u64 *out, __u32 n, const int max, int grows_up,
+                                                 const struct stack_window *w) {
   for (int i = 0; i < max; i++) {
     if (n >= max || !bp || (bp & 7)) break;
     __u64 frame[2] = {};  // saved frame pointer, return address
-    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) break;
+    if (read_frame(w, bp, frame)) break;
     if (!frame[1]) break;
     out[n++] = frame[1];
     if (grows_up ? frame[0] <= bp : frame[0] == bp) break;

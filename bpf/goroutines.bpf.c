@@ -48,7 +48,7 @@ static __always_inline void creator_stack(struct pt_regs *ctx, struct goroutine_
   __u64 curg = user_g(g0, off.g_m, off.m_curg);
   if (!curg || curg == g0) return;
   e->creator_goid = read_u64(curg + off.g_goid);
-  e->nframes = walk_frame_pointers(read_u64(curg + off.g_sched_bp), e->stack, 0, GOROUTINE_STACK_MAX, 1);
+  e->nframes = walk_frame_pointers(read_u64(curg + off.g_sched_bp), e->stack, 0, GOROUTINE_STACK_MAX, 1, 0);
 }
 
 struct new_g {

@@ -97,6 +97,13 @@ struct {
   __type(value, __u64);
 } exact_counters SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct stack_window);
+} stack_windows SEC(".maps");
+
 // At the probe the return address is at [RSP] and RBP is the caller's frame
 // pointer (not yet pushed): the walk starts with the return address, then
 // follows the frame-pointer chain. The chain may cross from the system stack
@@ -109,20 +116,18 @@ struct {
 // body, its frame set up: the return address is at [RBP+8], not at [RSP].
 static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out, const int max, __u64 skip_lo,
                                                  __u64 skip_hi, int in_frame) {
-  __u64 ret = 0;
-  __u64 bp = ctx->bp;
-  if (in_frame) {
-    __u64 frame[2] = {};
-    if (bpf_probe_read_user(frame, sizeof(frame), (void *)bp)) return 0;
-    ret = frame[1];
-    bp = frame[0];
-  } else if (bpf_probe_read_user(&ret, sizeof(ret), (void *)ctx->sp)) {
-    return 0;
-  }
+  // The stack above RSP in one read: the return address and the first frames.
+  __u32 zero = 0;
+  struct stack_window *w = bpf_map_lookup_elem(&stack_windows, &zero);
+  if (w && !fill_stack_window(w, ctx->sp)) w = 0;
+  __u64 frame[2] = {};  // in_frame: the function's own frame; else [RSP] and what follows
+  if (read_frame(w, in_frame ? ctx->bp : ctx->sp, frame)) return 0;
+  const __u64 ret = in_frame ? frame[1] : frame[0];
+  const __u64 bp = in_frame ? frame[0] : ctx->bp;
   if (!ret) return 0;
   __u32 n = 0;
   if (!(ret >= skip_lo && ret < skip_hi)) out[n++] = ret;
-  return walk_frame_pointers(bp, out, n, max, 0);
+  return walk_frame_pointers(bp, out, n, max, 0, w);
 }
 
 // ---- exact mode -----------------------------------------------------------
@@ -205,19 +210,20 @@ static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, 
   __u32 n = walk_stack_skipping(ctx, st->pcs, HEAP_EXACT_STACK_MAX, skip_lo, skip_hi, in_frame);
   st->nframes = n;
   st->pad = 0;
-  __u64 h = 0xcbf29ce484222325ull;  // FNV-1a over the pcs' bytes, a word at a time
+  // A multiply-xor per pc, then a final avalanche (splitmix64's): a word at a
+  // time costs an eighth of hashing the pcs' bytes.
+  __u64 h = 0xcbf29ce484222325ull ^ n;
   for (int i = 0; i < HEAP_EXACT_STACK_MAX; i++) {
     if (i >= n) {
       st->pcs[i] = 0;  // the stored stack has no stale tail
       continue;
     }
-    __u64 pc = st->pcs[i];
-    for (int b = 0; b < 8; b++) {
-      h ^= (pc >> (b * 8)) & 0xff;
-      h *= 0x100000001b3ull;
-    }
+    h = (h ^ st->pcs[i]) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
   }
-  h ^= n;
+  h ^= h >> 30;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 27;
   key.stack_id = h;
 
   if (!bpf_map_lookup_elem(&exact_stacks, &h)) {

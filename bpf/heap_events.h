@@ -28,7 +28,7 @@ struct heap_init_event {
 
 // Exact mode: in-kernel aggregation. One entry per (stack, accounted size).
 struct heap_exact_key {
-  __u64 stack_id;  // FNV-1a hash of the stack's pcs; key of heap_exact_stacks
+  __u64 stack_id;  // hash of the stack's pcs (heap.bpf.c); key of heap_exact_stacks
   __u32 size;      // the object's size: its slot (class or pages); tiny: the requested size
                    // (the value's bytes then count 16 for an allocation that opens a new 16-byte
                    // block and 0 for one that fits the current one, as the runtime does; the
