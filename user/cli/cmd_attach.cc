@@ -133,14 +133,14 @@ int RunAttach(const AttachArgs& args) {
 
 Command AddAttachCommand(CLI::App& goscope) {
   CLI::App* cmd = AddCommand(
-      goscope, "attach", "trace goroutine creation and exit in a running Go process; report leak suspects",
+      goscope, "attach", "trace a running Go process's goroutines, heap and GC cycles; report leak suspects",
       fmt::format(
           "Give -p PID to trace a running process, or --wait-for for a program someone else starts\n"
           "(a service manager, a container runtime): the kernel stops the first process that executes\n"
           "the file before its first instruction, goscope attaches and lets it go, then reports package\n"
           "init as `goscope run` does (init.json, init.txt, init-heap.pb.gz) before tracing the rest.\n"
           "Other processes of the file that start meanwhile are let go untraced.\n\n"
-          "Traces goroutine creation, heap allocations and GC cycles in a running Go process (no\n"
+          "Traces goroutines, heap allocations and GC cycles in a running Go process (no\n"
           "change to it, no restart) and, when the run ends, writes to DIR:\n"
           "{}"
           "Goroutines are read from the process's memory every 2 s (less often for one whose snapshot\n"
