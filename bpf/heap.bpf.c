@@ -214,10 +214,7 @@ static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, 
   // time costs an eighth of hashing the pcs' bytes.
   __u64 h = 0xcbf29ce484222325ull ^ n;
   for (int i = 0; i < HEAP_EXACT_STACK_MAX; i++) {
-    if (i >= n) {
-      st->pcs[i] = 0;  // the stored stack has no stale tail
-      continue;
-    }
+    if (i >= n) break;
     h = (h ^ st->pcs[i]) * 0x9E3779B97F4A7C15ull;
     h ^= h >> 29;
   }
@@ -226,12 +223,15 @@ static __always_inline int count_allocation(struct pt_regs *ctx, __u64 skip_lo, 
   h ^= h >> 27;
   key.stack_id = h;
 
-  if (!bpf_map_lookup_elem(&exact_stacks, &h)) {
-    long err = bpf_map_update_elem(&exact_stacks, &h, st, BPF_NOEXIST);
-    if (err && err != -17 /* EEXIST: another CPU was first */) bump(HEAP_EXACT_STACKS_FULL);
-  }
+  // Counted before: its stack is stored. Only a new key looks at the stacks.
   struct heap_exact_value *v = bpf_map_lookup_elem(&exact_counts, &key);
   if (!v) {
+    if (!bpf_map_lookup_elem(&exact_stacks, &h)) {
+      for (int i = 0; i < HEAP_EXACT_STACK_MAX; i++)
+        if (i >= n) st->pcs[i] = 0;  // the stored stack has no stale tail
+      long err = bpf_map_update_elem(&exact_stacks, &h, st, BPF_NOEXIST);
+      if (err && err != -17 /* EEXIST: another CPU was first */) bump(HEAP_EXACT_STACKS_FULL);
+    }
     struct heap_exact_value init = {};
     bpf_map_update_elem(&exact_counts, &key, &init, BPF_NOEXIST);
     v = bpf_map_lookup_elem(&exact_counts, &key);
