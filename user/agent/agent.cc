@@ -45,11 +45,6 @@ double ThreadCpuSeconds() {
 // How long a binary's probes outlive its last process.
 constexpr double kRetireGraceSeconds = 5;
 
-// Snapshots of all processes together take at most this share of a core (the
-// agent's whole budget is 1%; discovery, events, statistics and HTTP take the
-// rest): a process whose snapshots would take more than its part is read less
-// often than every refresh_s (see PlanRefreshes).
-constexpr double kSnapshotCpuShare = 0.005;
 // The main loop wakes every 10-100 ms: a process due a little after the
 // refresh is taken with it, not one round later.
 constexpr double kRefreshSlack = 0.2;
@@ -252,7 +247,7 @@ void Agent::RefreshAll() {
 }
 
 // A process with many goroutines takes long to read (0.2 s at 100,000):
-// the budget of kSnapshotCpuShare is shared out cheapest first, each process
+// the budget of ProcessTrace::kSnapshotCpuShare is shared out cheapest first, each process
 // taking what a snapshot every refresh_s costs it, or an equal part of what
 // is left if that is less; it is then read just often enough to stay in its
 // part. Every process of a host of small ones keeps refresh_s; the one with
@@ -262,7 +257,7 @@ void Agent::PlanRefreshes() {
   for (auto& [pid, proc] : procs_) by_cost.push_back(proc.get());
   std::sort(by_cost.begin(), by_cost.end(),
             [](const AgentProcess* a, const AgentProcess* b) { return a->snapshot_seconds < b->snapshot_seconds; });
-  double left = kSnapshotCpuShare;
+  double left = ProcessTrace::kSnapshotCpuShare;
   for (size_t i = 0; i < by_cost.size(); i++) {
     AgentProcess& p = *by_cost[i];
     const double share = std::min(p.snapshot_seconds / opts_.refresh_s, left / static_cast<double>(by_cost.size() - i));

@@ -277,9 +277,16 @@ struct Sources {
   std::string per_p_why;
 };
 
-Sources ReadSources(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem) {
-  Sources src{ReadVariable(target, layout, mem, "runtime.memstats", "runtime.mstats"),
-              ReadVariable(target, layout, mem, "runtime.gcController", "runtime.gcControllerState"),
+// The blocks a reader needs: all of them (ReadRuntimeStats), or only the
+// scheduler's (ReadGoroutineCounts, at every snapshot: memstats and the GC
+// controller are some kilobytes it would read for nothing).
+enum class Blocks { kAll, kSchedOnly };
+
+Sources ReadSources(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem, Blocks blocks) {
+  const bool all = blocks == Blocks::kAll;
+  Sources src{all ? ReadVariable(target, layout, mem, "runtime.memstats", "runtime.mstats") : Source{std::nullopt, "not read"},
+              all ? ReadVariable(target, layout, mem, "runtime.gcController", "runtime.gcControllerState")
+                  : Source{std::nullopt, "not read"},
               ReadVariable(target, layout, mem, "runtime.sched", "runtime.schedt"),
               std::nullopt,
               ""};
@@ -471,7 +478,7 @@ void DeriveCounts(RuntimeStats& s, const Sources& src, const RuntimeLayout& layo
 
 GoroutineCounts ReadGoroutineCounts(const TargetProcess& target, const RuntimeLayout& layout,
                                     const ProcessMemory& mem) {
-  const Sources src = ReadSources(target, layout, mem);
+  const Sources src = ReadSources(target, layout, mem, Blocks::kSchedOnly);
   std::string why;
   const std::optional<int64_t> existing = ExistingGoroutines(src, layout, mem, target, &why);
   Needs need(layout);
@@ -492,7 +499,7 @@ RuntimeStats ReadRuntimeStats(const TargetProcess& target, const RuntimeLayout& 
   s.go_version = target.binary->go_version();
   s.unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
                   .count();
-  const Sources src = ReadSources(target, layout, mem);
+  const Sources src = ReadSources(target, layout, mem, Blocks::kAll);
   if (!src.mstats.block && !src.gc.block && !src.sched.block)
     throw Error(fmt::format("process {} ({}): cannot locate the runtime's statistics: {}", target.pid, s.go_version,
                             src.mstats.why));

@@ -19,13 +19,6 @@
 #include "process/leak_prover.h"
 
 namespace goscope {
-namespace {
-
-// The share of a core the snapshots may take (0.5%): a snapshot of 100,000
-// goroutines takes ~0.3 s, so such a process is read every ~60 s.
-constexpr double kSnapshotCpuShare = 0.005;
-
-}  // namespace
 
 const char* CreationProbesName(CreationProbes c) {
   switch (c) {
@@ -245,11 +238,10 @@ void TraceSession::MaybeReport(const RunControl& run) {
   if (!error_.empty()) return;
   const double now = run.elapsed_seconds();
   if (now >= next_snapshot_) {
-    const double t0 = run.elapsed_seconds();
     // The target may have exited or exec'd mid-read: what we have is still written.
     if (!Refresh()) return;
-    const double took = run.elapsed_seconds() - t0;
-    next_snapshot_ = run.elapsed_seconds() + std::max(opts_.snapshot_interval_s, took / kSnapshotCpuShare);
+    const double done = run.elapsed_seconds();
+    next_snapshot_ = done + std::max(opts_.snapshot_interval_s, (done - now) / ProcessTrace::kSnapshotCpuShare);
     if (opts_.creations == CreationProbes::kOnGrowth && !creations_on_at_ && trace_.leaks_grow())
       CreationProbesOn(now);
   }

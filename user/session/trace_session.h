@@ -44,7 +44,7 @@ struct TraceOptions {
   long long interval_s = 10;  // between status lines
   CreationProbes creations = CreationProbes::kAlways;
   // Between goroutine snapshots, stretched for a process whose snapshots take
-  // long so that they cost at most kSnapshotCpuShare of a core.
+  // long so that they cost at most ProcessTrace::kSnapshotCpuShare of a core.
   double snapshot_interval_s = 2;
   std::string command = "attach";  // prefix of status lines
   bool quiet = false;              // no status lines (errors and warnings still print)
