@@ -21,6 +21,8 @@
 // non-tiny site.
 #include <signal.h>
 
+#include <optional>
+
 #include <gtest/gtest.h>
 
 #include "bpf_required.h"
@@ -102,16 +104,18 @@ int64_t PointersSlot(const testing::TestBinary& b) {
 }
 
 // The alloc_space ratio of SiteA to SiteB (3 by construction) must be within
-// `tolerance` (relative) of 3; the retained site must hold the in-use space.
-void ExpectSampledShape(const RawHeapProfile& p, const testing::TestBinary& bin, int64_t rate, double tolerance,
-                        double retained_tolerance) {
+// `tolerance` (relative) of 3, when given; the retained site must hold the
+// in-use space.
+void ExpectSampledShape(const RawHeapProfile& p, const testing::TestBinary& bin, int64_t rate,
+                        std::optional<double> tolerance, double retained_tolerance) {
   SiteValues a = At(p, kSiteA, kSizeA), b = At(p, kSiteB, kSizeB), r = At(p, kSiteR, kSizeR);
   SiteValues ptrs = At(p, kSiteP, PointersSlot(bin));
   EXPECT_GT(ptrs.raw_alloc, 0) << "SitePointers sampled at its slot size";
   EXPECT_EQ(ptrs.inuse_space, 0) << "frees of header objects (p = base+8) match their allocations";
   ASSERT_GT(b.alloc_space, 0) << "no SiteB samples";
   double ratio = static_cast<double>(a.alloc_space) / static_cast<double>(b.alloc_space);
-  EXPECT_NEAR(ratio, 3.0, 3.0 * tolerance) << "SiteA/SiteB alloc_space at rate " << rate << ": " << a.alloc_space
+  if (tolerance)
+    EXPECT_NEAR(ratio, 3.0, 3.0 * *tolerance) << "SiteA/SiteB alloc_space at rate " << rate << ": " << a.alloc_space
                                            << " / " << b.alloc_space << " (samples " << a.raw_alloc << ", "
                                            << b.raw_alloc << ")";
   // Garbage sites: every sampled object was swept before the window ended.
@@ -174,10 +178,13 @@ TEST(HeapTracer, SampledMatchesTheProgramsOwnProfileAndNeverWrites) {
       EXPECT_NEAR(v.inuse_objects, w.inuse_objects, 1);
       EXPECT_NEAR(v.inuse_space, w.inuse_space, 1);
     }
-    // ~600 and ~200 samples at 512 KiB: the ratio's relative error is ~8%;
-    // 35% is over 4 sigma. 64 retained 64 KiB objects of 512 are sampled on
-    // average (12% error): 50% is 4 sigma.
-    ExpectSampledShape(r.profile, b, 512 * 1024, 0.35, 0.5);
+    // Go's sampler drew these samples, and they equal the program's own (above):
+    // how far SiteA/SiteB strays from 3 is the sampler's luck, not goscope's. At
+    // 512 KiB SiteB gets ~200 samples (7% error); a run of go1.24 drew 147 (4
+    // sigma), so no ratio is asserted here. SampledWritesTheRateWhenZero...
+    // asserts it at 64 KiB, the rate goscope writes. 64 retained 64 KiB
+    // objects of 512 are sampled on average (12% error): 50% is 4 sigma.
+    ExpectSampledShape(r.profile, b, 512 * 1024, std::nullopt, 0.5);
   }
 }
 
@@ -198,7 +205,8 @@ TEST(HeapTracer, SampledWritesTheRateWhenZeroAndRestoresIt) {
     EXPECT_NE(r.goscope_err.find("0 probes live"), std::string::npos) << "sampled mode probes nothing: " << r.goscope_err;
     EXPECT_NE(r.goscope_err.find("sampled allocations and"), std::string::npos) << r.goscope_err;
     ExpectSampledHeader(r.profile, kRate);
-    // ~4800 and ~1600 samples at 64 KiB: ratio error ~3%; 15% is 5 sigma.
+    // ~4250 and ~1550 samples at 64 KiB (objects of 16 and 4 KiB are sampled
+    // with probability 1-exp(-size/rate)): ratio error ~2.8%; 15% is 5 sigma.
     // ~320 of the 512 retained objects sampled (3.4%): 25%.
     ExpectSampledShape(r.profile, b, kRate, 0.15, 0.25);
   }
