@@ -44,6 +44,8 @@
 #   BENCH_HTTP_GO         toolchains for the http part (default: the first of BENCH_GO_VERSIONS)
 #   BENCH_PARTS           subset of "alloc http" (default both)
 #   BENCH_ALLOC_SECONDS   allocation window (default 3)
+#   BENCH_ALLOC_DEPTH     frames the allocation loop runs below main (allocloop -depth; default 0:
+#                         ~7 frames in all; real programs allocate 10-30 deep, which exact mode walks)
 #   BENCH_ALLOC_MODES     subset of "none gosampler sampled empty exact" (default all; none always runs)
 #   BENCH_HTTP_SECONDS    wrk duration per HTTP run (default 8)
 #   BENCH_WRK_THREADS / BENCH_WRK_CONNECTIONS   (default 1 / 32)
@@ -61,6 +63,7 @@ BUILD=${1:-$ROOT/build}
 ROUNDS=${BENCH_ROUNDS:-5}
 PARTS=${BENCH_PARTS:-alloc http}
 ALLOC_SECONDS=${BENCH_ALLOC_SECONDS:-3}
+ALLOC_DEPTH=${BENCH_ALLOC_DEPTH:-0}
 read -r -a ALLOC_MODES <<<"${BENCH_ALLOC_MODES:-none gosampler sampled empty exact}"
 [[ " ${ALLOC_MODES[*]} " == *" none "* ]] || ALLOC_MODES=(none "${ALLOC_MODES[@]}")
 HTTP_SECONDS=${BENCH_HTTP_SECONDS:-8}
@@ -206,7 +209,7 @@ print(", ".join(out))'
   echo "goscope: $GOSCOPE, tree $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
   echo "go: $(for v in "${!GOVER[@]}"; do printf '%s ' "${GOVER[$v]}"; done)"
   echo "wrk: $(dpkg-query -W -f='${Version}' wrk 2>/dev/null || echo '?'), -t$WRK_THREADS -c$WRK_CONNECTIONS -d${HTTP_SECONDS}s, keep-alive, pinned to CPU 1; httpserver pinned to CPU 0"
-  echo "rounds: $ROUNDS; alloc window ${ALLOC_SECONDS}s"
+  echo "rounds: $ROUNDS; alloc window ${ALLOC_SECONDS}s, allocloop -depth $ALLOC_DEPTH"
 } | tee "$OUT/heap-machine.txt" >&2
 
 cleanup() {
@@ -224,7 +227,7 @@ alloc_part() {
   local dir=$WORK/runs/$gv
   mkdir -p "$dir"
   local plog=$dir/allocloop.out
-  "$WORK/bin/$gv/allocloop" -d "$ALLOC_SECONDS" >"$plog" 2>&1 &
+  "$WORK/bin/$gv/allocloop" -d "$ALLOC_SECONDS" -depth "$ALLOC_DEPTH" >"$plog" 2>&1 &
   local pid=$!
   CHILDREN+=" $pid"
   wait_for "$plog" '^ready ' 30 || die "allocloop did not start: $(cat "$plog")"

@@ -3,7 +3,7 @@
 // struct holding it, both kept alive briefly in a ring of -ring slots (so they survive
 // a few thousand allocations and then become garbage).
 //
-//	allocloop [-d 2] [-ring 4096] [-rate 524288]
+//	allocloop [-d 2] [-ring 4096] [-rate 524288] [-depth 0]
 //
 // It prints "ready pid=PID gomaxprocs=N go=VERSION memprofilerate=R" on stdout, then,
 // for every SIGUSR1 it receives, allocates for -d seconds and prints one line
@@ -15,7 +15,9 @@
 // with Go's own heap sampler switched on by the program itself (runtime.MemProfileRate
 // = the -rate flag, 524288 by default, the rate goscope's sampled mode writes; put back after):
 // the untraced twin of a sampled window, so the two differ by goscope's probes only.
-// Exits on SIGTERM or SIGINT.
+// -depth N runs the loop N calls deeper (frames of ~100 bytes each): allocations in
+// real programs come from stacks 10-30 frames deep, and a tracer that walks the
+// stack pays for each frame. Exits on SIGTERM or SIGINT.
 // It does not import runtime/pprof, so the linker leaves MemProfileRate at 0: the
 // production case for goscope's sampled mode.
 package main
@@ -64,6 +66,7 @@ func main() {
 	d := flag.Float64("d", 2, "seconds to allocate per SIGUSR1")
 	size := flag.Int("ring", 4096, "objects kept alive (ring slots)")
 	rate := flag.Int("rate", 524288, "runtime.MemProfileRate of a SIGUSR2 window")
+	flag.IntVar(&depth, "depth", 0, "run the loop this many calls deeper")
 	flag.Parse()
 	ring = make([]*node, *size)
 
@@ -90,9 +93,24 @@ func main() {
 	}
 }
 
+var depth int
+
+// deeper calls window through n frames of its own.
+//
+//go:noinline
+func deeper(n int, d time.Duration) (int, float64) {
+	if n <= 0 {
+		return window(d)
+	}
+	var pad [8]uint64 // ~100-byte frames, as in typical Go code
+	pad[n&7] = uint64(n)
+	allocs, secs := deeper(n-1, d)
+	return allocs + int(pad[n&7]-uint64(n)), secs
+}
+
 // report allocates for d seconds and prints the window's line.
 func report(n int, d float64) {
-	allocs, secs := window(time.Duration(d * float64(time.Second)))
+	allocs, secs := deeper(depth, time.Duration(d*float64(time.Second)))
 	fmt.Printf("window n=%d allocs=%d secs=%.3f allocs_per_sec=%.0f ns_per_alloc=%.2f memprofilerate=%d\n",
 		n, allocs, secs, float64(allocs)/secs, secs*1e9/float64(allocs), runtime.MemProfileRate)
 }
