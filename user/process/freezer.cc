@@ -88,6 +88,7 @@ std::optional<user_regs_struct> Freezer::Registers(pid_t tid) const {
 void Freezer::StopAll() {
   // Threads can start while we stop the others: list again until a pass
   // over a fully stopped process finds nothing new.
+  bool seized_any = false;
   for (int pass = 0; pass < 100; pass++) {
     std::vector<pid_t> fresh;
     for (pid_t tid : Tasks()) {
@@ -101,12 +102,15 @@ void Freezer::StopAll() {
                                 std::strerror(errno), errno == EPERM ? " (already traced, or not root?)" : ""));
       }
       attached_[tid] = {};
+      seized_any = true;
       fresh.push_back(tid);
       if (::ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr) != 0 && errno != ESRCH)
         throw Error(fmt::format("process {}: cannot freeze thread {}: ptrace interrupt: {}", pid_, tid,
                                 std::strerror(errno)));
     }
     if (fresh.empty()) {
+      // Every thread we stopped is gone: killed while we stopped it.
+      if (attached_.empty() && seized_any) CheckAlive(200);
       if (attached_.empty()) throw Error(fmt::format("process {} not found", pid_));
       return;
     }
