@@ -1,7 +1,5 @@
 #include "process/g_records.h"
 
-#include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <map>
 
@@ -182,23 +180,9 @@ GRecord DecodeG(const GLayout& L, std::span<const uint8_t> buf, size_t base, uin
   return g;
 }
 
-
 std::vector<uint64_t> ReadAllgs(const ProcessMemory& mem, const RuntimeLayout& layout, uint64_t bias) {
-  const pid_t pid = mem.pid();
-  const uint64_t allgs = layout.get("runtime.allgs").value + bias;
-  uint64_t hdr[3];
-  if (!mem.Read(allgs, hdr, sizeof hdr)) {
-    if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} not found", pid));
-    throw Error(fmt::format("process {}: cannot read runtime.allgs at {:#x}: {}", pid, allgs, std::strerror(errno)));
-  }
-  uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
-  if (len > cap || len > (uint64_t{1} << 24) || (len && !ptr))
-    throw Error(fmt::format("process {}: runtime.allgs at {:#x} is not a plausible slice (ptr {:#x} len {} cap {})",
-                            pid, allgs, ptr, len, cap));
-  std::vector<uint64_t> gptrs(len);  // the gs, newest last
-  if (len && !mem.Read(ptr, gptrs.data(), len * 8))
-    throw Error(fmt::format("process {}: cannot read the {} pointers of runtime.allgs at {:#x}", pid, len, ptr));
-  return gptrs;
+  // The gs, newest last.
+  return ReadRuntimePointerSlice(mem, layout.get("runtime.allgs").value + bias, uint64_t{1} << 24, "runtime.allgs");
 }
 
 }  // namespace goscope

@@ -50,16 +50,8 @@ HeapSpans HeapSpans::Read(const ProcessMemory& mem, const RuntimeLayout& layout,
                             mheap.known() ? ".allspans" : ""));
   SpanLayout L = ResolveSpanLayout(layout);
 
-  uint64_t hdr[3];
-  if (!mem.Read(mheap.value + bias + allspans.value, hdr, sizeof hdr))
-    throw Error(fmt::format("process {}: cannot read runtime.mheap_.allspans", pid));
-  const uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
-  if (len > cap || len > (uint64_t{1} << 26) || (len && !ptr))
-    throw Error(fmt::format("process {}: runtime.mheap_.allspans is not a plausible slice (ptr {:#x} len {} cap {})",
-                            pid, ptr, len, cap));
-  std::vector<uint64_t> ptrs(len);
-  if (len && !mem.Read(ptr, ptrs.data(), len * 8))
-    throw Error(fmt::format("process {}: cannot read the {} span pointers of runtime.mheap_.allspans", pid, len));
+  const std::vector<uint64_t> ptrs = ReadRuntimePointerSlice(mem, mheap.value + bias + allspans.value,
+                                                             uint64_t{1} << 26, "runtime.mheap_.allspans");
 
   HeapSpans out;
   constexpr size_t kBatch = 4096;

@@ -4,11 +4,17 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <string>
+
+#include <fmt/format.h>
+
+#include "error.h"
 
 namespace goscope {
 namespace {
@@ -132,6 +138,25 @@ std::optional<std::string> ProcessMemory::ReadGoString(uint64_t addr, size_t max
   if (hdr[1] == 0) return s;
   if (!Read(hdr[0], s.data(), s.size())) return std::nullopt;
   return s;
+}
+
+std::vector<uint64_t> ReadRuntimePointerSlice(const ProcessMemory& mem, uint64_t addr, size_t max_len,
+                                              std::string_view what) {
+  const pid_t pid = mem.pid();
+  uint64_t hdr[3];
+  if (!mem.Read(addr, hdr, sizeof hdr)) {
+    const int err = errno;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} not found", pid));
+    throw Error(fmt::format("process {}: cannot read {} at {:#x}: {}", pid, what, addr, std::strerror(err)));
+  }
+  const uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
+  if (len > cap || len > max_len || (len && !ptr))
+    throw Error(fmt::format("process {}: {} at {:#x} is not a plausible slice (ptr {:#x} len {} cap {})", pid, what,
+                            addr, ptr, len, cap));
+  std::vector<uint64_t> out(len);
+  if (len && !mem.Read(ptr, out.data(), len * 8))
+    throw Error(fmt::format("process {}: cannot read the {} pointers of {} at {:#x}", pid, len, what, ptr));
+  return out;
 }
 
 }  // namespace goscope

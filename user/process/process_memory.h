@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace goscope {
@@ -50,5 +51,13 @@ class ProcessMemory {
   mutable int mem_fd_ = -1;           // /proc/PID/mem, opened on first fallback
   mutable bool use_proc_mem_ = false;  // process_vm_readv refused (ENOSYS, EPERM)
 };
+
+// The elements of a runtime slice of pointers that the caller cannot do
+// without (runtime.allgs, mheap_.allspans), its header {ptr, len, cap} at
+// addr. Throws Error naming `what` when the process is gone, the header cannot
+// be read, it is no plausible slice (len over cap or max_len, no array) or
+// its array cannot be read.
+std::vector<uint64_t> ReadRuntimePointerSlice(const ProcessMemory& mem, uint64_t addr, size_t max_len,
+                                              std::string_view what);
 
 }  // namespace goscope
