@@ -64,8 +64,8 @@ constexpr const char* kDetails =
     "         sizes), no frees. Tiny allocations (pointer-free, under 16 bytes), which the\n"
     "         runtime packs into shared 16-byte blocks, are listed at their own size and add\n"
     "         16 bytes per new block, 0 per shared one, as the runtime accounts them.\n"
-    "         About 0.7 us per allocation (a uprobe each): for short windows, tests and\n"
-    "         allocation-count questions.\n"
+    "         About 0.5-1 us per allocation (a uprobe each, and a walk of the stack: deeper\n"
+    "         stacks cost more): for short windows, tests and allocation-count questions.\n"
     "\n"
     "The run ends at --duration, on SIGINT/SIGTERM or when the process exits, and always\n"
     "writes its outputs. Needs root.\n";
