@@ -55,26 +55,29 @@ struct stack_window {
 };
 
 // Fills w from lo: STACK_WINDOW bytes, or, where they run past the stack's
-// mapping (near the top of a thread's stack), to the end of lo's page. False
+// mapping (near the top of a thread's stack), to the end of lo's page; empty
 // if neither can be read.
-static __always_inline bool fill_stack_window(struct stack_window *w, __u64 lo) {
+static __always_inline void fill_stack_window(struct stack_window *w, __u64 lo) {
   w->lo = lo;
   w->len = STACK_WINDOW;
-  if (bpf_probe_read_user(w->bytes, STACK_WINDOW, (void *)lo) == 0) return true;
+  if (bpf_probe_read_user(w->bytes, STACK_WINDOW, (void *)lo) == 0) return;
   __u64 len = 4096 - (lo & 4095);
   if (len > STACK_WINDOW) len = STACK_WINDOW;
   w->len = 0;
-  if (len < 16 || bpf_probe_read_user(w->bytes, len, (void *)lo)) return false;
-  w->len = len;
-  return true;
+  if (len >= 16 && bpf_probe_read_user(w->bytes, len, (void *)lo) == 0) w->len = len;
+}
+
+// Whether w holds the 16 bytes at addr.
+static __always_inline bool window_holds(const struct stack_window *w, __u64 addr) {
+  return addr >= w->lo && addr - w->lo + 16 <= w->len;
 }
 
 // Reads the 16 bytes at addr (a frame: saved frame pointer, return address)
 // into frame: from w (which may be null), refilled from addr when addr lies
 // outside it, else from memory. 0 on success.
 static __always_inline long read_frame(struct stack_window *w, __u64 addr, __u64 frame[2]) {
-  if (w && !(addr >= w->lo && addr - w->lo + 16 <= w->len)) fill_stack_window(w, addr);
-  if (w && addr >= w->lo && addr - w->lo + 16 <= w->len) {
+  if (w && !window_holds(w, addr)) fill_stack_window(w, addr);
+  if (w && window_holds(w, addr)) {
     __builtin_memcpy(frame, w->bytes + ((addr - w->lo) & (STACK_WINDOW - 1)), 16);
     return 0;
   }

@@ -131,6 +131,8 @@ static __always_inline __u32 walk_stack_skipping(struct pt_regs *ctx, __u64 *out
   return walk_frame_pointers(bp, out, n, max, 0, w);
 }
 
+// ---- exact mode -----------------------------------------------------------
+
 // Whether a type holds pointers, for each allocation's size class: a type's
 // pointer data never changes and the runtime never frees a type (reflect's are
 // cached for the program's life), so the answer is kept per CPU, direct-mapped
@@ -149,7 +151,21 @@ struct {
   __type(value, struct type_cache_slot);
 } type_cache SEC(".maps");
 
-// ---- exact mode -----------------------------------------------------------
+// typ == 0 (raw memory) holds none. An unreadable type counts as pointer-free
+// and is not kept: the next allocation of it reads it again.
+static __always_inline int type_is_noscan(__u64 typ) {
+  if (!typ) return 1;
+  __u32 i = ((typ >> 3) ^ (typ >> 11)) & (TYPE_CACHE_SLOTS - 1);
+  struct type_cache_slot *slot = bpf_map_lookup_elem(&type_cache, &i);
+  if (slot && slot->typ == typ) return slot->noscan;
+  __u64 ptrdata = 0;
+  if (bpf_probe_read_user(&ptrdata, sizeof(ptrdata), (void *)(typ + cfg.type_ptrdata_offset))) return 1;
+  if (slot) {
+    slot->typ = typ;
+    slot->noscan = ptrdata == 0;
+  }
+  return ptrdata == 0;
+}
 
 static __always_inline void bump(__u32 counter) {
   __u64 *v = bpf_map_lookup_elem(&exact_counters, &counter);
@@ -179,22 +195,6 @@ static __always_inline int opens_tiny_block(struct pt_regs *ctx, __u64 size) {
 // pointerful objects over 512 bytes get an 8-byte type header first), large
 // objects in whole 8 KiB pages, tiny allocations (noscan, < 16 bytes) 16 when
 // they open a new block and 0 when they share one.
-// typ == 0 (raw memory) holds none. An unreadable type counts as pointer-free
-// and is not kept: the next allocation of it reads it again.
-static __always_inline int type_is_noscan(__u64 typ) {
-  if (!typ) return 1;
-  __u32 i = ((typ >> 3) ^ (typ >> 11)) & (TYPE_CACHE_SLOTS - 1);
-  struct type_cache_slot *slot = bpf_map_lookup_elem(&type_cache, &i);
-  if (slot && slot->typ == typ) return slot->noscan;
-  __u64 ptrdata = 0;
-  if (bpf_probe_read_user(&ptrdata, sizeof(ptrdata), (void *)(typ + cfg.type_ptrdata_offset))) return 1;
-  if (slot) {
-    slot->typ = typ;
-    slot->noscan = ptrdata == 0;
-  }
-  return ptrdata == 0;
-}
-
 static __always_inline __u64 accounted_size(struct pt_regs *ctx, __u64 size, __u64 typ, __u32 *tiny) {
   int noscan = type_is_noscan(typ);
   *tiny = 0;
