@@ -22,6 +22,32 @@ namespace {
 // process_vm_readv takes at most IOV_MAX ranges per call.
 constexpr size_t kMaxIov = IOV_MAX > 1024 ? 1024 : IOV_MAX;
 
+// A Go slice of pointers read, or the step that failed.
+struct PointerSlice {
+  enum class Failed { kNone, kHeader, kImplausible, kArray } failed = Failed::kNone;
+  int header_errno = 0;  // kHeader: why
+  uint64_t ptr = 0, len = 0, cap = 0;
+  std::vector<uint64_t> elems;
+};
+
+PointerSlice ReadSlice(const ProcessMemory& mem, uint64_t addr, size_t max_len) {
+  PointerSlice s;
+  uint64_t hdr[3];
+  if (!mem.Read(addr, hdr, sizeof hdr)) {
+    s.failed = PointerSlice::Failed::kHeader;
+    s.header_errno = errno;
+    return s;
+  }
+  s.ptr = hdr[0], s.len = hdr[1], s.cap = hdr[2];
+  if (s.len > s.cap || s.len > max_len || (s.len && !s.ptr)) {
+    s.failed = PointerSlice::Failed::kImplausible;
+    return s;
+  }
+  s.elems.resize(s.len);
+  if (s.len && !mem.Read(s.ptr, s.elems.data(), s.len * 8)) s.failed = PointerSlice::Failed::kArray;
+  return s;
+}
+
 }  // namespace
 
 ProcessMemory::ProcessMemory(pid_t pid) : pid_(pid) {}
@@ -123,11 +149,9 @@ std::optional<uint8_t> ProcessMemory::ReadU8(uint64_t addr) const {
 }
 
 std::optional<std::vector<uint64_t>> ProcessMemory::ReadPointerSlice(uint64_t addr, size_t max_len) const {
-  uint64_t header[2];
-  if (!Read(addr, header, sizeof header) || header[1] > max_len) return std::nullopt;
-  std::vector<uint64_t> out(header[1]);
-  if (!out.empty() && !Read(header[0], out.data(), out.size() * 8)) return std::nullopt;
-  return out;
+  PointerSlice s = ReadSlice(*this, addr, max_len);
+  if (s.failed != PointerSlice::Failed::kNone) return std::nullopt;
+  return std::move(s.elems);
 }
 
 std::optional<std::string> ProcessMemory::ReadGoString(uint64_t addr, size_t max_len) const {
@@ -143,20 +167,20 @@ std::optional<std::string> ProcessMemory::ReadGoString(uint64_t addr, size_t max
 std::vector<uint64_t> ReadRuntimePointerSlice(const ProcessMemory& mem, uint64_t addr, size_t max_len,
                                               std::string_view what) {
   const pid_t pid = mem.pid();
-  uint64_t hdr[3];
-  if (!mem.Read(addr, hdr, sizeof hdr)) {
-    const int err = errno;
-    if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} not found", pid));
-    throw Error(fmt::format("process {}: cannot read {} at {:#x}: {}", pid, what, addr, std::strerror(err)));
+  PointerSlice s = ReadSlice(mem, addr, max_len);
+  switch (s.failed) {
+    case PointerSlice::Failed::kNone:
+      return std::move(s.elems);
+    case PointerSlice::Failed::kHeader:
+      if (::kill(pid, 0) != 0 && errno == ESRCH) throw Error(fmt::format("process {} not found", pid));
+      throw Error(fmt::format("process {}: cannot read {} at {:#x}: {}", pid, what, addr, std::strerror(s.header_errno)));
+    case PointerSlice::Failed::kImplausible:
+      throw Error(fmt::format("process {}: {} at {:#x} is not a plausible slice (ptr {:#x} len {} cap {})", pid, what,
+                              addr, s.ptr, s.len, s.cap));
+    case PointerSlice::Failed::kArray:
+      break;
   }
-  const uint64_t ptr = hdr[0], len = hdr[1], cap = hdr[2];
-  if (len > cap || len > max_len || (len && !ptr))
-    throw Error(fmt::format("process {}: {} at {:#x} is not a plausible slice (ptr {:#x} len {} cap {})", pid, what,
-                            addr, ptr, len, cap));
-  std::vector<uint64_t> out(len);
-  if (len && !mem.Read(ptr, out.data(), len * 8))
-    throw Error(fmt::format("process {}: cannot read the {} pointers of {} at {:#x}", pid, len, what, ptr));
-  return out;
+  throw Error(fmt::format("process {}: cannot read the {} pointers of {} at {:#x}", pid, s.len, what, s.ptr));
 }
 
 }  // namespace goscope

@@ -27,7 +27,8 @@ class ProcessMemory {
   std::optional<uint32_t> ReadU32(uint64_t addr) const;
   std::optional<uint8_t> ReadU8(uint64_t addr) const;
   // The elements of a Go slice of pointers whose header {ptr, len, cap} is at
-  // addr; nullopt if unreadable or longer than max_len.
+  // addr; nullopt if unreadable or no plausible slice (longer than its cap or
+  // max_len, or no array behind it).
   std::optional<std::vector<uint64_t>> ReadPointerSlice(uint64_t addr, size_t max_len) const;
   // A Go string header {ptr, len} at addr; nullopt if unreadable or longer than max_len.
   std::optional<std::string> ReadGoString(uint64_t addr, size_t max_len = 4096) const;
