@@ -114,10 +114,11 @@ void ExpectSampledShape(const RawHeapProfile& p, const testing::TestBinary& bin,
   EXPECT_EQ(ptrs.inuse_space, 0) << "frees of header objects (p = base+8) match their allocations";
   ASSERT_GT(b.alloc_space, 0) << "no SiteB samples";
   double ratio = static_cast<double>(a.alloc_space) / static_cast<double>(b.alloc_space);
-  if (tolerance)
+  if (tolerance) {
     EXPECT_NEAR(ratio, 3.0, 3.0 * *tolerance) << "SiteA/SiteB alloc_space at rate " << rate << ": " << a.alloc_space
-                                           << " / " << b.alloc_space << " (samples " << a.raw_alloc << ", "
-                                           << b.raw_alloc << ")";
+                                              << " / " << b.alloc_space << " (samples " << a.raw_alloc << ", "
+                                              << b.raw_alloc << ")";
+  }
   // Garbage sites: every sampled object was swept before the window ended.
   EXPECT_EQ(a.inuse_space, 0);
   EXPECT_EQ(b.inuse_space, 0);

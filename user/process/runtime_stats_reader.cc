@@ -269,8 +269,9 @@ Source ReadVariable(const TargetProcess& target, const RuntimeLayout& layout, co
   return {std::move(block), ""};
 }
 
-// Everything ReadRuntimeStats derives from, read first and close together:
-// the process-wide blocks in one read each, then the Ps.
+// Everything ReadRuntimeStats (and ReadGoroutineCounts) derives from, read
+// first and close together: the process-wide blocks in one read each, then
+// the Ps.
 struct Sources {
   Source mstats, gc, sched;
   std::optional<PerP> per_p;
@@ -283,10 +284,11 @@ struct Sources {
 enum class Blocks { kAll, kSchedOnly };
 
 Sources ReadSources(const TargetProcess& target, const RuntimeLayout& layout, const ProcessMemory& mem, Blocks blocks) {
-  const bool all = blocks == Blocks::kAll;
-  Sources src{all ? ReadVariable(target, layout, mem, "runtime.memstats", "runtime.mstats") : Source{std::nullopt, "not read"},
-              all ? ReadVariable(target, layout, mem, "runtime.gcController", "runtime.gcControllerState")
-                  : Source{std::nullopt, "not read"},
+  auto heap_block = [&](std::string_view var, std::string_view type) {
+    return blocks == Blocks::kAll ? ReadVariable(target, layout, mem, var, type) : Source{std::nullopt, "not read"};
+  };
+  Sources src{heap_block("runtime.memstats", "runtime.mstats"),
+              heap_block("runtime.gcController", "runtime.gcControllerState"),
               ReadVariable(target, layout, mem, "runtime.sched", "runtime.schedt"),
               std::nullopt,
               ""};

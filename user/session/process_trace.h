@@ -56,6 +56,11 @@ class ProcessTrace {
   // the events up to now. Throws Error when the process cannot be read (it
   // may be exiting, or have exec'd).
   const Snapshot& Refresh();
+  // Refreshes take at most this share of a core: the agent's for all its
+  // processes together (its whole budget is 1%; discovery, events, statistics
+  // and HTTP take the rest), attach's for its one. A snapshot of 100,000
+  // goroutines takes ~0.3 s, so such a process is read every ~60 s.
+  static constexpr double kSnapshotCpuShare = 0.005;
   // The agent switches creation probes on and off.
   void set_probes(LifecycleProbes p) { opts_.probes = p; }
   // Adds the goroutines of the latest snapshot that the probes did not see
@@ -79,11 +84,6 @@ class ProcessTrace {
   // least kGrowthFloor.
   int growing_refreshes() const { return growing_refreshes_; }
   static constexpr size_t kGrowthFloor = 20;
-  // Snapshots take at most this share of a core: the agent's for all its
-  // processes together (its whole budget is 1%; discovery, events, statistics
-  // and HTTP take the rest), attach's for its one. A snapshot of 100,000
-  // goroutines takes ~0.3 s, so such a process is read every ~60 s.
-  static constexpr double kSnapshotCpuShare = 0.005;
   static constexpr int kGrowthRefreshes = 3;
   // The leak suspects grew in kGrowthRefreshes refreshes in a row: the cue
   // for creation stacks (agent and attach alike).
